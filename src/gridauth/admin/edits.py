@@ -1,0 +1,247 @@
+"""Registry edits on a parsed CFG, one function per administrator command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from diraccfg import CFG
+
+from ..config.builder import AUTHZ
+from ..config.cfgfile import as_list, delete, ensure_section, lookup, set_option
+from ..config.errors import EditError
+from ..hashing import hash_secret, new_client_secret
+
+USERS = "/Registry/Users"
+GROUPS = "/Registry/Groups"
+VOS = "/Registry/VO"
+CLIENTS = f"{AUTHZ}/Clients"
+
+KINDS = {"user": USERS, "group": GROUPS, "vo": VOS, "client": CLIENTS}
+
+
+def _join(values: Iterable[str]) -> str:
+    return ", ".join(values)
+
+
+def _entries(cfg: CFG, base: str) -> CFG:
+    node = lookup(cfg, base)
+    return node if isinstance(node, CFG) else CFG()
+
+
+def _require(cfg: CFG, kind: str, name: str) -> CFG:
+    node = lookup(cfg, f"{KINDS[kind]}/{name}") if name and "/" not in name else None
+    if not isinstance(node, CFG):
+        raise EditError(f"unknown {kind} {name!r}")
+    return node
+
+
+def _require_absent(cfg: CFG, kind: str, name: str) -> None:
+    if not name or "/" in name or "," in name or name != name.strip():
+        raise EditError(f"invalid {kind} name {name!r}")
+    if lookup(cfg, f"{KINDS[kind]}/{name}") is not None:
+        raise EditError(f"{kind} {name!r} already exists")
+
+
+def _set_many(cfg: CFG, base: str, values: dict[str, str | None]) -> None:
+    for option, value in values.items():
+        if value is not None:
+            set_option(cfg, f"{base}/{option}", value)
+
+
+def _members(section: CFG) -> list[str]:
+    return as_list(section.getOption("Users", ""))
+
+
+def _set_members(cfg: CFG, group: str, members: Sequence[str]) -> None:
+    set_option(cfg, f"{GROUPS}/{group}/Users", _join(dict.fromkeys(members)))
+
+
+def _groups_containing(cfg: CFG, user: str) -> list[str]:
+    groups = _entries(cfg, GROUPS)
+    return [g for g in groups.listSections() if user in _members(groups[g])]
+
+
+def _check_names(cfg: CFG, kind: str, names: Iterable[str]) -> None:
+    for name in names:
+        _require(cfg, kind, name)
+
+
+# -- users ---------------------------------------------------------------------------------------
+def user_add(cfg: CFG, name: str, dn: str | None = None, subject: str | None = None,
+             email: str | None = None, groups: Sequence[str] = ()) -> None:
+    """Register user *name* and put them in *groups*."""
+    _require_absent(cfg, "user", name)
+    _check_names(cfg, "group", groups)
+    ensure_section(cfg, [*USERS.strip("/").split("/"), name])
+    _set_many(cfg, f"{USERS}/{name}", {"DN": dn, "ID": subject, "Email": email})
+    for group in groups:
+        _set_members(cfg, group, [*_members(_require(cfg, "group", group)), name])
+
+
+def user_modify(cfg: CFG, name: str, dn: str | None = None, subject: str | None = None,
+                email: str | None = None, groups: Sequence[str] | None = None,
+                add_groups: Sequence[str] = (), remove_groups: Sequence[str] = ()) -> None:
+    """Change a user's DN, subject, e-mail or group membership (``groups`` replaces it)."""
+    _require(cfg, "user", name)
+    _set_many(cfg, f"{USERS}/{name}", {"DN": dn, "ID": subject, "Email": email})
+    current = set(_groups_containing(cfg, name))
+    wanted = set(groups) if groups is not None else set(current)
+    wanted = (wanted | set(add_groups)) - set(remove_groups)
+    _check_names(cfg, "group", wanted | set(remove_groups))
+    for group in sorted(wanted - current):
+        _set_members(cfg, group, [*_members(_require(cfg, "group", group)), name])
+    for group in sorted(current - wanted):
+        _set_members(cfg, group, [u for u in _members(_require(cfg, "group", group)) if u != name])
+
+
+def user_remove(cfg: CFG, name: str) -> None:
+    """Delete user *name* and take them out of every group."""
+    user_modify(cfg, name, groups=[])
+    delete(cfg, f"{USERS}/{name}")
+
+
+def user_list(cfg: CFG) -> list[dict[str, Any]]:
+    """Users as dicts for listing: name, DN, ID, Email and groups."""
+    users = _entries(cfg, USERS)
+    return [{"name": name, "dn": users[name].getOption("DN", ""), "id": users[name].getOption("ID", ""),
+             "email": users[name].getOption("Email", ""), "groups": _groups_containing(cfg, name)}
+            for name in users.listSections()]
+
+
+# -- groups --------------------------------------------------------------------------------------
+def group_add(cfg: CFG, name: str, vo: str, properties: Sequence[str] = (), users: Sequence[str] = ()) -> None:
+    """Create group *name* in *vo* with *properties* and members *users*."""
+    _require_absent(cfg, "group", name)
+    _require(cfg, "vo", vo)
+    _check_names(cfg, "user", users)
+    ensure_section(cfg, [*GROUPS.strip("/").split("/"), name])
+    _set_many(cfg, f"{GROUPS}/{name}", {"Users": _join(users), "VO": vo, "Properties": _join(properties)})
+
+
+def group_modify(cfg: CFG, name: str, vo: str | None = None, properties: Sequence[str] | None = None,
+                 users: Sequence[str] | None = None, add_users: Sequence[str] = (),
+                 remove_users: Sequence[str] = ()) -> None:
+    """Change a group's VO, properties or members (``users`` replaces the member list)."""
+    section = _require(cfg, "group", name)
+    if vo is not None:
+        _require(cfg, "vo", vo)
+    members = list(users) if users is not None else _members(section)
+    members = [u for u in [*members, *add_users] if u not in set(remove_users)]
+    _check_names(cfg, "user", [*members, *remove_users])
+    _set_many(cfg, f"{GROUPS}/{name}", {"VO": vo, "Properties": None if properties is None else _join(properties)})
+    _set_members(cfg, name, members)
+
+
+def group_remove(cfg: CFG, name: str) -> None:
+    """Delete group *name* (a VO or the registry still naming it as default makes validation refuse)."""
+    _require(cfg, "group", name)
+    delete(cfg, f"{GROUPS}/{name}")
+
+
+def group_list(cfg: CFG) -> list[dict[str, Any]]:
+    """Groups as dicts: name, VO, properties, users."""
+    groups = _entries(cfg, GROUPS)
+    return [{"name": name, "vo": groups[name].getOption("VO", ""),
+             "properties": as_list(groups[name].getOption("Properties", "")), "users": _members(groups[name])}
+            for name in groups.listSections()]
+
+
+# -- VOs -----------------------------------------------------------------------------------------
+def vo_add(cfg: CFG, name: str, admins: Sequence[str] = (), idp: str | None = None,
+           default_group: str | None = None) -> None:
+    """Create VO *name*."""
+    _require_absent(cfg, "vo", name)
+    _check_names(cfg, "user", admins)
+    ensure_section(cfg, [*VOS.strip("/").split("/"), name])
+    _set_many(cfg, f"{VOS}/{name}", {"VOMSName": name, "VOAdmin": _join(admins) if admins else None,
+                                      "IdProvider": idp, "DefaultGroup": default_group})
+
+
+def vo_remove(cfg: CFG, name: str) -> None:
+    """Delete VO *name*; refused while groups still belong to it."""
+    _require(cfg, "vo", name)
+    still = [g["name"] for g in group_list(cfg) if g["vo"] == name]
+    if still:
+        raise EditError(f"VO {name!r} still has groups: {', '.join(still)} (remove or move them first)")
+    delete(cfg, f"{VOS}/{name}")
+
+
+def vo_list(cfg: CFG) -> list[dict[str, Any]]:
+    """VOs as dicts: name, admins, identity provider, default group, groups."""
+    vos = _entries(cfg, VOS)
+    groups = group_list(cfg)
+    return [{"name": name, "admins": as_list(vos[name].getOption("VOAdmin", "")),
+             "idp": vos[name].getOption("IdProvider", ""), "default_group": vos[name].getOption("DefaultGroup", ""),
+             "groups": [g["name"] for g in groups if g["vo"] == name]}
+            for name in vos.listSections()]
+
+
+# -- clients -------------------------------------------------------------------------------------
+def client_add(cfg: CFG, name: str, public: bool = False, grant_types: Sequence[str] = (),
+               redirect_uris: Sequence[str] = (), scope: str | None = None,
+               client_id: str | None = None) -> dict[str, str]:
+    """Register OAuth client *name*; return its client_id and, for a confidential client, the new secret."""
+    _require_absent(cfg, "client", name)
+    base = f"{CLIENTS}/{name}"
+    ensure_section(cfg, [*CLIENTS.strip("/").split("/"), name])
+    grants = list(grant_types) or (["authorization_code", "refresh_token"] if redirect_uris
+                                   else ["client_credentials"] if not public
+                                   else ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"])
+    result = {"client_id": client_id or name}
+    values: dict[str, str | None] = {
+        "client_id": result["client_id"],
+        "token_endpoint_auth_method": "none" if public else "client_secret_basic",
+        "grant_types": _join(grants),
+        "response_types": "code" if "authorization_code" in grants else None,
+        "redirect_uris": _join(redirect_uris) if redirect_uris else None,
+        "scope": _join(scope.replace(",", " ").split()) if scope else None,
+    }
+    if not public:
+        result["client_secret"] = new_client_secret()
+        values["client_secret"] = hash_secret(result["client_secret"])
+    _set_many(cfg, base, values)
+    return result
+
+
+def client_modify(cfg: CFG, name: str, grant_types: Sequence[str] | None = None,
+                  redirect_uris: Sequence[str] | None = None, scope: str | None = None,
+                  new_secret: bool = False) -> dict[str, str]:
+    """Change a client's grants, redirect URIs or scope; with *new_secret*, issue and return a new secret."""
+    section = _require(cfg, "client", name)
+    base = f"{CLIENTS}/{name}"
+    result = {"client_id": section.getOption("client_id", name)}
+    values: dict[str, str | None] = {
+        "grant_types": _join(grant_types) if grant_types is not None else None,
+        "redirect_uris": _join(redirect_uris) if redirect_uris is not None else None,
+        "scope": _join(scope.replace(",", " ").split()) if scope is not None else None,
+    }
+    if new_secret:
+        if section.getOption("token_endpoint_auth_method", "") == "none":
+            raise EditError(f"client {name!r} is public: it has no secret")
+        result["client_secret"] = new_client_secret()
+        values["client_secret"] = hash_secret(result["client_secret"])
+    _set_many(cfg, base, values)
+    return result
+
+
+def client_remove(cfg: CFG, name: str) -> None:
+    """Delete client *name*."""
+    _require(cfg, "client", name)
+    delete(cfg, f"{CLIENTS}/{name}")
+
+
+def client_list(cfg: CFG) -> list[dict[str, Any]]:
+    """Clients as dicts (never the secret hash): name, client_id, public, grants, redirect URIs, scope."""
+    clients = _entries(cfg, CLIENTS)
+    out = []
+    for name in clients.listSections():
+        sec = clients[name]
+        method = sec.getOption("token_endpoint_auth_method", "client_secret_basic"
+                               if sec.getOption("client_secret", "") else "none")
+        out.append({"name": name, "client_id": sec.getOption("client_id", name), "public": method == "none",
+                    "token_endpoint_auth_method": method,
+                    "grant_types": as_list(sec.getOption("grant_types", "")),
+                    "redirect_uris": as_list(sec.getOption("redirect_uris", "")),
+                    "scope": as_list(sec.getOption("scope", ""))})
+    return out

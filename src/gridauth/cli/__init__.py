@@ -1,0 +1,1 @@
+"""The ``gridauth`` command: serve, config, admin (and, as the issues land, keys and the user client)."""

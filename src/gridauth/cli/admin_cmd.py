@@ -1,0 +1,195 @@
+"""``gridauth admin``: everyday registry edits (users, groups, VOs, clients), each validated and recorded."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..admin import edits
+from ..config.cfgfile import parse
+from .common import add_config_option, add_edit_options, csv, print_json, store_from
+
+
+def _edit(args: argparse.Namespace, change: Callable[..., Any], what: str) -> Any:
+    """Run *change* on the configuration under the store's lock; return what it returned."""
+    result: dict[str, Any] = {}
+
+    def apply(cfg: Any) -> None:
+        result["value"] = change(cfg)
+
+    version = store_from(args).edit(apply, args.author, args.comment or f"admin {what}")
+    if version is not None:
+        print(f"{what}: written as version {version.id}", file=sys.stderr)
+    return result.get("value")
+
+
+def _list(args: argparse.Namespace, lister: Callable[[Any], list[dict[str, Any]]]) -> int:
+    store = store_from(args)
+    rows = lister(parse(store.read(), str(store.path)))
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        details = "  ".join(f"{k}={','.join(v) if isinstance(v, list) else v}"
+                            for k, v in row.items() if k != "name" and v not in ("", [], None))
+        print(f"{row['name']}  {details}".rstrip())
+    return 0
+
+
+def _cmd(parent: argparse._SubParsersAction, name: str, help_: str, func: Callable[[argparse.Namespace], int],
+         editing: bool = True) -> argparse.ArgumentParser:
+    parser = parent.add_parser(name, help=help_)
+    (add_edit_options if editing else add_config_option)(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _add_user(sub: argparse._SubParsersAction) -> None:
+    users = sub.add_parser("user", help="registry users").add_subparsers(dest="action", metavar="ACTION",
+                                                                        required=True)
+    for action in ("add", "modify"):
+        p = _cmd(users, action, f"{action} a user", _user_add if action == "add" else _user_modify)
+        p.add_argument("name")
+        p.add_argument("--dn", help="certificate DN")
+        p.add_argument("--id", dest="subject", help="subject at the identity provider")
+        p.add_argument("--email")
+        p.add_argument("--groups", type=csv, metavar="G1,G2", help="groups (modify: replaces the membership)")
+        if action == "modify":
+            p.add_argument("--add-groups", type=csv, default=[], metavar="G1,G2")
+            p.add_argument("--remove-groups", type=csv, default=[], metavar="G1,G2")
+    _cmd(users, "remove", "remove a user from the registry and every group", _user_remove).add_argument("name")
+    _cmd(users, "list", "list users", lambda a: _list(a, edits.user_list), editing=False)
+
+
+def _user_add(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.user_add(cfg, a.name, a.dn, a.subject, a.email, a.groups or ()), f"user add {a.name}")
+    return 0
+
+
+def _user_modify(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.user_modify(cfg, a.name, a.dn, a.subject, a.email, a.groups, a.add_groups,
+                                           a.remove_groups), f"user modify {a.name}")
+    return 0
+
+
+def _user_remove(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.user_remove(cfg, a.name), f"user remove {a.name}")
+    return 0
+
+
+def _add_group(sub: argparse._SubParsersAction) -> None:
+    groups = sub.add_parser("group", help="groups").add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action in ("add", "modify"):
+        p = _cmd(groups, action, f"{action} a group", _group_add if action == "add" else _group_modify)
+        p.add_argument("name")
+        p.add_argument("--vo", required=action == "add")
+        p.add_argument("--properties", type=csv, metavar="P1,P2")
+        p.add_argument("--users", type=csv, metavar="U1,U2", help="members (modify: replaces the list)")
+        if action == "modify":
+            p.add_argument("--add-users", type=csv, default=[], metavar="U1,U2")
+            p.add_argument("--remove-users", type=csv, default=[], metavar="U1,U2")
+    _cmd(groups, "remove", "remove a group", _group_remove).add_argument("name")
+    _cmd(groups, "list", "list groups", lambda a: _list(a, edits.group_list), editing=False)
+
+
+def _group_add(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.group_add(cfg, a.name, a.vo, a.properties or (), a.users or ()), f"group add {a.name}")
+    return 0
+
+
+def _group_modify(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.group_modify(cfg, a.name, a.vo, a.properties, a.users, a.add_users,
+                                            a.remove_users), f"group modify {a.name}")
+    return 0
+
+
+def _group_remove(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.group_remove(cfg, a.name), f"group remove {a.name}")
+    return 0
+
+
+def _add_vo(sub: argparse._SubParsersAction) -> None:
+    vos = sub.add_parser("vo", help="virtual organisations").add_subparsers(dest="action", metavar="ACTION",
+                                                                           required=True)
+    p = _cmd(vos, "add", "add a VO", _vo_add)
+    p.add_argument("name")
+    p.add_argument("--admins", type=csv, default=[], metavar="U1,U2", help="VOAdmin users")
+    p.add_argument("--idp", help="identity provider of the VO (a /Resources/IdProviders name)")
+    p.add_argument("--default-group", help="group a token gets when none is asked")
+    _cmd(vos, "remove", "remove a VO that has no groups left", _vo_remove).add_argument("name")
+    _cmd(vos, "list", "list VOs", lambda a: _list(a, edits.vo_list), editing=False)
+
+
+def _vo_add(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.vo_add(cfg, a.name, a.admins, a.idp, a.default_group), f"vo add {a.name}")
+    return 0
+
+
+def _vo_remove(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.vo_remove(cfg, a.name), f"vo remove {a.name}")
+    return 0
+
+
+def _add_client(sub: argparse._SubParsersAction) -> None:
+    clients = sub.add_parser("client", help="OAuth clients").add_subparsers(dest="action", metavar="ACTION",
+                                                                           required=True)
+    for action in ("add", "modify"):
+        p = _cmd(clients, action, f"{action} a client", _client_add if action == "add" else _client_modify)
+        p.add_argument("name")
+        p.add_argument("--grant-types", type=csv, metavar="T1,T2")
+        p.add_argument("--redirect-uri", action="append", dest="redirect_uris", metavar="URI",
+                       help="a redirect URI (repeat for several; modify: replaces the list)")
+        p.add_argument("--scope", help="scopes the client may ask for (space or comma separated)")
+        if action == "add":
+            p.add_argument("--public", action="store_true", help="a public client (no secret; PKCE required)")
+            p.add_argument("--client-id", help="client_id (default: NAME)")
+        else:
+            p.add_argument("--new-secret", action="store_true", help="issue a new secret (printed once)")
+    _cmd(clients, "remove", "remove a client", _client_remove).add_argument("name")
+    _cmd(clients, "list", "list clients (secrets are never shown)", lambda a: _list(a, edits.client_list),
+         editing=False)
+
+
+def _print_credentials(a: argparse.Namespace, creds: dict[str, str] | None) -> None:
+    if not creds:
+        return
+    if a.json:
+        print_json(creds)
+        return
+    print(f"client_id: {creds['client_id']}")
+    if "client_secret" in creds:
+        print(f"client_secret: {creds['client_secret']}")
+        print("(the secret is shown only this once: only its salted hash is stored)", file=sys.stderr)
+
+
+def _client_add(a: argparse.Namespace) -> int:
+    creds = _edit(a, lambda cfg: edits.client_add(cfg, a.name, a.public, a.grant_types or (),
+                                                  a.redirect_uris or (), a.scope, a.client_id),
+                  f"client add {a.name}")
+    _print_credentials(a, creds)
+    return 0
+
+
+def _client_modify(a: argparse.Namespace) -> int:
+    creds = _edit(a, lambda cfg: edits.client_modify(cfg, a.name, a.grant_types, a.redirect_uris, a.scope,
+                                                     a.new_secret), f"client modify {a.name}")
+    _print_credentials(a, creds if a.new_secret else None)
+    return 0
+
+
+def _client_remove(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.client_remove(cfg, a.name), f"client remove {a.name}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``gridauth admin`` and its subcommands."""
+    admin = sub.add_parser("admin", help="manage users, groups, VOs and clients")
+    kinds = admin.add_subparsers(dest="kind", metavar="KIND", required=True)
+    _add_user(kinds)
+    _add_group(kinds)
+    _add_vo(kinds)
+    _add_client(kinds)

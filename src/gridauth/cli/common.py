@@ -1,0 +1,46 @@
+"""Options shared by several subcommands, and printing helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..config.paths import config_path
+from ..config.store import ConfigStore
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` (else ``$GRIDAUTH_CONFIG``, else the installed default)."""
+    parser.add_argument("--config", metavar="FILE", help="configuration file (default: $GRIDAUTH_CONFIG, "
+                        "else the installed etc/gridauth/gridauth.cfg)")
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """``--db URL`` (else ``$GRIDAUTH_DB``, else the embedded SQLite file)."""
+    parser.add_argument("--db", metavar="URL", help="database URL (default: $GRIDAUTH_DB, else an SQLite file "
+                        "in $GRIDAUTH_STATE_DIR)")
+
+
+def add_edit_options(parser: argparse.ArgumentParser) -> None:
+    """Who edits and why, and how long to wait for another administrator's edit."""
+    add_config_option(parser)
+    parser.add_argument("-m", "--comment", default="", help="why this change (kept in the history)")
+    parser.add_argument("--author", help="who makes this change (default: $GRIDAUTH_AUTHOR, else your login)")
+    parser.add_argument("--lock-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="how long to wait for another edit to finish (default: 10)")
+
+
+def store_from(args: argparse.Namespace) -> ConfigStore:
+    """The configuration store named by the command's options."""
+    return ConfigStore(config_path(args.config), lock_timeout=getattr(args, "lock_timeout", 10.0))
+
+
+def print_json(value: Any) -> None:
+    """Print *value* as indented JSON for scripts."""
+    print(json.dumps(value, indent=2, sort_keys=False))
+
+
+def csv(value: str) -> list[str]:
+    """argparse type for ``A,B,C`` lists."""
+    return [item.strip() for item in value.split(",") if item.strip()]

@@ -1,0 +1,311 @@
+"""Build a :class:`Registry` from a parsed CFG and report every problem with its CFG path."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..hashing import is_hashed
+from .cfgfile import as_list, parse
+from .errors import ConfigInvalid, ConfigIssue
+from .model import (
+    AUTH_METHODS,
+    GRANT_TYPES,
+    PROVIDER_TYPES,
+    SIGNING_ALGORITHMS,
+    VO,
+    AuthorizationSettings,
+    Client,
+    Group,
+    IdProvider,
+    Lifetimes,
+    User,
+)
+from .registry import Registry
+
+AUTHZ = "/DIRAC/Security/Authorization"
+LIFETIME_OPTIONS = {
+    "RefreshTokenLifetime": ("refresh_token", 43200, 60, 31_536_000),
+    "AccessTokenLifetime": ("access_token", 1200, 10, 86_400),
+    "DeviceCodeLifetime": ("device_code", 600, 30, 3600),
+    "DeviceCodeInterval": ("device_code_interval", 5, 1, 60),
+    "AuthorizationCodeLifetime": ("authorization_code", 300, 10, 300),
+    "SessionLifetime": ("session", 28800, 60, 2_592_000),
+}
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+Tree = Mapping[str, Any]
+
+
+class _Issues(list):
+    def add(self, where: str, reason: str) -> None:
+        self.append(ConfigIssue(where, reason))
+
+
+def _section(tree: Tree, *path: str) -> Tree:
+    node: Any = tree
+    for part in path:
+        node = node.get(part, {}) if isinstance(node, Mapping) else {}
+    return node if isinstance(node, Mapping) else {}
+
+
+def _sections(tree: Tree, where: str, issues: _Issues) -> dict[str, Tree]:
+    out = {}
+    for name, value in tree.items():
+        if isinstance(value, Mapping):
+            out[name] = value
+        else:
+            issues.add(f"{where}/{name}", "expected a section, found an option")
+    return out
+
+
+def _opt(tree: Tree, name: str, default: str = "") -> str:
+    value = tree.get(name, default)
+    return value.strip() if isinstance(value, str) else default
+
+
+def check_url(value: str, *, allow_http_loopback_only: bool = True) -> str | None:
+    """Return why *value* is not an acceptable absolute http(s) URL, or None when it is fine."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return f"malformed URL {value!r}"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"malformed URL {value!r} (expected https://host/...)"
+    if parts.fragment:
+        return f"URL {value!r} must not have a fragment"
+    if allow_http_loopback_only and parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        return f"URL {value!r} must use https (plain http only for localhost)"
+    return None
+
+
+def _lifetime(tree: Tree, name: str, where: str, issues: _Issues, default: int | None) -> int | None:
+    raw = _opt(tree, name)
+    if not raw:
+        return default
+    _, _, low, high = LIFETIME_OPTIONS[name]
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        issues.add(f"{where}/{name}", f"malformed lifetime {raw!r} (whole seconds from {low} to {high})")
+        return default
+    return int(raw)
+
+
+def _settings(tree: Tree, issues: _Issues) -> AuthorizationSettings:
+    authz = _section(tree, "DIRAC", "Security", "Authorization")
+    issuer = _opt(authz, "issuer", "http://localhost:8080").rstrip("/")
+    if problem := check_url(issuer):
+        issues.add(f"{AUTHZ}/issuer", problem)
+    values = {}
+    for option, (field, default, _, _) in LIFETIME_OPTIONS.items():
+        values[field] = _lifetime(authz, option, AUTHZ, issues, default)
+    algorithm = _opt(authz, "SigningAlgorithm", "RS256")
+    if algorithm not in SIGNING_ALGORITHMS:
+        issues.add(f"{AUTHZ}/SigningAlgorithm", f"unknown algorithm {algorithm!r} "
+                   f"(one of {', '.join(sorted(SIGNING_ALGORITHMS))})")
+    wlcg = _opt(authz, "WLCGClaims", "no").lower()
+    if wlcg not in ("yes", "no", "true", "false"):
+        issues.add(f"{AUTHZ}/WLCGClaims", f"expected yes or no, found {wlcg!r}")
+    return AuthorizationSettings(
+        issuer=issuer,
+        lifetimes=Lifetimes(**values),
+        signing_algorithm=algorithm,
+        wlcg_claims=wlcg in ("yes", "true"),
+    )
+
+
+def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
+    where_all = f"{AUTHZ}/Clients"
+    clients: dict[str, Client] = {}
+    owner_of_id: dict[str, str] = {}
+    for name, sec in _sections(_section(tree, "DIRAC", "Security", "Authorization", "Clients"),
+                               where_all, issues).items():
+        where = f"{where_all}/{name}"
+        client_id = _opt(sec, "client_id", name)
+        if client_id in owner_of_id:
+            issues.add(f"{where}/client_id", f"duplicate client_id {client_id!r} (also {owner_of_id[client_id]})")
+        owner_of_id[client_id] = where
+        secret = _opt(sec, "client_secret")
+        method = _opt(sec, "token_endpoint_auth_method", "client_secret_basic" if secret else "none")
+        if method not in AUTH_METHODS:
+            issues.add(f"{where}/token_endpoint_auth_method", f"unknown method {method!r} "
+                       f"(one of {', '.join(sorted(AUTH_METHODS))})")
+        if method != "none" and not secret:
+            issues.add(where, "a confidential client needs a client_secret")
+        if secret and not is_hashed(secret):
+            issues.add(f"{where}/client_secret", "must be a salted hash, not the secret itself "
+                       f"(set it with: gridauth admin client modify {name} --new-secret)")
+        grants = as_list(_opt(sec, "grant_types", "authorization_code, refresh_token"))
+        for grant in grants:
+            if grant not in GRANT_TYPES:
+                issues.add(f"{where}/grant_types", f"unknown grant type {grant!r}")
+        if method == "none" and "client_credentials" in grants:
+            issues.add(f"{where}/grant_types", "a public client cannot use client_credentials")
+        redirect_uris = as_list(_opt(sec, "redirect_uris") or _opt(sec, "redirect_uri"))
+        for uri in redirect_uris:
+            if problem := check_url(uri):
+                issues.add(f"{where}/redirect_uris", problem)
+        if "authorization_code" in grants and not redirect_uris:
+            issues.add(f"{where}/redirect_uris", "the authorization_code grant needs at least one redirect URI")
+        clients[name] = Client(
+            name=name,
+            client_id=client_id,
+            client_secret_hash=secret,
+            redirect_uris=tuple(redirect_uris),
+            grant_types=tuple(grants),
+            response_types=tuple(as_list(_opt(sec, "response_types", "code"))),
+            scope=tuple(as_list(_opt(sec, "scope")) or ()),
+            token_endpoint_auth_method=method,
+            refresh_token_lifetime=_lifetime(sec, "RefreshTokenLifetime", where, issues, None),
+            access_token_lifetime=_lifetime(sec, "AccessTokenLifetime", where, issues, None),
+        )
+    return clients
+
+
+def _idps(tree: Tree, issues: _Issues) -> dict[str, IdProvider]:
+    where_all = "/Resources/IdProviders"
+    idps = {}
+    for name, sec in _sections(_section(tree, "Resources", "IdProviders"), where_all, issues).items():
+        where = f"{where_all}/{name}"
+        kind = _opt(sec, "ProviderType")
+        if kind not in PROVIDER_TYPES:
+            issues.add(f"{where}/ProviderType", f"unknown provider type {kind!r} "
+                       f"(one of {', '.join(sorted(PROVIDER_TYPES))})")
+        issuer = _opt(sec, "issuer").rstrip("/")
+        if kind and kind != "Local":
+            if not issuer:
+                issues.add(where, "an OpenID provider needs its issuer URL")
+            elif problem := check_url(issuer):
+                issues.add(f"{where}/issuer", problem)
+            if not _opt(sec, "client_id"):
+                issues.add(where, "an OpenID provider needs the client_id gridauth is registered with")
+        idps[name] = IdProvider(
+            name=name,
+            provider_type=kind,
+            issuer=issuer,
+            client_id=_opt(sec, "client_id"),
+            client_secret=_opt(sec, "client_secret"),
+            scope=tuple(as_list(_opt(sec, "scope", "openid, profile, email"))),
+            options=dict(_plain(sec)),
+        )
+    return idps
+
+
+def _plain(sec: Tree) -> dict[str, str]:
+    return {k: v for k, v in sec.items() if isinstance(v, str)}
+
+
+def _unique(index: dict[str, str], key: str, where: str, what: str, issues: _Issues) -> None:
+    if key in index:
+        issues.add(where, f"duplicate {what} {key!r} (also {index[key]})")
+    else:
+        index[key] = where
+
+
+def _users(registry: Tree, issues: _Issues) -> dict[str, User]:
+    users = {}
+    seen_subjects: dict[str, str] = {}
+    seen_dns: dict[str, str] = {}
+    for name, sec in _sections(_section(registry, "Users"), "/Registry/Users", issues).items():
+        where = f"/Registry/Users/{name}"
+        subjects = as_list(_opt(sec, "ID"))
+        dns = as_list(_opt(sec, "DN"))
+        for subject in subjects:
+            _unique(seen_subjects, subject, f"{where}/ID", "identity-provider subject", issues)
+        for dn in dns:
+            _unique(seen_dns, dn, f"{where}/DN", "DN", issues)
+        users[name] = User(name=name, dns=tuple(dns), subjects=tuple(subjects),
+                           email=_opt(sec, "Email"), options=dict(_plain(sec)))
+    return users
+
+
+def _vos(registry: Tree, users: Mapping[str, User], idps: Mapping[str, IdProvider], issues: _Issues) -> dict[str, VO]:
+    vos = {}
+    for name, sec in _sections(_section(registry, "VO"), "/Registry/VO", issues).items():
+        where = f"/Registry/VO/{name}"
+        admins = as_list(_opt(sec, "VOAdmin"))
+        for admin in admins:
+            if admin not in users:
+                issues.add(f"{where}/VOAdmin", f"unknown user {admin!r}")
+        idp = _opt(sec, "IdProvider")
+        if idp and idp not in idps:
+            issues.add(f"{where}/IdProvider", f"unknown identity provider {idp!r}")
+        authoritative = _opt(sec, "IdPAuthoritative", "no").lower()
+        vos[name] = VO(name=name, admins=tuple(admins), voms_name=_opt(sec, "VOMSName", name), idp=idp,
+                       default_group=_opt(sec, "DefaultGroup"),
+                       authoritative_idp=authoritative in ("yes", "true"), options=dict(_plain(sec)))
+    return vos
+
+
+def _groups(registry: Tree, users: Mapping[str, User], vos: Mapping[str, VO], issues: _Issues) -> dict[str, Group]:
+    groups = {}
+    for name, sec in _sections(_section(registry, "Groups"), "/Registry/Groups", issues).items():
+        where = f"/Registry/Groups/{name}"
+        members = as_list(_opt(sec, "Users"))
+        for member in members:
+            if member not in users:
+                issues.add(f"{where}/Users", f"unknown user {member!r}")
+        vo = _opt(sec, "VO")
+        if not vo:
+            issues.add(where, "group has no VO")
+        elif vo not in vos:
+            issues.add(f"{where}/VO", f"unknown VO {vo!r}")
+        groups[name] = Group(
+            name=name, vo=vo, users=frozenset(members), properties=tuple(as_list(_opt(sec, "Properties"))),
+            voms_role=_opt(sec, "VOMSRole"), idp_roles=tuple(as_list(_opt(sec, "IdPRole"))),
+            options=dict(_plain(sec)),
+        )
+    for vo in vos.values():
+        if vo.default_group and groups.get(vo.default_group) is None:
+            issues.add(f"/Registry/VO/{vo.name}/DefaultGroup", f"unknown group {vo.default_group!r}")
+        elif vo.default_group and groups[vo.default_group].vo != vo.name:
+            issues.add(f"/Registry/VO/{vo.name}/DefaultGroup", f"group {vo.default_group!r} is not in VO {vo.name!r}")
+    return groups
+
+
+def build_from_tree(tree: Tree, version: str = "") -> tuple[Registry, list[ConfigIssue]]:
+    """Build a registry from the nested dict of a CFG; return it with every issue found."""
+    issues = _Issues()
+    settings = _settings(tree, issues)
+    clients = _clients(tree, issues)
+    idps = _idps(tree, issues)
+    registry = _section(tree, "Registry")
+    users = _users(registry, issues)
+    vos = _vos(registry, users, idps, issues)
+    groups = _groups(registry, users, vos, issues)
+    defaults = tuple(as_list(_opt(registry, "DefaultGroup")))
+    for name in defaults:
+        if name not in groups:
+            issues.add("/Registry/DefaultGroup", f"unknown group {name!r}")
+    return Registry.build(settings, vos, users, groups, clients, idps, defaults, version), list(issues)
+
+
+def version_of(text: str) -> str:
+    """A short fingerprint of configuration *text*: equal texts give equal versions."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def load_text(text: str, source: str = "") -> Registry:
+    """Parse and validate CFG *text*; raise :class:`ConfigInvalid` listing every error."""
+    cfg = parse(text, source)
+    registry, issues = build_from_tree(cfg.getAsDict(), version_of(text))
+    if issues:
+        raise ConfigInvalid(issues, source)
+    return registry
+
+
+def load_file(path: str) -> Registry:
+    """Read, parse and validate the configuration file at *path*."""
+    return load_text(read_text(path), str(path))
+
+
+def read_text(path: str, reader: Callable[..., Any] = open) -> str:
+    """Read a configuration file as UTF-8, turning I/O and decoding errors into :class:`ConfigInvalid`."""
+    try:
+        with reader(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigInvalid([ConfigIssue(str(path), f"cannot read: {reason}")]) from None

@@ -1,0 +1,180 @@
+"""Reading and writing CFG text with diraccfg, with the syntax checks diraccfg does not make.
+
+diraccfg raises on unbalanced braces without saying where, and silently drops or merges some
+malformed lines; :func:`check_syntax` scans the text first and reports every problem with its line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from diraccfg import CFG
+
+from .errors import ConfigInvalid, ConfigIssue, EditError
+
+_NAME = re.compile(r"^[^\s{}=#/][^{}=#/]*$")
+
+
+@dataclass
+class _Open:
+    name: str
+    line: int
+    options: set[str]
+    sections: set[str]
+
+
+def _check_name(name: str, lineno: int, what: str, issues: list[ConfigIssue]) -> bool:
+    if not name:
+        issues.append(ConfigIssue(f"line {lineno}", f"{what} without a name"))
+        return False
+    if not _NAME.match(name):
+        issues.append(ConfigIssue(f"line {lineno}", f"invalid {what} name {name!r}"))
+        return False
+    return True
+
+
+def check_syntax(text: str) -> list[ConfigIssue]:
+    """Return every syntax problem of CFG *text*, each located by its line number."""
+    issues: list[ConfigIssue] = []
+    stack = [_Open("", 0, set(), set())]
+    pending: tuple[str, int] | None = None  # a section name waiting for its "{" on a later line
+
+    def open_section(name: str, lineno: int) -> None:
+        parent = stack[-1]
+        if _check_name(name, lineno, "section", issues):
+            if name in parent.sections or name in parent.options:
+                issues.append(ConfigIssue(f"line {lineno}", f"{name!r} is defined twice in the same section"))
+            parent.sections.add(name)
+        stack.append(_Open(name, lineno, set(), set()))
+
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if pending is not None:
+            name, at = pending
+            pending = None
+            if line.startswith("{"):
+                open_section(name, at)
+                line = line[1:].strip()
+                if not line:
+                    continue
+            else:
+                issues.append(ConfigIssue(f"line {at}", f"{name!r} is neither an option (name = value) "
+                                          "nor a section (name { ... })"))
+        if line == "}":
+            if len(stack) == 1:
+                issues.append(ConfigIssue(f"line {lineno}", "'}' closes no open section"))
+            else:
+                stack.pop()
+            continue
+        eq = line.find("=")
+        brace = min((i for i in (line.find("{"), line.find("}")) if i >= 0), default=-1)
+        if eq >= 0 and (brace < 0 or eq < brace):
+            append = line[eq - 1] == "+" if eq > 0 else False
+            name = line[: eq - 1 if append else eq].strip()
+            if _check_name(name, lineno, "option", issues):
+                options = stack[-1].options
+                if append and name not in options:
+                    issues.append(ConfigIssue(f"line {lineno}", f"'{name} +=' appends to an option not set before"))
+                elif not append and (name in options or name in stack[-1].sections):
+                    issues.append(ConfigIssue(f"line {lineno}", f"{name!r} is defined twice in the same section"))
+                options.add(name)
+            continue
+        if brace >= 0 and line[brace] == "{":
+            rest = line[brace + 1 :].strip()
+            open_section(line[:brace].strip(), lineno)
+            if rest == "}":
+                stack.pop()
+            elif rest:
+                issues.append(ConfigIssue(f"line {lineno}", "text after '{' must go on its own line"))
+            continue
+        if brace >= 0:
+            issues.append(ConfigIssue(f"line {lineno}", "'}' must stand on its own line"))
+            continue
+        pending = (line, lineno)
+    if pending is not None:
+        issues.append(ConfigIssue(f"line {pending[1]}", f"{pending[0]!r} is neither an option (name = value) "
+                                  "nor a section (name { ... })"))
+    for unclosed in stack[1:]:
+        issues.append(ConfigIssue(f"line {unclosed.line}", f"section {unclosed.name!r} is never closed"))
+    return issues
+
+
+def parse(text: str, source: str = "") -> CFG:
+    """Parse CFG *text* into a diraccfg ``CFG``; raise :class:`ConfigInvalid` with line numbers."""
+    issues = check_syntax(text)
+    if issues:
+        raise ConfigInvalid(issues, source)
+    try:
+        return CFG().loadFromBuffer(text)
+    except (ValueError, KeyError) as exc:  # check_syntax should have caught it; never leak a traceback
+        raise ConfigInvalid([ConfigIssue("line ?", str(exc))], source) from None
+
+
+def serialize(cfg: CFG) -> str:
+    """The text diraccfg writes for *cfg* (comments kept, DIRAC indentation)."""
+    return str(cfg)
+
+
+def split_path(path: str) -> list[str]:
+    """Split ``/A/B/c`` into its parts; refuse empty paths and empty components."""
+    parts = [p.strip() for p in path.strip().strip("/").split("/")]
+    if not parts or any(not p for p in parts):
+        raise EditError(f"{path!r}: not a CFG path (expected /Section/.../Option)")
+    return parts
+
+
+def lookup(cfg: CFG, path: str) -> CFG | str | None:
+    """The section (a ``CFG``) or option value at *path*, or None when there is nothing there."""
+    node: CFG | str = cfg
+    for part in split_path(path):
+        if not isinstance(node, CFG) or part not in node.listAll():
+            return None
+        node = node[part]
+    return node
+
+
+def ensure_section(cfg: CFG, parts: list[str]) -> CFG:
+    """Walk down *parts*, creating missing sections; an option in the way is an error."""
+    node = cfg
+    for i, part in enumerate(parts):
+        if part not in node.listAll():
+            node.createNewSection(part)
+        elif not node.isSection(part):
+            raise EditError(f"/{'/'.join(parts[: i + 1])}: is an option, not a section")
+        node = node[part]
+    return node
+
+
+def set_option(cfg: CFG, path: str, value: str) -> None:
+    """Set the option at *path*, creating parent sections; keep the option's existing comment."""
+    *parents, name = split_path(path)
+    section = ensure_section(cfg, parents)
+    if section.isSection(name):
+        raise EditError(f"{path}: is a section; set its options one by one")
+    _check_value(path, value)
+    comment = section.getComment(name) if section.isOption(name) else ""
+    section.setOption(name, value, comment)
+
+
+def _check_value(path: str, value: str) -> None:
+    if "\n" in value or "\r" in value:
+        raise EditError(f"{path}: a value cannot span several lines")
+
+
+def delete(cfg: CFG, path: str) -> None:
+    """Delete the option or section at *path*; an unknown path is an error."""
+    *parents, name = split_path(path)
+    parent = lookup(cfg, "/".join(parents)) if parents else cfg
+    if not isinstance(parent, CFG) or name not in parent.listAll():
+        raise EditError(f"{path}: no such option or section")
+    parent.deleteKey(name)
+
+
+def as_list(value: str | None) -> list[str]:
+    """Split a DIRAC comma-separated list option into its stripped, non-empty items."""
+    if not value:
+        return []
+    return [item.strip() for item in value.split(",") if item.strip()]

@@ -1,0 +1,59 @@
+"""Errors raised by the configuration package, each carrying text an administrator can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class GridauthError(Exception):
+    """Base of every error gridauth reports to a person as one clear line (never a traceback)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a configuration: where it is (a CFG path or ``line N``) and why."""
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+class ConfigInvalid(GridauthError):
+    """The configuration has errors; ``issues`` lists every one of them."""
+
+    exit_code = 3
+
+    def __init__(self, issues: Iterable[ConfigIssue], source: str = "") -> None:
+        self.issues = list(dict.fromkeys(issues))
+        self.source = source
+        head = f"{source}: " if source else ""
+        super().__init__(f"{head}{len(self.issues)} error(s)\n" + "\n".join(str(i) for i in self.issues))
+
+
+class EditError(GridauthError):
+    """An edit that cannot be applied: unknown path, existing name, bad value."""
+
+    exit_code = 4
+
+
+class LockTimeout(GridauthError):
+    """Another edit held the configuration lock longer than we were willing to wait."""
+
+    exit_code = 5
+
+
+class ConcurrentModification(GridauthError):
+    """The file changed on disk (edited by hand) while an edit was being prepared."""
+
+    exit_code = 6
+
+
+class UnknownVersion(GridauthError):
+    """A version id that the history does not hold."""
+
+    exit_code = 4

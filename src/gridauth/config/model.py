@@ -1,0 +1,114 @@
+"""The typed, immutable objects of a registry snapshot: settings, VOs, users, groups, clients, IdPs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+GRANT_TYPES = frozenset(
+    {"authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT}
+)
+AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "none"})
+SIGNING_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
+PROVIDER_TYPES = frozenset({"Local", "OAuth2", "OIDC", "CheckIn", "IAM"})
+
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """Token and flow lifetimes in seconds, with the service defaults."""
+
+    refresh_token: int = 43200
+    access_token: int = 1200
+    device_code: int = 600
+    device_code_interval: int = 5
+    authorization_code: int = 300
+    session: int = 28800
+
+
+@dataclass(frozen=True)
+class AuthorizationSettings:
+    """``/DIRAC/Security/Authorization``: who we are and how long things live."""
+
+    issuer: str = "http://localhost:8080"
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    signing_algorithm: str = "RS256"
+    wlcg_claims: bool = False
+
+
+@dataclass(frozen=True)
+class VO:
+    """A virtual organisation, ``/Registry/VO/<name>``."""
+
+    name: str
+    admins: tuple[str, ...] = ()
+    voms_name: str = ""
+    idp: str = ""
+    default_group: str = ""
+    authoritative_idp: bool = False
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class User:
+    """A registry user, ``/Registry/Users/<name>``: DNs, identity-provider subjects, e-mail."""
+
+    name: str
+    dns: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
+    email: str = ""
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group, ``/Registry/Groups/<name>``: its VO, members, properties and IdP role mapping."""
+
+    name: str
+    vo: str
+    users: frozenset[str] = frozenset()
+    properties: tuple[str, ...] = ()
+    voms_role: str = ""
+    idp_roles: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Client:
+    """An OAuth client, ``/DIRAC/Security/Authorization/Clients/<name>``."""
+
+    name: str
+    client_id: str
+    client_secret_hash: str = ""
+    redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ()
+    response_types: tuple[str, ...] = ("code",)
+    scope: tuple[str, ...] = ()
+    token_endpoint_auth_method: str = "none"
+    refresh_token_lifetime: int | None = None
+    access_token_lifetime: int | None = None
+
+    @property
+    def is_public(self) -> bool:
+        """A public client cannot keep a secret: it authenticates with ``none`` and must use PKCE."""
+        return self.token_endpoint_auth_method == "none"
+
+
+@dataclass(frozen=True)
+class IdProvider:
+    """An identity provider, ``/Resources/IdProviders/<name>`` (``ProviderType = Local`` or an OIDC issuer)."""
+
+    name: str
+    provider_type: str
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scope: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        """Local accounts: passwords kept by gridauth itself."""
+        return self.provider_type == "Local"

@@ -1,0 +1,43 @@
+"""Where gridauth finds its configuration file, database and state, by the documented precedence."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .errors import GridauthError
+
+
+def state_dir() -> Path:
+    """``$GRIDAUTH_STATE_DIR``, else ``$XDG_STATE_HOME/gridauth``, else ``~/.local/state/gridauth``."""
+    if explicit := os.environ.get("GRIDAUTH_STATE_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "gridauth"
+
+
+def installed_config() -> Path:
+    """The example configuration installed with the package (``<prefix>/etc/gridauth/gridauth.cfg``)."""
+    installed = Path(sys.prefix) / "etc" / "gridauth" / "gridauth.cfg"
+    if installed.exists():
+        return installed
+    source_tree = Path(__file__).resolve().parents[3] / "etc" / "gridauth.cfg"
+    return source_tree if source_tree.exists() else installed
+
+
+def config_path(option: str | None = None) -> Path:
+    """``--config FILE``, else ``$GRIDAUTH_CONFIG``, else the installed default."""
+    chosen = option or os.environ.get("GRIDAUTH_CONFIG")
+    path = Path(chosen) if chosen else installed_config()
+    if not path.exists():
+        raise GridauthError(f"{path}: configuration file not found (use --config FILE or $GRIDAUTH_CONFIG)")
+    return path
+
+
+def database_url(option: str | None = None) -> str:
+    """``--db URL``, else ``$GRIDAUTH_DB``, else an SQLite file in the state directory."""
+    chosen = option or os.environ.get("GRIDAUTH_DB")
+    if chosen:
+        return chosen
+    return f"sqlite:///{state_dir() / 'gridauth.sqlite'}"

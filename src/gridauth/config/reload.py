@@ -1,0 +1,71 @@
+"""Keep the current registry snapshot of a running service, and swap in edits of its file.
+
+The holder owns one reference to an immutable :class:`Registry`. ``check()`` notices a change of
+the file (size, mtime or inode), builds a new snapshot off the caller's thread if asked, and
+replaces the reference in one assignment: a request that took the old snapshot keeps a coherent
+view, the next request sees the new one. An invalid edit is logged with every error and the last
+good snapshot keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .builder import load_text, read_text, version_of
+from .errors import ConfigInvalid
+from .registry import Registry
+
+log = logging.getLogger("gridauth.config")
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class RegistryHolder:
+    """The current registry of a configuration file, reloaded when the file changes."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._stamp = _stamp(self.path)
+        self._current = load_text(read_text(str(self.path)), str(self.path))
+        self._refused: tuple[int, int, int] | None = None
+
+    @property
+    def current(self) -> Registry:
+        """The snapshot to use for one whole request (take it once, then keep using it)."""
+        return self._current
+
+    def changed(self) -> bool:
+        """Whether the file looks different from when it was last read."""
+        return _stamp(self.path) != self._stamp
+
+    def reload(self) -> bool:
+        """Re-read the file; swap in the new snapshot when valid. Returns True when it was swapped."""
+        stamp = _stamp(self.path)
+        try:
+            text = read_text(str(self.path))
+            self._stamp = stamp
+            version = version_of(text)
+            if version == self._current.version:
+                return False
+            new = load_text(text, str(self.path))
+        except ConfigInvalid as exc:
+            if self._refused != stamp:  # log each refused edit once, not every second
+                log.error("configuration edit refused, still serving version %s: %s", self._current.version, exc)
+                self._refused = stamp
+            return False
+        self._current = new
+        log.info("configuration reloaded: version %s (%d users, %d groups, %d clients)",
+                 new.version, len(new.users), len(new.groups), len(new.clients))
+        return True
+
+    def check(self) -> bool:
+        """Reload when the file changed; cheap enough to call every second."""
+        return self.reload() if self.changed() else False

@@ -1,0 +1,207 @@
+"""The versioned configuration store: locked, validated, atomic edits with a history.
+
+Every edit runs under an exclusive lock on ``<file>.lock``, reads the file, applies a change to
+the parsed CFG, validates the result as a whole registry, and only then replaces the file
+atomically (temporary file, fsync, rename). Each written version is kept in ``<file>.history/``
+with its time, author and comment, so that ``history``, ``diff`` and ``rollback`` work. A change
+made by hand outside gridauth is noticed and recorded as its own version before the next edit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import difflib
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from diraccfg import CFG
+
+from .builder import load_text, read_text
+from .cfgfile import parse, serialize
+from .errors import ConcurrentModification, LockTimeout, UnknownVersion
+from .registry import Registry
+
+HAND_EDIT = "edited outside gridauth"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One entry of the history: a version id and who wrote it, when and why."""
+
+    id: int
+    time: str
+    author: str
+    comment: str
+    sha256: str
+
+    def line(self) -> str:
+        """The one-line form printed by ``gridauth config history``."""
+        return f"{self.id}\t{self.time}\t{self.author}\t{self.comment}"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def default_author() -> str:
+    """Who is editing: ``$GRIDAUTH_AUTHOR``, else the login name."""
+    try:
+        return os.environ.get("GRIDAUTH_AUTHOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"
+
+
+def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    """Replace *path* with *text* so that readers see the old or the new content, never a mix."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode if mode is not None else (path.stat().st_mode & 0o777 if path.exists() else 0o644))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class ConfigStore:
+    """Edits of one configuration file, serialized by a lock and recorded in a history."""
+
+    def __init__(self, path: str | os.PathLike[str], lock_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.history_dir = self.path.with_name(self.path.name + ".history")
+        self.log_path = self.history_dir / "versions.jsonl"
+        self.lock_timeout = lock_timeout
+
+    # -- reading -------------------------------------------------------------------------------
+    def read(self) -> str:
+        """The current text of the file."""
+        return read_text(str(self.path))
+
+    def load(self) -> Registry:
+        """Parse and validate the current file."""
+        return load_text(self.read(), str(self.path))
+
+    def history(self) -> list[Version]:
+        """Every recorded version, oldest first."""
+        if not self.log_path.exists():
+            return []
+        with open(self.log_path, encoding="utf-8") as handle:
+            return [Version(**json.loads(line)) for line in handle if line.strip()]
+
+    def text_of(self, version: int | str) -> str:
+        """The file text of a recorded *version*."""
+        try:
+            number = int(version)
+        except ValueError:
+            raise UnknownVersion(f"{version!r}: not a version id (see gridauth config history)") from None
+        path = self.history_dir / f"{number}.cfg"
+        if not path.exists():
+            raise UnknownVersion(f"version {number} is not in the history (see gridauth config history)")
+        return path.read_text(encoding="utf-8")
+
+    def diff(self, old: int | str | None = None, new: int | str | None = None) -> str:
+        """A unified diff from version *old* (default: the one before the latest) to *new* (default: the file)."""
+        if old is None:
+            versions = self.history()
+            old = versions[-2].id if len(versions) >= 2 else (versions[-1].id if versions else None)
+        old_text = self.text_of(old) if old is not None else ""
+        new_text = self.text_of(new) if new is not None else self.read()
+        return "".join(difflib.unified_diff(
+            old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+            fromfile=f"version {old}" if old is not None else "empty",
+            tofile=f"version {new}" if new is not None else str(self.path),
+        ))
+
+    # -- writing -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the exclusive edit lock, waiting at most ``lock_timeout`` seconds for it."""
+        with open(self.lock_path, "a+") as handle:
+            deadline = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(
+                            f"{self.path}: another edit has held the lock for more than "
+                            f"{self.lock_timeout:g} s ({self.lock_path}); try again later") from None
+                    time.sleep(0.02)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def edit(self, change: Callable[[CFG], None], author: str | None = None, comment: str = "") -> Version | None:
+        """Apply *change* to the parsed file, validate, and write it as a new version.
+
+        Returns the new version, or None when the change left the file as it was. Raises
+        :class:`ConfigInvalid` (nothing written) when the result does not validate.
+        """
+        with self.locked():
+            text = self.read()
+            cfg = parse(text, str(self.path))
+            change(cfg)
+            return self._commit(text, serialize(cfg), author, comment)
+
+    def rollback(self, version: int | str, author: str | None = None) -> Version | None:
+        """Make the text of *version* current again, as a new version of its own."""
+        target = self.text_of(version)
+        with self.locked():
+            return self._commit(self.read(), target, author, f"rollback to version {int(version)}")
+
+    def replace(self, new_text: str, author: str | None = None, comment: str = "") -> Version | None:
+        """Write *new_text* as the next version (validated first)."""
+        with self.locked():
+            return self._commit(self.read(), new_text, author, comment)
+
+    def _commit(self, old_text: str, new_text: str, author: str | None, comment: str) -> Version | None:
+        self._record_if_unrecorded(old_text)
+        if new_text == old_text:
+            return None
+        load_text(new_text, str(self.path))  # raises ConfigInvalid with every error
+        if _sha(self.read()) != _sha(old_text):
+            raise ConcurrentModification(
+                f"{self.path}: the file changed on disk while this edit was prepared; nothing written, "
+                "run the command again")
+        version = self._record(new_text, author or default_author(), comment)
+        atomic_write(self.path, new_text)
+        return version
+
+    def _record_if_unrecorded(self, text: str) -> None:
+        versions = self.history()
+        if not versions or versions[-1].sha256 != _sha(text):
+            self._record(text, "unknown", "initial version" if not versions else HAND_EDIT)
+
+    def _record(self, text: str, author: str, comment: str) -> Version:
+        self.history_dir.mkdir(exist_ok=True)
+        versions = self.history()
+        number = versions[-1].id + 1 if versions else 1
+        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        version = Version(number, stamp, author, comment.replace("\n", " "), _sha(text))
+        atomic_write(self.history_dir / f"{number}.cfg", text, 0o600)
+        with open(self.log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(version)) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return version

@@ -1,0 +1,38 @@
+"""Base handler: JSON responses, errors as JSON (never a traceback), the snapshot taken once per request."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tornado.web import RequestHandler
+
+from ..config.registry import Registry
+from .context import ServiceContext
+
+
+class BaseHandler(RequestHandler):
+    """Every gridauth handler: takes one registry snapshot per request and answers errors in JSON."""
+
+    context: ServiceContext
+    registry: Registry
+
+    def initialize(self, context: ServiceContext) -> None:  # noqa: D102 - tornado hook
+        self.context = context
+
+    def prepare(self) -> None:  # noqa: D102 - tornado hook
+        self.registry = self.context.registry
+
+    def set_default_headers(self) -> None:  # noqa: D102 - tornado hook
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def write_json(self, body: Any, status: int = 200) -> None:
+        """Send *body* as JSON with *status*."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:  # noqa: D102 - tornado hook
+        error = "server_error" if status_code >= 500 else "invalid_request"
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"error": error, "error_description": self._reason}))
