@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config.errors import ConfigInvalid, GridauthError
-from . import admin_cmd, config_cmd, serve_cmd
+from . import admin_cmd, config_cmd, keys_cmd, serve_cmd
 
 EXIT_INTERRUPTED = 130
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_parser(sub)
     config_cmd.add_parser(sub)
     admin_cmd.add_parser(sub)
+    keys_cmd.add_parser(sub)
     return parser
 
 

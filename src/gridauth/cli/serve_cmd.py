@@ -6,16 +6,21 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.process import fork_processes
 
-from ..config.paths import config_path
+from ..config.paths import config_path, database_url
 from ..config.reload import RegistryHolder
+from ..db.engine import Database
 from ..web.app import make_app
 from ..web.context import ServiceContext
 from .common import add_config_option, add_db_option
 
 log = logging.getLogger("gridauth.serve")
+MAX_BODY_SIZE = 4 * 1024 * 1024
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_db_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="worker processes sharing the port and the database (default: 1; 0 = one per CPU)")
     parser.add_argument("--reload-interval", type=float, default=2.0, metavar="SECONDS",
                         help="how often to look for edits of the configuration file (default: 2)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -32,26 +39,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Load the configuration (refusing an invalid one), then serve until SIGINT/SIGTERM."""
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    holder = RegistryHolder(config_path(args.config))
-    context = ServiceContext(holder, reload_interval=args.reload_interval)
-    asyncio.run(_serve(context, args.host, args.port))
+    """Load and check everything first (refusing an invalid configuration), then fork and serve."""
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    path = config_path(args.config)
+    url = database_url(args.db)
+    holder = RegistryHolder(path)
+    setup = ServiceContext(holder, Database(url, workers=1))
+    setup.prepare_storage()
+    setup.db.close()
+    sockets = bind_sockets(args.port, address=args.host, family=socket.AF_INET if args.host != "::" else 0)
+    if args.processes != 1:
+        fork_processes(args.processes)
+    context = ServiceContext(RegistryHolder(path), Database(url), reload_interval=args.reload_interval)
+    asyncio.run(_serve(context, sockets, args.host, args.port))
     return 0
 
 
-async def _serve(context: ServiceContext, host: str, port: int) -> None:
-    server = HTTPServer(make_app(context), xheaders=True)
-    server.listen(port, address=host)
-    context.start_reloading()
-    log.info("gridauth serving %s on http://%s:%d (configuration %s, version %s)",
-             context.registry.settings.issuer, host, port, context.holder.path, context.registry.version)
+async def _serve(context: ServiceContext, sockets: list[socket.socket], host: str, port: int) -> None:
+    server = HTTPServer(make_app(context), xheaders=True, max_body_size=MAX_BODY_SIZE)
+    server.add_sockets(sockets)
+    context.start_background_tasks()
+    log.info("gridauth serving %s on http://%s:%d (configuration %s version %s, database %s)",
+             context.registry.settings.issuer, host, port, context.holder.path, context.registry.version,
+             context.db.safe_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    context.stop_reloading()
+    context.stop_background_tasks()
     server.stop()
     await server.close_all_connections()
+    context.db.close()
     log.info("gridauth stopped")

@@ -113,6 +113,7 @@ def _settings(tree: Tree, issues: _Issues) -> AuthorizationSettings:
         lifetimes=Lifetimes(**values),
         signing_algorithm=algorithm,
         wlcg_claims=wlcg in ("yes", "true"),
+        audience=_opt(authz, "Audience"),
     )
 
 

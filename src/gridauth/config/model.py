@@ -36,6 +36,7 @@ class AuthorizationSettings:
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
     signing_algorithm: str = "RS256"
     wlcg_claims: bool = False
+    audience: str = ""
 
 
 @dataclass(frozen=True)

@@ -34,5 +34,15 @@ class BaseHandler(RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:  # noqa: D102 - tornado hook
         error = "server_error" if status_code >= 500 else "invalid_request"
+        description = "internal error" if status_code >= 500 else self._reason
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"error": error, "error_description": self._reason}))
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps({"error": error, "error_description": description}))
+
+
+class NotFoundHandler(BaseHandler):
+    """Unknown paths: a JSON 404, never an HTML page."""
+
+    def prepare(self) -> None:  # noqa: D102 - tornado hook
+        self.set_status(404)
+        self.write_json({"error": "not_found", "error_description": f"no endpoint at {self.request.path}"}, 404)

@@ -1,0 +1,88 @@
+"""Revocation (RFC 7009) and introspection (RFC 7662) endpoints on authlib's classes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
+
+from .models import OAuthClient, TokenRef
+from .scopes import ScopeRequest
+
+if TYPE_CHECKING:
+    from .server import GridAuthorizationServer
+
+MAX_TOKEN_LENGTH = 8192
+
+
+def find_token(server: GridAuthorizationServer, token: str, hint: str | None) -> TokenRef | None:
+    """Find an access token (a JWT of ours, by jti) or a refresh token (by hash); None when unknown."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    now = server.clock.now()
+    if token.count(".") == 2:
+        claims = server.keyring.verify(token)
+        row = server.tokens.access_token(claims["jti"]) if claims and "jti" in claims else None
+        if row is not None:
+            return TokenRef("access_token", row.client_id, row, now, claims)
+        return None
+    grant = server.tokens.grant_by_refresh_token(token)
+    return TokenRef("refresh_token", grant.client_id, grant, now) if grant else None
+
+
+class RevocationEndpoint(_Revocation):
+    """Revoking a refresh token ends its grant (with every access token from it); an access token, itself alone."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    server: GridAuthorizationServer
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:  # noqa: D102
+        return find_token(self.server, token_string, token_type_hint)
+
+    def revoke_token(self, token: TokenRef, request: Any) -> None:  # noqa: D102 - authlib interface
+        if token.kind == "refresh_token":
+            self.server.tokens.revoke_grant(token.row.id, token.now)
+        else:
+            self.server.tokens.revoke_access_token(token.row.jti, token.now)
+
+
+class IntrospectionEndpoint(_Introspection):
+    """For resource servers: confidential clients may introspect any token of this issuer."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    server: GridAuthorizationServer
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:  # noqa: D102
+        return find_token(self.server, token_string, token_type_hint)
+
+    def check_permission(self, token: TokenRef, client: OAuthClient, request: Any) -> bool:  # noqa: D102
+        return not client.is_public
+
+    def introspect_token(self, token: TokenRef) -> dict[str, Any]:
+        """RFC 7662 fields plus the grid claims (VO, group, properties)."""
+        row = token.row
+        settings = self.server.registry().settings
+        body: dict[str, Any] = {
+            "active": True,
+            "client_id": row.client_id,
+            "scope": row.scope,
+            "exp": row.expires_at,
+            "iat": row.issued_at,
+            "iss": settings.issuer,
+            "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
+        }
+        if token.kind == "access_token":
+            claims = token.claims
+            for name in ("sub", "aud", "jti", "nbf", "vo", "dirac_group", "dirac_properties", "wlcg.groups"):
+                if name in claims:
+                    body[name] = claims[name]
+            if "preferred_username" in claims:
+                body["username"] = claims["preferred_username"]
+        else:
+            scope = ScopeRequest.parse(row.scope)
+            group = self.server.registry().group(row.group_name)
+            body.update({"sub": row.username, "username": row.username, "vo": row.vo,
+                         "dirac_group": row.group_name,
+                         "dirac_properties": list(scope.properties or (group.properties if group else ()))})
+        return body

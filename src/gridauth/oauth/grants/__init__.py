@@ -1,0 +1,1 @@
+"""authlib grants with gridauth's rules, one module per grant."""

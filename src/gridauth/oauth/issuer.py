@@ -1,0 +1,76 @@
+"""The access-token issuer: RFC 9068 JWTs carrying the grid claims, signed by the key ring.
+
+Claims are named as DiracX names them (``vo``, ``dirac_group``, ``dirac_properties``,
+``preferred_username``) so DIRAC-aware services read them; the WLCG profile claims are added when
+``WLCGClaims = yes``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+
+from ..clock import Clock
+from ..config.registry import Registry
+from .keys import KeyRing
+from .models import GridUser, OAuthClient
+
+WLCG_VERSION = "1.0"
+
+
+def refresh_token_value(**_: Any) -> str:
+    """An opaque refresh token: 256 bits of randomness."""
+    return secrets.token_urlsafe(32)
+
+
+class AccessTokenIssuer(JWTBearerTokenGenerator):
+    """Makes the token response: a signed JWT access token and, for user grants, an opaque refresh token."""
+
+    def __init__(self, keyring: KeyRing, clock: Clock, registry: Callable[[], Registry]) -> None:
+        super().__init__(issuer="", refresh_token_generator=refresh_token_value, expires_generator=self.lifetime)
+        self.keyring = keyring
+        self.clock = clock
+        self.registry = registry
+
+    def lifetime(self, client: OAuthClient, grant_type: str) -> int:
+        """Access-token lifetime: the client's own, else ``AccessTokenLifetime`` (20 minutes by default)."""
+        own = client.client.access_token_lifetime
+        return own if own is not None else self.registry().settings.lifetimes.access_token
+
+    def claims(self, client: OAuthClient, grant_type: str, user: GridUser | None, scope: str) -> dict[str, Any]:
+        """Every claim of a new access token."""
+        settings = self.registry().settings
+        now = self.clock.now()
+        claims: dict[str, Any] = {
+            "iss": settings.issuer,
+            "sub": user.get_user_id() if user else client.get_client_id(),
+            "aud": settings.audience or settings.issuer,
+            "exp": now + self.lifetime(client, grant_type),
+            "iat": now,
+            "nbf": now,
+            "jti": secrets.token_hex(16),
+            "client_id": client.get_client_id(),
+            "scope": scope,
+        }
+        if user is not None:
+            member = user.membership
+            claims.update({
+                "preferred_username": member.username,
+                "vo": member.vo,
+                "dirac_group": member.group,
+                "dirac_properties": list(member.properties),
+            })
+            if user.auth_time:
+                claims["auth_time"] = user.auth_time
+            if settings.wlcg_claims:
+                claims["wlcg.ver"] = WLCG_VERSION
+                claims["wlcg.groups"] = [f"/{member.vo}", f"/{member.vo}/{member.group}"]
+        return claims
+
+    def access_token_generator(self, client: OAuthClient, grant_type: str, user: GridUser | None,
+                               scope: str) -> str:
+        """Sign the claims with the current key (``typ: at+jwt``)."""
+        return self.keyring.sign(self.claims(client, grant_type, user, scope))

@@ -1,0 +1,147 @@
+"""The key ring: signing keys from the database, the JWKS, signing and verifying JWTs.
+
+Keys are generated once and stored in the database so that every process and host signs with the
+same newest key and publishes the same JWKS. Each process reloads the published set every
+``refresh_interval`` seconds (and at once when it meets an unknown ``kid``), so a rotation made by
+``gridauth keys rotate`` reaches every process without a restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+from ..clock import Clock
+from ..db.keys import KeyStore
+from ..db.models import SigningKeyRow
+
+ALGORITHMS = ("RS256", "ES256", "EdDSA")
+warnings.filterwarnings("ignore", message="EdDSA is deprecated", module="joserfc")
+
+JWK = RSAKey | ECKey | OKPKey
+
+
+def generate_key(alg: str) -> JWK:
+    """A new private key for *alg* (RSA 2048 for RS256, P-256 for ES256, Ed25519 for EdDSA)."""
+    if alg == "RS256":
+        return RSAKey.generate_key(2048, private=True)
+    if alg == "ES256":
+        return ECKey.generate_key("P-256", private=True)
+    if alg == "EdDSA":
+        return OKPKey.generate_key("Ed25519", private=True)
+    raise ValueError(f"unsupported signing algorithm {alg!r}")
+
+
+def _import(private_jwk: str) -> JWK:
+    data = json.loads(private_jwk)
+    kind = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}[data["kty"]]
+    return kind.import_key(data)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One key of the ring: its id, algorithm and the key itself."""
+
+    kid: str
+    alg: str
+    key: JWK
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public half, as published in the JWKS."""
+        return {**self.key.as_dict(private=False), "kid": self.kid, "alg": self.alg, "use": "sig"}
+
+
+class KeyRing:
+    """The published signing keys of this service, refreshed from the database."""
+
+    def __init__(self, store: KeyStore, clock: Clock, refresh_interval: float = 10.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.refresh_interval = refresh_interval
+        self._keys: tuple[SigningKey, ...] = ()
+        self._loaded_at = -1e18
+        self._lock = threading.Lock()
+
+    # -- loading ---------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Re-read the published keys from the database."""
+        rows = self.store.published(self.clock.now())
+        keys = tuple(SigningKey(r.kid, r.alg, _import(r.private_jwk)) for r in rows)
+        with self._lock:
+            self._keys = keys
+            self._loaded_at = self.clock.now()
+
+    def _fresh(self) -> tuple[SigningKey, ...]:
+        if self.clock.now() - self._loaded_at >= self.refresh_interval or not self._keys:
+            self.load()
+        return self._keys
+
+    def ensure(self, alg: str, retire_after: int) -> SigningKey:
+        """Make sure the newest key uses *alg*, adding one when needed; return the signing key.
+
+        When a key of another algorithm was current, it stays published *retire_after* seconds.
+        """
+        keys = self._fresh()
+        if not keys or keys[0].alg != alg:
+            self.add(alg, retire_after=retire_after if keys else None)
+            keys = self._fresh()
+        return keys[0]
+
+    def add(self, alg: str, retire_after: int | None) -> SigningKey:
+        """Create and store a new newest key; older keys stay published *retire_after* more seconds."""
+        key = generate_key(alg)
+        kid = key.thumbprint()[:16]
+        now = self.clock.now()
+        self.store.add(SigningKeyRow(kid=kid, alg=alg, private_jwk=json.dumps(key.as_dict(private=True)),
+                                     created_at=now, publish_until=None, seq=0),
+                       None if retire_after is None else now + retire_after)
+        self.load()
+        return SigningKey(kid, alg, key)
+
+    # -- use -------------------------------------------------------------------------------------
+    @property
+    def current(self) -> SigningKey:
+        """The key that signs new tokens (the newest)."""
+        keys = self._fresh()
+        if not keys:
+            raise RuntimeError("no signing key: the key ring was not initialised")
+        return keys[0]
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        """The JSON Web Key Set to publish."""
+        return {"keys": [k.public_jwk() for k in self._fresh()]}
+
+    def sign(self, claims: dict[str, Any], typ: str = "at+jwt") -> str:
+        """Sign *claims* as a JWT with the current key."""
+        key = self.current
+        return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": typ}, claims, key.key, algorithms=[key.alg])
+
+    def verify(self, token: str) -> dict[str, Any] | None:
+        """The claims of *token* when its signature verifies with one of our keys, else None (expiry not checked)."""
+        try:
+            header = json.loads(_b64decode(token.split(".")[0]))
+            kid = header.get("kid")
+        except (ValueError, IndexError, AttributeError):
+            return None
+        key = self._find(kid) or (self.load() or self._find(kid))
+        if key is None:
+            return None
+        try:
+            return dict(jwt.decode(token, key.key, algorithms=[key.alg]).claims)
+        except (JoseError, ValueError):
+            return None
+
+    def _find(self, kid: str | None) -> SigningKey | None:
+        return next((k for k in self._fresh() if k.kid == kid), None)
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))

@@ -1,0 +1,44 @@
+"""The authorization server metadata (RFC 8414 / OpenID Connect Discovery 1.0), from the registry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..config.registry import Registry
+
+if TYPE_CHECKING:
+    from .server import GridAuthorizationServer
+
+PATHS = {
+    "token_endpoint": "/token",
+    "revocation_endpoint": "/revoke",
+    "introspection_endpoint": "/introspect",
+    "jwks_uri": "/jwks",
+}
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def build_metadata(registry: Registry, server: GridAuthorizationServer) -> dict[str, Any]:
+    """Every endpoint and capability, so that clients find them here."""
+    settings = registry.settings
+    issuer = settings.issuer
+    grant_types = sorted({grant.GRANT_TYPE for grant, _ in server._token_grants})
+    groups = sorted(registry.groups)
+    return {
+        "issuer": issuer,
+        **{name: issuer + path for name, path in PATHS.items()},
+        "grant_types_supported": grant_types,
+        "response_types_supported": ["code"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access",
+                             *[f"vo:{vo}" for vo in sorted(registry.vos)],
+                             *[f"group:{g}" for g in groups], *[f"g:{g}" for g in groups]],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS[:2],
+        "code_challenge_methods_supported": ["S256"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [settings.signing_algorithm],
+        "token_endpoint_auth_signing_alg_values_supported": [settings.signing_algorithm],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "preferred_username",
+                             "vo", "dirac_group", "dirac_properties", "wlcg.ver", "wlcg.groups"],
+    }

@@ -1,0 +1,101 @@
+"""Scopes: how a token request names the group it wants, and the canonical scope a token carries.
+
+DIRAC spells a group ``g:<group>``; DiracX spells it ``group:<group>`` and the VO ``vo:<vo>``; both
+are understood. ``property:<P>`` narrows the group's properties to those asked. No group asked means
+the user's default group (in the VO, when one is asked). Tokens carry the canonical form:
+the other scopes, then ``vo:<vo> group:<group>`` (and the ``property:`` scopes asked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+
+from ..config.registry import Registry
+
+GROUP_PREFIXES = ("g:", "group:")
+
+
+@dataclass(frozen=True)
+class ScopeRequest:
+    """A requested scope split into plain scopes and the grid selectors."""
+
+    plain: tuple[str, ...]
+    group: str | None
+    vo: str | None
+    properties: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, scope: str | None) -> ScopeRequest:
+        """Split *scope*; more than one group or VO is ``invalid_scope``."""
+        plain: list[str] = []
+        groups: set[str] = set()
+        vos: set[str] = set()
+        properties: list[str] = []
+        for item in (scope or "").split():
+            if item.startswith(GROUP_PREFIXES):
+                groups.add(item.split(":", 1)[1])
+            elif item.startswith("vo:"):
+                vos.add(item[3:])
+            elif item.startswith("property:"):
+                properties.append(item[9:])
+            elif item not in plain:
+                plain.append(item)
+        if len(groups) > 1 or len(vos) > 1:
+            raise InvalidScopeError("ask for one group and one VO at most")
+        if "" in groups or "" in vos or "" in properties:
+            raise InvalidScopeError("empty group, VO or property in scope")
+        return cls(tuple(plain), next(iter(groups), None), next(iter(vos), None), tuple(dict.fromkeys(properties)))
+
+    @property
+    def has_grid_selectors(self) -> bool:
+        """Whether a group, VO or property is named."""
+        return bool(self.group or self.vo or self.properties)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """The group a token is for, its VO and the properties it carries."""
+
+    username: str
+    group: str
+    vo: str
+    properties: tuple[str, ...]
+
+
+def resolve(registry: Registry, username: str, request: ScopeRequest) -> Membership:
+    """Choose the group for *username* from *request*; refuse a group, VO or property they do not have."""
+    group = request.group
+    if group is None:
+        group = registry.default_group(username, request.vo)
+        if group is None:
+            where = f" in VO {request.vo!r}" if request.vo else ""
+            raise InvalidScopeError(f"no default group{where} for this user; ask for one with group:<name>")
+    found = registry.group(group)
+    if found is None or not registry.is_member(username, group):
+        raise InvalidScopeError(f"the user is not a member of group {group!r}")
+    if request.vo and found.vo != request.vo:
+        raise InvalidScopeError(f"group {group!r} is not in VO {request.vo!r}")
+    unknown = [p for p in request.properties if p not in found.properties]
+    if unknown:
+        raise InvalidScopeError(f"group {group!r} does not have the properties {', '.join(unknown)}")
+    properties = request.properties or found.properties
+    return Membership(username, group, found.vo, tuple(properties))
+
+
+def canonical(plain: tuple[str, ...], membership: Membership | None, asked_properties: tuple[str, ...] = ()) -> str:
+    """The scope string a token carries: the plain scopes, then ``vo:``, ``group:`` and ``property:``."""
+    items = list(plain)
+    if membership is not None:
+        items += [f"vo:{membership.vo}", f"group:{membership.group}"]
+        items += [f"property:{p}" for p in asked_properties]
+    return " ".join(items)
+
+
+def check_plain_allowed(allowed: tuple[str, ...], plain: tuple[str, ...]) -> None:
+    """Refuse plain scopes the client is not registered for (no list registered: any)."""
+    if allowed:
+        extra = [s for s in plain if s not in allowed]
+        if extra:
+            raise InvalidScopeError(f"the client may not ask for {', '.join(extra)}")

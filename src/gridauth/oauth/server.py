@@ -1,0 +1,120 @@
+"""The authorization server: authlib's ``AuthorizationServer`` wired to the registry and the database.
+
+One server object lives per process. The registry snapshot a request uses is bound to the worker
+thread for the duration of that request (:meth:`GridAuthorizationServer.bound`), because authlib
+calls ``query_client(client_id)`` without the request.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
+
+from ..clock import Clock
+from ..config.registry import Registry
+from ..db.models import AccessTokenRow
+from ..db.tokens import NewGrant, TokenStore
+from .endpoints import IntrospectionEndpoint, RevocationEndpoint
+from .grants.client_credentials import ClientCredentialsGrant
+from .grants.refresh_token import RefreshTokenGrant
+from .issuer import AccessTokenIssuer
+from .keys import KeyRing
+from .models import GridUser, OAuthClient, TokenRef
+
+Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT we have just signed ourselves (no verification needed)."""
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+class GridAuthorizationServer(AuthorizationServer):
+    """authlib's server with gridauth's clients, token storage and grants."""
+
+    def __init__(self, tokens: TokenStore, keyring: KeyRing, clock: Clock, registry: Callable[[], Registry]) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self.keyring = keyring
+        self.clock = clock
+        self._default_registry = registry
+        self._bound = threading.local()
+        self.register_token_generator("default", AccessTokenIssuer(keyring, clock, self.registry))
+        self.register_grant(ClientCredentialsGrant)
+        self.register_grant(RefreshTokenGrant)
+        self.register_endpoint(RevocationEndpoint)
+        self.register_endpoint(IntrospectionEndpoint)
+
+    # -- the registry of the current request -----------------------------------------------------
+    def registry(self) -> Registry:
+        """The snapshot bound to this request (or the current one outside a request)."""
+        return getattr(self._bound, "registry", None) or self._default_registry()
+
+    @contextlib.contextmanager
+    def bound(self, registry: Registry) -> Iterator[None]:
+        """Use *registry* for everything this thread does until the block ends."""
+        self._bound.registry = registry
+        try:
+            yield
+        finally:
+            self._bound.registry = None
+
+    # -- authlib hooks ---------------------------------------------------------------------------
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        """The registry client with *client_id*, or None."""
+        client = self.registry().client(client_id) if client_id else None
+        return OAuthClient(client) if client else None
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Record what was issued: a new grant for a new refresh token, and the access token's jti.
+
+        On a refresh, recording the new access token also revokes the grant's older ones, in one
+        transaction.
+        """
+        claims = _jwt_claims(token["access_token"])
+        user: GridUser | None = request.user
+        grant_id = user.grant_id if user else None
+        if "refresh_token" in token and user is not None:
+            grant_id = self.create_grant(request.client, user, token["scope"], token["refresh_token"]).id
+        self.tokens.record_access_token(
+            AccessTokenRow(jti=claims["jti"], grant_id=grant_id, client_id=claims["client_id"],
+                           username=user.get_user_id() if user else None, scope=claims.get("scope", ""),
+                           issued_at=claims["iat"], expires_at=claims["exp"], revoked_at=None),
+            revoke_older=isinstance(request.refresh_token, TokenRef),
+        )
+
+    def create_grant(self, client: OAuthClient, user: GridUser, scope: str, refresh_token: str) -> Any:
+        """Store a new grant for *refresh_token*, valid for the client's or the default refresh lifetime."""
+        now = self.clock.now()
+        own = client.client.refresh_token_lifetime
+        lifetime = own if own is not None else self.registry().settings.lifetimes.refresh_token
+        member = user.membership
+        return self.tokens.create_grant(
+            NewGrant(client_id=client.get_client_id(), username=member.username, group=member.group, vo=member.vo,
+                     scope=scope, auth_time=user.auth_time or now, issued_at=now, expires_at=now + lifetime),
+            refresh_token)
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        """The web layer already built authlib's request."""
+        return request
+
+    def create_json_request(self, request: Any) -> Any:  # noqa: D102 - no JSON endpoints yet
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+        """Hand (status, body, headers) back to the web layer, which writes it."""
+        return status, body, list(headers)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:  # noqa: D102 - no listeners
+        return None
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """Scopes are checked by each grant against the client and the registry."""
