@@ -1,0 +1,87 @@
+"""A database that goes away gives 503 with an error JSON, and the service recovers by itself.
+
+The service reaches MariaDB through a TCP relay run by the test; cutting the relay is the outage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+
+import pytest
+
+from .conftest import SERVICE, Service
+
+pytestmark = pytest.mark.skipif(not os.environ.get("GRIDAUTH_TEST_MYSQL"), reason="needs MariaDB")
+
+
+class Relay:
+    """Forwards TCP connections to MariaDB until cut; ``cut()`` also kills open connections."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.up = False
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self.conns.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+
+def test_database_outage_is_503_and_recovers(config_file, db_url):
+    if not db_url.startswith("mysql"):
+        pytest.skip("the outage is simulated on the MariaDB connection")
+    relay = Relay(("127.0.0.1", 3306))
+    relayed = db_url.replace("@127.0.0.1/", f"@127.0.0.1:{relay.port}/")
+    service = Service(config_file, relayed)
+    try:
+        ok = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
+        assert ok.status == 200, ok.body
+        relay.cut()
+        down = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
+        assert down.status == 503
+        assert down.body["error"] == "temporarily_unavailable"
+        assert down.headers["Cache-Control"] == "no-store"
+        relay.restore()
+        again = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
+        assert again.status == 200, again.body
+    finally:
+        relay.restore()
+        service.stop()
