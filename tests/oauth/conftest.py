@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html as html_mod
 import json
 import os
+import re
 import shutil
 import threading
 import urllib.error
@@ -22,6 +24,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +199,78 @@ def issue_grant(service: Service, username: str = "alice", scope: str = "openid 
         server.create_grant(client, GridUser(membership, auth_time=service.clock.now()),
                             canonical(asked.plain, membership, asked.properties), token)
     return token
+
+
+PASSWORDS = {"alice": "alice-password", "bob": "bob-password-1", "carol": "carol-password"}
+
+
+@pytest.fixture
+def accounts(service: Service) -> dict[str, str]:
+    """Local-account passwords for the example users, set through the storage API of `gridauth admin passwd`."""
+    for user, password in PASSWORDS.items():
+        service.context.accounts.set_password(user, password, service.clock.now())
+    return PASSWORDS
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Browser:
+    """A minimal cookie-keeping HTTP client that drives the pages as a person would, form by form.
+
+    It does not follow redirects by itself: ``follow`` does, within the service, and stops at the
+    first location outside it (a client's redirect URI).
+    """
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.jar = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect)
+        self.last_url = ""
+
+    def request(self, url: str, data: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """(status, body text, Location) of one request."""
+        if url.startswith("/"):
+            url = self.service.url + url
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(url, data=body)
+        try:
+            with self.opener.open(req, timeout=30) as resp:
+                status, text, location = resp.status, resp.read().decode(), resp.headers.get("Location", "")
+        except urllib.error.HTTPError as err:
+            status, text, location = err.code, err.read().decode(), err.headers.get("Location", "")
+        self.last_url = url
+        return status, text, location
+
+    def follow(self, url: str, data: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """Request *url*, following redirects inside the service; returns the final answer."""
+        status, text, location = self.request(url, data)
+        while status in (301, 302, 303) and location:
+            if location.startswith("/"):
+                location = self.service.url + location
+            if not location.startswith(self.service.url):
+                return status, text, location
+            status, text, location = self.request(location)
+        return status, text, location
+
+    @staticmethod
+    def form_fields(html: str) -> dict[str, str]:
+        """Hidden and pre-filled inputs of the first form with a CSRF token (or the first form)."""
+        fields = {}
+        for tag in re.findall(r"<input[^>]*>", html):
+            name = re.search(r'name="([^"]*)"', tag)
+            value = re.search(r'value="([^"]*)"', tag)
+            kind = re.search(r'type="([^"]*)"', tag)
+            if name and kind and kind.group(1) == "hidden":
+                fields[name.group(1)] = html_mod.unescape(value.group(1) if value else "")
+        return fields
+
+    def submit(self, html: str, action: str, **values: str) -> tuple[int, str, str]:
+        """Submit the page's form to *action* with its hidden fields and *values*."""
+        return self.follow(action, {**self.form_fields(html), **values})
+
+    def login(self, html: str, username: str, password: str) -> tuple[int, str, str]:
+        """Fill the login form shown in *html*."""
+        return self.submit(html, "/login", username=username, password=password)

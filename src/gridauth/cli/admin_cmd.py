@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from ..admin import edits
+from ..clock import Clock
 from ..config.cfgfile import parse
-from .common import add_config_option, add_edit_options, csv, print_json, store_from
+from ..config.errors import EditError
+from ..config.paths import database_url
+from ..db.accounts import AccountStore
+from ..db.engine import Database
+from .common import add_config_option, add_db_option, add_edit_options, csv, print_json, store_from
+
+MIN_PASSWORD = 8
 
 
 def _edit(args: argparse.Namespace, change: Callable[..., Any], what: str) -> Any:
@@ -185,6 +193,40 @@ def _client_remove(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_passwd(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("passwd", help="set a local-account password (read from standard input unless a terminal)")
+    add_config_option(p)
+    add_db_option(p)
+    p.add_argument("name", help="registry user name")
+    p.set_defaults(func=_passwd)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != first:
+            raise EditError("the two passwords differ; nothing changed")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _passwd(a: argparse.Namespace) -> int:
+    registry = store_from(a).load()
+    if registry.user(a.name) is None:
+        raise EditError(f"unknown user {a.name!r} (add it first with gridauth admin user add)")
+    password = _read_password()
+    if len(password) < MIN_PASSWORD:
+        raise EditError(f"the password must have at least {MIN_PASSWORD} characters; nothing changed")
+    db = Database(database_url(a.db), workers=1)
+    try:
+        db.create_schema()
+        AccountStore(db).set_password(a.name, password, Clock().now())
+    finally:
+        db.close()
+    print(f"password set for {a.name}", file=sys.stderr)
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``gridauth admin`` and its subcommands."""
     admin = sub.add_parser("admin", help="manage users, groups, VOs and clients")
@@ -193,3 +235,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_group(kinds)
     _add_vo(kinds)
     _add_client(kinds)
+    _add_passwd(kinds)

@@ -83,6 +83,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     """Delete expired rows now."""
     context = _context(args)
-    counts = context.tokens.purge_expired(context.clock.now())
-    print(f"purged {counts['access_tokens']} access tokens and {counts['grants']} grants")
+    counts = context.purge()
+    print("purged " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()))
     return 0

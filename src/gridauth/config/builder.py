@@ -148,6 +148,10 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
         for uri in redirect_uris:
             if problem := check_url(uri):
                 issues.add(f"{where}/redirect_uris", problem)
+        post_logout = as_list(_opt(sec, "post_logout_redirect_uris"))
+        for uri in post_logout:
+            if problem := check_url(uri):
+                issues.add(f"{where}/post_logout_redirect_uris", problem)
         if "authorization_code" in grants and not redirect_uris:
             issues.add(f"{where}/redirect_uris", "the authorization_code grant needs at least one redirect URI")
         clients[name] = Client(
@@ -155,6 +159,7 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
             client_id=client_id,
             client_secret_hash=secret,
             redirect_uris=tuple(redirect_uris),
+            post_logout_redirect_uris=tuple(post_logout),
             grant_types=tuple(grants),
             response_types=tuple(as_list(_opt(sec, "response_types", "code"))),
             scope=tuple(as_list(_opt(sec, "scope")) or ()),

@@ -84,6 +84,7 @@ class Client:
     client_id: str
     client_secret_hash: str = ""
     redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
     grant_types: tuple[str, ...] = ()
     response_types: tuple[str, ...] = ("code",)
     scope: tuple[str, ...] = ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -29,6 +29,7 @@ class GrantRow(Base):
 
     __tablename__ = "grants"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # NULL when the client may not refresh: the grant then only ties its access tokens together.
     refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     client_id: Mapped[str] = mapped_column(String(255), index=True)
     username: Mapped[str] = mapped_column(String(255), index=True)
@@ -68,3 +69,85 @@ class SigningKeyRow(Base):
     # Set when a newer key took over: the key stays published until every token it signed expired.
     publish_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LocalAccountRow(Base):
+    """A local account's password (salted, slow hash) for a registry user."""
+
+    __tablename__ = "local_accounts"
+    username: Mapped[str] = mapped_column(String(255), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuthorizationCodeRow(Base):
+    """An authorization code (stored as a hash), single use; kept after use to detect a replay."""
+
+    __tablename__ = "authorization_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    redirect_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    scope: Mapped[str] = mapped_column(Text)
+    username: Mapped[str] = mapped_column(String(255))
+    group_name: Mapped[str] = mapped_column(String(255))
+    vo: Mapped[str] = mapped_column(String(255))
+    properties: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    grant_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class DeviceFlowRow(Base):
+    """A device authorization (RFC 8628): pending until the person approves or denies it."""
+
+    __tablename__ = "device_flows"
+    device_code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_code: Mapped[str] = mapped_column(String(16), unique=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    scope: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, approved, denied, consumed
+    interval: Mapped[int] = mapped_column(Integer)
+    last_polled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    username: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    group_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    vo: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    properties: Mapped[str | None] = mapped_column(Text, nullable=True)
+    auth_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SessionRow(Base):
+    """A single-sign-on session of a browser (the cookie holds the secret; only its hash is here)."""
+
+    __tablename__ = "sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(255))
+    idp: Mapped[str] = mapped_column(String(255))
+    # JSON list of the groups an external provider's claims allow; NULL: the registry decides alone.
+    groups: Mapped[str | None] = mapped_column(Text, nullable=True)
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class LoginStateRow(Base):
+    """A login in progress at an external identity provider (state, nonce, PKCE verifier)."""
+
+    __tablename__ = "login_states"
+    state: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+    next_url: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class RateLimitRow(Base):
+    """A counter of attempts (wrong user codes, failed logins) in a fixed time window."""
+
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)

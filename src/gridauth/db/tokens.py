@@ -38,9 +38,9 @@ class TokenStore:
         self.db = db
 
     # -- grants ----------------------------------------------------------------------------------
-    def create_grant(self, grant: NewGrant, refresh_token: str) -> GrantRow:
-        """Store a new grant whose refresh token is *refresh_token* (only its hash is kept)."""
-        row = GrantRow(id=uuid.uuid4().hex, refresh_token_hash=token_digest(refresh_token),
+    def create_grant(self, grant: NewGrant, refresh_token: str | None) -> GrantRow:
+        """Store a new grant whose refresh token is *refresh_token* (only its hash is kept; None: no refresh)."""
+        row = GrantRow(id=uuid.uuid4().hex, refresh_token_hash=token_digest(refresh_token) if refresh_token else None,
                        client_id=grant.client_id, username=grant.username, group_name=grant.group, vo=grant.vo,
                        scope=grant.scope, auth_time=grant.auth_time, issued_at=grant.issued_at,
                        expires_at=grant.expires_at, revoked_at=None)

@@ -10,7 +10,11 @@ if TYPE_CHECKING:
     from .server import GridAuthorizationServer
 
 PATHS = {
+    "authorization_endpoint": "/authorize",
+    "device_authorization_endpoint": "/device_authorization",
     "token_endpoint": "/token",
+    "userinfo_endpoint": "/userinfo",
+    "end_session_endpoint": "/logout",
     "revocation_endpoint": "/revoke",
     "introspection_endpoint": "/introspect",
     "jwks_uri": "/jwks",
@@ -29,6 +33,7 @@ def build_metadata(registry: Registry, server: GridAuthorizationServer) -> dict[
         **{name: issuer + path for name, path in PATHS.items()},
         "grant_types_supported": grant_types,
         "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "scopes_supported": ["openid", "profile", "email", "offline_access",
                              *[f"vo:{vo}" for vo in sorted(registry.vos)],
                              *[f"group:{g}" for g in groups], *[f"g:{g}" for g in groups]],

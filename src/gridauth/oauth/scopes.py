@@ -64,24 +64,49 @@ class Membership:
     properties: tuple[str, ...]
 
 
-def resolve(registry: Registry, username: str, request: ScopeRequest) -> Membership:
-    """Choose the group for *username* from *request*; refuse a group, VO or property they do not have."""
-    group = request.group
-    if group is None:
-        group = registry.default_group(username, request.vo)
-        if group is None:
-            where = f" in VO {request.vo!r}" if request.vo else ""
-            raise InvalidScopeError(f"no default group{where} for this user; ask for one with group:<name>")
+def _membership(registry: Registry, username: str, group: str, request: ScopeRequest,
+                candidates: tuple[str, ...]) -> Membership:
     found = registry.group(group)
-    if found is None or not registry.is_member(username, group):
+    if found is None or group not in candidates:
         raise InvalidScopeError(f"the user is not a member of group {group!r}")
     if request.vo and found.vo != request.vo:
         raise InvalidScopeError(f"group {group!r} is not in VO {request.vo!r}")
     unknown = [p for p in request.properties if p not in found.properties]
     if unknown:
         raise InvalidScopeError(f"group {group!r} does not have the properties {', '.join(unknown)}")
-    properties = request.properties or found.properties
-    return Membership(username, group, found.vo, tuple(properties))
+    return Membership(username, group, found.vo, tuple(request.properties or found.properties))
+
+
+def resolve(registry: Registry, username: str, request: ScopeRequest) -> Membership:
+    """Choose the group for *username* from *request* (or the default group); refuse what they do not have."""
+    group = request.group
+    if group is None:
+        group = registry.default_group(username, request.vo)
+        if group is None:
+            where = f" in VO {request.vo!r}" if request.vo else ""
+            raise InvalidScopeError(f"no default group{where} for this user; ask for one with group:<name>")
+    return _membership(registry, username, group, request, registry.groups_of(username))
+
+
+def select(registry: Registry, username: str, request: ScopeRequest, allowed: tuple[str, ...] | None = None,
+           chosen: str | None = None) -> Membership | tuple[str, ...]:
+    """The membership for an interactive login, or the groups to offer when the person must choose.
+
+    *allowed* narrows the registry groups (an external provider's claims); the scope's group, else
+    the person's *chosen* group, else the only candidate is taken.
+    """
+    candidates = registry.groups_of(username) if allowed is None else allowed
+    if request.vo:
+        candidates = tuple(g for g in candidates if registry.vo_of_group(g) == request.vo)
+    group = request.group or chosen
+    if group is None:
+        if not candidates:
+            where = f" in VO {request.vo!r}" if request.vo else ""
+            raise InvalidScopeError(f"the user has no group{where}")
+        if len(candidates) > 1:
+            return candidates
+        group = candidates[0]
+    return _membership(registry, username, group, request, candidates)
 
 
 def canonical(plain: tuple[str, ...], membership: Membership | None, asked_properties: tuple[str, ...] = ()) -> str:

@@ -19,14 +19,18 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 
 from ..clock import Clock
 from ..config.registry import Registry
+from ..db.flows import FlowStore
 from ..db.models import AccessTokenRow
 from ..db.tokens import NewGrant, TokenStore
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
+from .grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
 from .grants.client_credentials import ClientCredentialsGrant
+from .grants.device_code import DeviceAuthorizationEndpoint, DeviceCodeGrant
 from .grants.refresh_token import RefreshTokenGrant
 from .issuer import AccessTokenIssuer
 from .keys import KeyRing
 from .models import GridUser, OAuthClient, TokenRef
+from .openid import GridOpenIDCode
 
 Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
 
@@ -40,16 +44,21 @@ def _jwt_claims(token: str) -> dict[str, Any]:
 class GridAuthorizationServer(AuthorizationServer):
     """authlib's server with gridauth's clients, token storage and grants."""
 
-    def __init__(self, tokens: TokenStore, keyring: KeyRing, clock: Clock, registry: Callable[[], Registry]) -> None:
+    def __init__(self, tokens: TokenStore, flows: FlowStore, keyring: KeyRing, clock: Clock,
+                 registry: Callable[[], Registry]) -> None:
         super().__init__()
         self.tokens = tokens
+        self.flows = flows
         self.keyring = keyring
         self.clock = clock
         self._default_registry = registry
         self._bound = threading.local()
         self.register_token_generator("default", AccessTokenIssuer(keyring, clock, self.registry))
+        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), GridOpenIDCode(self)])
+        self.register_grant(DeviceCodeGrant)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(RefreshTokenGrant)
+        self.register_endpoint(DeviceAuthorizationEndpoint)
         self.register_endpoint(RevocationEndpoint)
         self.register_endpoint(IntrospectionEndpoint)
 
@@ -74,16 +83,19 @@ class GridAuthorizationServer(AuthorizationServer):
         return OAuthClient(client) if client else None
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        """Record what was issued: a new grant for a new refresh token, and the access token's jti.
+        """Record what was issued: a grant for user tokens issued by a login, and the access token's jti.
 
-        On a refresh, recording the new access token also revokes the grant's older ones, in one
-        transaction.
+        A login (code or device flow) creates the grant that holds the refresh token (when the client
+        may refresh); a code remembers its grant so that a replay revokes it. On a refresh, recording
+        the new access token also revokes the grant's older ones, in one transaction.
         """
         claims = _jwt_claims(token["access_token"])
         user: GridUser | None = request.user
         grant_id = user.grant_id if user else None
-        if "refresh_token" in token and user is not None:
-            grant_id = self.create_grant(request.client, user, token["scope"], token["refresh_token"]).id
+        if user is not None and grant_id is None:
+            grant_id = self.create_grant(request.client, user, token["scope"], token.get("refresh_token")).id
+            if request.authorization_code is not None:
+                self.flows.link_code(request.authorization_code.row.code_hash, grant_id)
         self.tokens.record_access_token(
             AccessTokenRow(jti=claims["jti"], grant_id=grant_id, client_id=claims["client_id"],
                            username=user.get_user_id() if user else None, scope=claims.get("scope", ""),
@@ -91,8 +103,8 @@ class GridAuthorizationServer(AuthorizationServer):
             revoke_older=isinstance(request.refresh_token, TokenRef),
         )
 
-    def create_grant(self, client: OAuthClient, user: GridUser, scope: str, refresh_token: str) -> Any:
-        """Store a new grant for *refresh_token*, valid for the client's or the default refresh lifetime."""
+    def create_grant(self, client: OAuthClient, user: GridUser, scope: str, refresh_token: str | None) -> Any:
+        """Store a new grant (with *refresh_token* if any), valid for the client's or the default refresh lifetime."""
         now = self.clock.now()
         own = client.client.refresh_token_lifetime
         lifetime = own if own is not None else self.registry().settings.lifetimes.refresh_token

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tornado.web import Application
 
+from .authorize import AuthorizeHandler
 from .base import NotFoundHandler
 from .context import ServiceContext
+from .device import DeviceAuthorizationHandler, DeviceVerificationHandler
 from .discovery import JWKSHandler, MetadataHandler
+from .external_login import LoginCallbackHandler
 from .health import HealthHandler
+from .login import LoginHandler
+from .logout import LogoutHandler
 from .token import IntrospectionHandler, RevocationHandler, TokenHandler
+from .userinfo import UserInfoHandler
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def make_app(context: ServiceContext) -> Application:
@@ -20,8 +30,18 @@ def make_app(context: ServiceContext) -> Application:
         (r"/token", TokenHandler),
         (r"/revoke", RevocationHandler),
         (r"/introspect", IntrospectionHandler),
+        (r"/authorize", AuthorizeHandler),
+        (r"/device_authorization", DeviceAuthorizationHandler),
+        (r"/device", DeviceVerificationHandler),
+        (r"/login", LoginHandler),
+        (r"/login/callback", LoginCallbackHandler),
+        (r"/logout", LogoutHandler),
+        (r"/userinfo", UserInfoHandler),
         (r"/health", HealthHandler),
     ]
+    secure = context.registry.settings.issuer.startswith("https://")
     return Application([(path, handler, {"context": context}) for path, handler in routes],
                        default_handler_class=NotFoundHandler, default_handler_args={"context": context},
+                       template_path=str(TEMPLATES), xsrf_cookies=True,
+                       xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": secure},
                        compress_response=False)

@@ -12,7 +12,9 @@ from tornado.ioloop import PeriodicCallback
 from ..clock import Clock
 from ..config.registry import Registry
 from ..config.reload import RegistryHolder
+from ..db.accounts import AccountStore
 from ..db.engine import Database
+from ..db.flows import FlowStore
 from ..db.keys import KeyStore
 from ..db.tokens import TokenStore
 from ..oauth.keys import KeyRing
@@ -34,6 +36,8 @@ class ServiceContext:
     reload_interval: float = 2.0
     keyring: KeyRing = field(init=False)
     tokens: TokenStore = field(init=False)
+    flows: FlowStore = field(init=False)
+    accounts: AccountStore = field(init=False)
     server: GridAuthorizationServer = field(init=False)
     _tasks: list[PeriodicCallback] = field(default_factory=list, repr=False)
     _reloading: bool = field(default=False, repr=False)
@@ -41,8 +45,11 @@ class ServiceContext:
 
     def __post_init__(self) -> None:
         self.tokens = TokenStore(self.db)
+        self.flows = FlowStore(self.db)
+        self.accounts = AccountStore(self.db)
         self.keyring = KeyRing(KeyStore(self.db), self.clock)
-        self.server = GridAuthorizationServer(self.tokens, self.keyring, self.clock, lambda: self.registry)
+        self.server = GridAuthorizationServer(self.tokens, self.flows, self.keyring, self.clock,
+                                              lambda: self.registry)
 
     def prepare_storage(self) -> None:
         """Create or migrate tables and make sure a signing key of the configured algorithm exists."""
@@ -60,6 +67,11 @@ class ServiceContext:
         if self._metadata is None or self._metadata[0] != registry.version:
             self._metadata = (registry.version, build_metadata(registry, self.server))
         return self._metadata[1]
+
+    def purge(self) -> dict[str, int]:
+        """Delete expired tokens, grants, codes, device flows, sessions and login states."""
+        now = self.clock.now()
+        return {**self.tokens.purge_expired(now), **self.flows.purge_expired(now)}
 
     # -- periodic tasks --------------------------------------------------------------------------
     def start_background_tasks(self) -> None:
@@ -88,7 +100,7 @@ class ServiceContext:
 
     async def _purge(self) -> None:
         try:
-            counts = await self.db.run(self.tokens.purge_expired, self.clock.now())
+            counts = await self.db.run(self.purge)
             log.info("purged expired rows: %s", counts)
         except Exception as exc:  # a database outage must not stop the service
             log.warning("purge skipped: %s", exc)

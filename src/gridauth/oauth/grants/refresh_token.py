@@ -18,7 +18,8 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
 from ..models import GridUser, TokenRef
-from ..scopes import Membership, ScopeRequest, canonical
+from ..scopes import ScopeRequest, canonical
+from .membership import current_membership
 
 if TYPE_CHECKING:
     from ..server import GridAuthorizationServer
@@ -61,22 +62,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, token: TokenRef) -> GridUser:
         """The grant's user in the grant's group, as the registry says now; else revoke and refuse."""
         grant = token.row
-        registry = self.server.registry()
-        reason = None
-        group = registry.group(grant.group_name)
-        if registry.user(grant.username) is None:
-            reason = f"user {grant.username!r} no longer exists"
-        elif group is None or group.vo != grant.vo or grant.vo not in registry.vos:
-            reason = f"group {grant.group_name!r} no longer exists in VO {grant.vo!r}"
-        elif not registry.is_member(grant.username, grant.group_name):
-            reason = f"user {grant.username!r} is no longer a member of group {grant.group_name!r}"
-        if reason:
-            self.server.tokens.revoke_grant(grant.id, token.now)
-            raise InvalidGrantError(f"{reason}; the refresh token was revoked")
         asked = ScopeRequest.parse(self.request.payload.scope or grant.scope)
         granted = ScopeRequest.parse(grant.scope)
-        properties = tuple(p for p in (asked.properties or granted.properties) if p in group.properties)
-        membership = Membership(grant.username, grant.group_name, grant.vo, properties or group.properties)
+        try:
+            membership = current_membership(self.server.registry(), grant.username, grant.group_name, grant.vo,
+                                            asked.properties or granted.properties)
+        except InvalidGrantError as error:
+            self.server.tokens.revoke_grant(grant.id, token.now)
+            raise InvalidGrantError(f"{error.description}; the refresh token was revoked") from None
         return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id)
 
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:

@@ -1,0 +1,39 @@
+"""Local accounts: passwords of registry users, as salted slow hashes (never in the CFG file)."""
+
+from __future__ import annotations
+
+from ..hashing import PASSWORD_ITERATIONS, hash_secret, verify_secret
+from .engine import Database
+from .models import LocalAccountRow
+
+
+class AccountStore:
+    """Sets and checks local-account passwords."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def set_password(self, username: str, password: str, now: int) -> None:
+        """Store a new salted PBKDF2 hash of *password* for *username*."""
+        hashed = hash_secret(password, PASSWORD_ITERATIONS)
+        with self.db.transaction() as session:
+            session.merge(LocalAccountRow(username=username, password_hash=hashed, updated_at=now))
+
+    def check_password(self, username: str, password: str) -> bool:
+        """Whether *password* is *username*'s (False for an account without a password)."""
+        with self.db.transaction() as session:
+            row = session.get(LocalAccountRow, username)
+            hashed = row.password_hash if row else None
+        if hashed is None:
+            # Spend the same time as a real check, so that timing does not tell which accounts exist.
+            verify_secret(password, _DUMMY)
+            return False
+        return verify_secret(password, hashed)
+
+    def has_password(self, username: str) -> bool:
+        """Whether *username* has a local password."""
+        with self.db.transaction() as session:
+            return session.get(LocalAccountRow, username) is not None
+
+
+_DUMMY = hash_secret("no such account", PASSWORD_ITERATIONS)

@@ -1,0 +1,123 @@
+"""The authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636) and OpenID Connect.
+
+- Redirect URIs match exactly (authlib's ``check_redirect_uri``).
+- PKCE: S256 only (``plain`` is refused); required for public clients, accepted for confidential ones.
+- Codes are single use and short lived (``AuthorizationCodeLifetime``, at most 5 minutes); a code
+  used twice revokes every token issued from it (RFC 6749 §4.1.2).
+- The code carries the group chosen at login; the registry is re-read when it is exchanged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import AuthorizationCodeMixin
+
+from ...db.models import AuthorizationCodeRow
+from ..models import GridUser
+from ..scopes import ScopeRequest, canonical, check_plain_allowed
+from .membership import current_membership
+
+if TYPE_CHECKING:
+    from ..server import GridAuthorizationServer
+
+
+class IssuedCode(AuthorizationCodeMixin):
+    """authlib's view of a stored authorization code."""
+
+    def __init__(self, row: AuthorizationCodeRow) -> None:
+        self.row = row
+
+    def get_redirect_uri(self) -> str | None:  # noqa: D102 - authlib interface
+        return self.row.redirect_uri
+
+    def get_scope(self) -> str:  # noqa: D102 - authlib interface
+        return self.row.scope
+
+    def get_nonce(self) -> str | None:  # noqa: D102 - authlib interface
+        return self.row.nonce
+
+    def get_auth_time(self) -> int:  # noqa: D102 - authlib interface
+        return self.row.auth_time
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only; required whenever the client is public."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:  # noqa: D102 - authlib hook
+        request = grant.request
+        challenge = request.payload.data.get("code_challenge")
+        method = request.payload.data.get("code_challenge_method")
+        if challenge and method != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256 ('plain' is not accepted)",
+                                      redirect_uri=redirect_uri)
+        if not challenge and grant.request.client.is_public:
+            raise InvalidRequestError("a public client must use PKCE (code_challenge with S256)",
+                                      redirect_uri=redirect_uri)
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def get_authorization_code_challenge(self, authorization_code: IssuedCode) -> str | None:  # noqa: D102
+        return authorization_code.row.code_challenge
+
+    def get_authorization_code_challenge_method(self, authorization_code: IssuedCode) -> str | None:  # noqa: D102
+        return authorization_code.row.code_challenge_method
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    """authlib's grant with gridauth's storage, scopes and replay protection."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    server: GridAuthorizationServer
+
+    def validate_requested_scope(self) -> None:
+        """Plain scopes must be registered for the client; the group is chosen by the person."""
+        request = ScopeRequest.parse(self.request.payload.scope)
+        check_plain_allowed(self.request.client.client.scope, request.plain)
+
+    def save_authorization_code(self, code: str, request: Any) -> None:  # noqa: D102 - authlib hook
+        user: GridUser = request.user
+        member = user.membership
+        asked = ScopeRequest.parse(request.payload.scope)
+        now = self.server.clock.now()
+        data = request.payload.data
+        self.server.flows.save_code(code, AuthorizationCodeRow(
+            code_hash="", client_id=request.client.get_client_id(), redirect_uri=request.payload.redirect_uri,
+            scope=canonical(asked.plain, member, asked.properties), username=member.username,
+            group_name=member.group, vo=member.vo, properties=" ".join(member.properties),
+            nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
+            auth_time=user.auth_time, expires_at=now + self.server.registry().settings.lifetimes.authorization_code,
+            used_at=None, grant_id=None))
+
+    def query_authorization_code(self, code: str, client: Any) -> IssuedCode | None:
+        """Use the code once; a second use revokes what the first one issued."""
+        if not code or len(code) > 512:
+            return None
+        now = self.server.clock.now()
+        row, first = self.server.flows.use_code(code, now)
+        if row is None or row.client_id != client.get_client_id():
+            return None
+        if not first:
+            if row.grant_id:
+                self.server.tokens.revoke_grant(row.grant_id, now)
+            raise InvalidGrantError("the authorization code was already used; the tokens issued from it are revoked")
+        if row.expires_at <= now:
+            raise InvalidGrantError("the authorization code expired")
+        return IssuedCode(row)
+
+    def delete_authorization_code(self, authorization_code: IssuedCode) -> None:
+        """Kept (as used) until purged, so that a replay can be detected."""
+
+    def authenticate_user(self, authorization_code: IssuedCode) -> GridUser:
+        """The code's user and group, checked against the registry as it is now."""
+        authorization_code = authorization_code.row
+        asked = ScopeRequest.parse(authorization_code.scope)
+        membership = current_membership(self.server.registry(), authorization_code.username,
+                                        authorization_code.group_name, authorization_code.vo, asked.properties)
+        return GridUser(membership, auth_time=authorization_code.auth_time)

@@ -1,0 +1,26 @@
+"""Re-checking a user's group against the registry as it is now, for every grant that issues user tokens."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
+
+from ...config.registry import Registry
+from ..scopes import Membership
+
+
+def current_membership(registry: Registry, username: str, group: str, vo: str,
+                       asked_properties: tuple[str, ...] = ()) -> Membership:
+    """The membership of *username* in *group* of *vo* now; ``invalid_grant`` when it no longer holds.
+
+    In a VO whose identity provider is authoritative (``IdPAuthoritative = yes``) the provider's
+    claims, checked at login, stand for the membership.
+    """
+    found = registry.group(group)
+    if registry.user(username) is None:
+        raise InvalidGrantError(f"user {username!r} no longer exists")
+    if found is None or found.vo != vo or vo not in registry.vos:
+        raise InvalidGrantError(f"group {group!r} no longer exists in VO {vo!r}")
+    if not registry.is_member(username, group) and not registry.vos[vo].authoritative_idp:
+        raise InvalidGrantError(f"user {username!r} is no longer a member of group {group!r}")
+    properties = tuple(p for p in asked_properties if p in found.properties)
+    return Membership(username, group, vo, properties or found.properties)

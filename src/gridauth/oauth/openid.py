@@ -1,0 +1,73 @@
+"""OpenID Connect: the ID token of the code flow and the claims of the userinfo endpoint."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from authlib.oidc.core import OpenIDCode
+
+from ..config.registry import Registry
+from .models import GridUser
+from .scopes import Membership
+
+if TYPE_CHECKING:
+    from .server import GridAuthorizationServer
+
+
+def user_claims(registry: Registry, membership: Membership, scope: str) -> dict[str, Any]:
+    """Claims about the person for *scope*: the grid claims always, e-mail with ``email``."""
+    scopes = set(scope.split())
+    claims: dict[str, Any] = {
+        "sub": membership.username,
+        "preferred_username": membership.username,
+        "vo": membership.vo,
+        "dirac_group": membership.group,
+        "dirac_properties": list(membership.properties),
+        "groups": list(registry.groups_of(membership.username, membership.vo)),
+    }
+    user = registry.user(membership.username)
+    if user is not None and "email" in scopes and user.email:
+        claims["email"] = user.email
+    if user is not None and "profile" in scopes:
+        claims["name"] = user.options.get("FullName", membership.username)
+    return claims
+
+
+def _half_hash(value: str) -> str:
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+class GridOpenIDCode(OpenIDCode):
+    """Adds the ID token to code-flow responses that asked for ``openid``, signed by our key ring."""
+
+    def __init__(self, server: GridAuthorizationServer) -> None:
+        super().__init__(require_nonce=False)
+        self.server = server
+
+    def exists_nonce(self, nonce: str, request: Any) -> bool:  # noqa: D102 - a nonce may serve once per client
+        return self.server.flows.nonce_used(request.payload.client_id, nonce)
+
+    def generate_user_info(self, user: GridUser, scope: str) -> dict[str, Any]:  # noqa: D102 - authlib hook
+        return user_claims(self.server.registry(), user.membership, scope)
+
+    def encode_id_token(self, token: dict[str, Any], request: Any) -> str:
+        """iss, sub, aud, exp, iat, auth_time, nonce, at_hash, and the user claims."""
+        registry = self.server.registry()
+        now = self.server.clock.now()
+        code = request.authorization_code.row if request.authorization_code else None
+        user: GridUser = request.user
+        claims = {
+            **self.generate_user_info(user, token["scope"]),
+            "iss": registry.settings.issuer,
+            "aud": request.client.get_client_id(),
+            "iat": now,
+            "exp": now + registry.settings.lifetimes.access_token,
+            "auth_time": user.auth_time,
+            "at_hash": _half_hash(token["access_token"]),
+        }
+        if code is not None and code.nonce:
+            claims["nonce"] = code.nonce
+        return self.server.keyring.sign(claims, typ="JWT")

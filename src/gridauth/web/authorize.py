@@ -1,0 +1,92 @@
+"""``/authorize``: the authorization code flow for web portals (login, group choice, redirect back)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from authlib.oauth2.base import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+
+from ..oauth.models import GridUser
+from ..oauth.scopes import ScopeRequest, select
+from .oauth_request import build_oauth_request
+from .pages import PageHandler
+
+
+class LoginRequiredError(OAuth2Error):
+    """OpenID Connect ``login_required`` (``prompt=none`` without a session)."""
+
+    error = "login_required"
+
+
+class AuthorizeHandler(PageHandler):
+    """Validate the client's request, make sure the person is signed in, pick the group, redirect with a code."""
+
+    def check_xsrf_cookie(self) -> None:
+        """Clients may POST an authorization request; our own group form carries the CSRF token."""
+        if "group" in self.request.body_arguments:
+            super().check_xsrf_cookie()
+
+    async def get(self) -> None:  # noqa: D102 - tornado verb
+        await self._authorize(chosen=None)
+
+    async def post(self) -> None:  # noqa: D102 - tornado verb
+        await self._authorize(chosen=self.get_body_argument("group", None))
+
+    def _redirect_error(self, error: OAuth2Error) -> None:
+        status, _, headers = error()
+        if status == 302:
+            self.redirect(dict(headers)["Location"])
+        else:
+            self.message("This sign-in request is not valid", error.get_error_description() or error.error,
+                         "Go back to the site you came from and try again.", status=400)
+
+    async def _authorize(self, chosen: str | None) -> None:
+        try:
+            request = build_oauth_request(self.request, form_required=False)
+        except OAuth2Error as error:
+            return self._redirect_error(error)
+        request.payload.data.pop("group", None)
+        server, registry = self.context.server, self.registry
+
+        def validate():  # type: ignore[no-untyped-def]
+            with server.bound(registry):
+                grant = server.get_authorization_grant(request)
+                return grant, grant.validate_authorization_request()
+
+        try:
+            grant, redirect_uri = await self.context.db.run(validate)
+        except OAuth2Error as error:
+            return self._redirect_error(error)
+        session = await self.load_session()
+        asked = ScopeRequest.parse(request.payload.scope)
+        if session is None:
+            if request.payload.data.get("prompt") == "none":
+                return self._redirect_error(LoginRequiredError(redirect_uri=redirect_uri,
+                                                               state=request.payload.state))
+            vo = asked.vo or (registry.vo_of_group(asked.group) if asked.group else None)
+            return self.redirect_to_login(registry.vos[vo].idp if vo in registry.vos else None)
+        allowed = tuple(json.loads(session.groups)) if session.groups else None
+        try:
+            selection = select(registry, session.username, asked, allowed, chosen)
+        except InvalidScopeError as error:
+            error.redirect_uri, error.state = redirect_uri, request.payload.state
+            return self._redirect_error(error)
+        if isinstance(selection, tuple):
+            client = request.client.client
+            return self.page("group.html", username=session.username, client_name=client.name,
+                             action="/authorize?" + urlencode(request.payload.data), hidden=[],
+                             groups=[(g, registry.groups[g].vo, registry.groups[g].properties) for g in selection])
+        user = GridUser(selection, auth_time=session.auth_time)
+
+        def respond():  # type: ignore[no-untyped-def]
+            with server.bound(registry):
+                return server.create_authorization_response(request, user, grant)
+
+        status, body, headers = await self.context.db.run(respond)
+        for name, value in headers:
+            if name.lower() == "location":
+                return self.redirect(value)
+        self.set_status(status)
+        self.finish(body)

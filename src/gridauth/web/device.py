@@ -1,0 +1,132 @@
+"""The device flow's web side: ``POST /device_authorization`` and the verification page ``/device``.
+
+The person enters (or arrives with) the user code, signs in, chooses a group when the request names
+none and they have several, then sees which client asks for what and approves or denies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+
+from ..db.models import DeviceFlowRow
+from ..oauth.grants.device_code import normalize_user_code
+from ..oauth.scopes import Membership, ScopeRequest, select
+from .oauth_handler import OAuthHandler
+from .pages import PageHandler
+
+log = logging.getLogger("gridauth.device")
+WRONG_CODE_LIMIT = (10, 600)  # wrong user codes per address in 10 minutes
+
+
+class DeviceAuthorizationHandler(OAuthHandler):
+    """``POST /device_authorization`` (RFC 8628 §3.1)."""
+
+    async def post(self) -> None:  # noqa: D102 - tornado verb
+        server = self.context.server
+        await self.run_endpoint(lambda r: server.create_endpoint_response("device_authorization", r))
+
+
+class DeviceVerificationHandler(PageHandler):
+    """``/device``: enter the code, sign in, choose a group, approve or deny."""
+
+    async def _pending_flow(self, user_code: str) -> DeviceFlowRow | None:
+        context = self.context
+        now = context.clock.now()
+        row = await context.db.run(context.flows.device_flow_by_user_code, user_code) if user_code else None
+        if row is not None and row.status == "pending" and row.expires_at > now:
+            return row
+        return None
+
+    async def _flow_or_error(self, raw_code: str) -> DeviceFlowRow | None:
+        """The pending flow of the code typed, or an error page (rate limited for wrong codes)."""
+        user_code = normalize_user_code(raw_code)
+        row = await self._pending_flow(user_code)
+        if row is not None:
+            return row
+        context = self.context
+        limit, window = WRONG_CODE_LIMIT
+        allowed = await context.db.run(context.flows.hit, f"user-code:{self.client_ip()}", context.clock.now(),
+                                       limit, window)
+        if not allowed:
+            log.warning("too many wrong user codes from %s", self.client_ip())
+            self.page("device.html", status=429, user_code="",
+                      error="Too many wrong codes. Wait a few minutes and try again.")
+        else:
+            self.page("device.html", status=400, user_code=raw_code[:32],
+                      error="That code is not valid, was already used, or has expired. Check it and try again.")
+        return None
+
+    def _select(self, row: DeviceFlowRow, chosen: str | None) -> Membership | tuple[str, ...] | None:
+        assert self.session is not None
+        allowed = tuple(json.loads(self.session.groups)) if self.session.groups else None
+        try:
+            return select(self.registry, self.session.username, ScopeRequest.parse(row.scope), allowed, chosen)
+        except InvalidScopeError as error:
+            self.message("You cannot approve this request", error.description or "",
+                         "Ask your VO administrator to add you to the right group.", status=403)
+            return None
+
+    def _client_name(self, row: DeviceFlowRow) -> str:
+        client = self.registry.client(row.client_id)
+        return client.name if client else row.client_id
+
+    def _show_choice(self, row: DeviceFlowRow, selection: Membership | tuple[str, ...]) -> None:
+        assert self.session is not None
+        if isinstance(selection, tuple):
+            registry = self.registry
+            self.page("group.html", username=self.session.username, client_name=self._client_name(row),
+                      action="/device", hidden=[("user_code", row.user_code)],
+                      groups=[(g, registry.groups[g].vo, registry.groups[g].properties) for g in selection])
+            return
+        plain = " ".join(ScopeRequest.parse(row.scope).plain)
+        self.page("consent.html", client_name=self._client_name(row), username=self.session.username,
+                  vo=selection.vo, group=selection.group, properties=selection.properties, scope=plain,
+                  user_code=row.user_code)
+
+    async def get(self) -> None:  # noqa: D102 - tornado verb
+        raw = self.get_argument("user_code", "")
+        if not raw:
+            return self.page("device.html", user_code="", error="")
+        row = await self._flow_or_error(raw)
+        if row is None:
+            return
+        if await self.load_session() is None:
+            return self.redirect_to_login()
+        selection = self._select(row, None)
+        if selection is not None:
+            self._show_choice(row, selection)
+
+    async def post(self) -> None:  # noqa: D102 - tornado verb
+        row = await self._flow_or_error(self.get_body_argument("user_code", ""))
+        if row is None:
+            return
+        if await self.load_session() is None:
+            return self.redirect_to_login()
+        selection = self._select(row, self.get_body_argument("group", None))
+        if selection is None:
+            return
+        approve = self.get_body_argument("approve", None) is not None
+        deny = self.get_body_argument("deny", None) is not None
+        if isinstance(selection, tuple) or not (approve or deny):
+            return self._show_choice(row, selection)
+        context, session = self.context, self.session
+        assert session is not None
+        decided = await context.db.run(
+            lambda: context.flows.decide_device_flow(
+                row.user_code, context.clock.now(), approve, username=session.username, group_name=selection.group,
+                vo=selection.vo, properties=" ".join(selection.properties), auth_time=session.auth_time))
+        if not decided:
+            return self.message("This request is no longer pending", "It was already approved, denied, or expired.",
+                                status=409)
+        log.info("device flow %s by %r for client %s in group %s", "approved" if approve else "denied",
+                 session.username, row.client_id, selection.group)
+        if approve:
+            self.message("Device connected", f"{self._client_name(row)} can now act as {session.username} "
+                         f"in group {selection.group} of VO {selection.vo}.",
+                         "You can close this window and return to your device.")
+        else:
+            self.message("Request denied", f"{self._client_name(row)} was not given access. "
+                         "You can close this window.")

@@ -1,0 +1,81 @@
+"""Login through an external OpenID provider: redirect there, come back to ``/login/callback``, map the identity.
+
+The provider's answer is checked by :mod:`gridauth.identity.oidc_rp` (ID token signature, issuer,
+audience, expiry, nonce; PKCE). The subject must be a registry user (``/Registry/Users/<u>/ID``);
+the groups the person may act in are those the registry and the provider's claims agree on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..config.model import IdProvider
+from ..identity.claims import map_identity
+from ..identity.oidc_rp import IdentityError, LoginState, OIDCRelyingParty
+from .pages import PageHandler, safe_next
+
+log = logging.getLogger("gridauth.login")
+audit = logging.getLogger("gridauth.audit")
+LOGIN_STATE_LIFETIME = 600
+_parties: dict[tuple[str, str, str], OIDCRelyingParty] = {}
+
+
+def relying_party(idp: IdProvider) -> OIDCRelyingParty:
+    """One relying party per provider configuration (it caches the provider's metadata and keys)."""
+    key = (idp.name, idp.issuer, idp.client_id)
+    if key not in _parties:
+        _parties[key] = OIDCRelyingParty(idp)
+    return _parties[key]
+
+
+def callback_uri(handler: PageHandler) -> str:
+    """Where the provider sends the browser back: ``<issuer>/login/callback``."""
+    return handler.registry.settings.issuer + "/login/callback"
+
+
+async def start_external_login(handler: PageHandler, idp: IdProvider, next_url: str) -> None:
+    """Remember the login in the database and send the browser to the provider."""
+    try:
+        url, state = await relying_party(idp).begin(callback_uri(handler))
+    except IdentityError as error:
+        log.warning("cannot start a login at %s: %s", idp.name, error)
+        return handler.message("Identity provider unavailable", f"{idp.name}: {error}", status=502)
+    context = handler.context
+    await context.db.run(context.flows.save_login_state, state.state, state.to_dict(), next_url,
+                         context.clock.now() + LOGIN_STATE_LIFETIME)
+    handler.redirect(url)
+
+
+class LoginCallbackHandler(PageHandler):
+    """``/login/callback``: finish a login at an external provider."""
+
+    async def get(self) -> None:  # noqa: D102 - tornado verb
+        context = self.context
+        taken = await context.db.run(context.flows.take_login_state, self.get_argument("state", ""),
+                                     context.clock.now())
+        if taken is None:
+            return self.message("Sign-in expired", "This sign-in is unknown or took too long.",
+                                "Start again from the site you came from.", status=400)
+        data, next_url = taken
+        state = LoginState.from_dict(data)
+        if self.get_argument("error", ""):
+            return self.message("Sign-in cancelled", f"The identity provider answered: {self.get_argument('error')}.",
+                                status=400)
+        idp = self.registry.idps.get(state.idp)
+        if idp is None or idp.is_local:
+            return self.message("Sign-in failed", "The identity provider is no longer configured.", status=400)
+        try:
+            identity = await relying_party(idp).complete(self.get_argument("code", ""), state)
+        except IdentityError as error:
+            log.warning("login at %s failed: %s", idp.name, error)
+            return self.message("Sign-in failed", f"{idp.name}: {error}", status=400)
+        mapped = map_identity(self.registry, identity)
+        if mapped is None:
+            audit.warning("unregistered subject %r from identity provider %s (email %r) was refused",
+                          identity.subject, idp.name, identity.claims.get("email"))
+            return self.message("Not registered", f"Your identity at {idp.name} is not registered with this service.",
+                                "Ask your VO administrator to register you, quoting this identifier: "
+                                f"{identity.subject}", status=403)
+        await self.start_session(mapped.username, idp.name, list(mapped.groups))
+        log.info("login of %r through %s (groups %s)", mapped.username, idp.name, ", ".join(mapped.groups) or "none")
+        self.redirect(safe_next(next_url))

@@ -1,0 +1,93 @@
+"""Base of the HTML pages: templates, CSRF-protected forms, the single-sign-on session cookie."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from ..db.models import SessionRow
+from .base import BaseHandler
+
+SESSION_COOKIE = "gridauth_session"
+
+
+def safe_next(url: str | None, default: str = "/") -> str:
+    """Only local paths may be returned to after a login (no open redirect)."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return default
+    parts = urlsplit(url)
+    return url if not parts.scheme and not parts.netloc else default
+
+
+class PageHandler(BaseHandler):
+    """A handler that renders pages for a person in a browser."""
+
+    session: SessionRow | None = None
+
+    def set_default_headers(self) -> None:  # noqa: D102 - tornado hook
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                        "form-action 'self' http: https:; frame-ancestors 'none'")
+        self.set_header("Referrer-Policy", "no-referrer")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get ``Secure`` when the service is published over https."""
+        return self.registry.settings.issuer.startswith("https://")
+
+    def page(self, template: str, status: int = 200, **values: Any) -> None:
+        """Render *template* with the values every page uses."""
+        self.set_status(status)
+        self.render(template, issuer=self.registry.settings.issuer, **values)
+
+    def message(self, title: str, *lines: str, status: int = 200, **form: Any) -> None:
+        """A page that says something (and may offer one button)."""
+        values = {"form_action": None, "hidden": [], "button_name": "", "button_label": "", **form}
+        self.page("message.html", status=status, title=title, lines=lines, **values)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:  # noqa: D102 - a page, never a traceback
+        self.clear()
+        self.set_default_headers()
+        reason = "The request could not be understood." if status_code < 500 else "Something went wrong on our side."
+        if status_code == 403:
+            reason = "The form expired or was not sent by this site. Go back, reload the page and try again."
+        self.message(f"Error {status_code}", reason, status=status_code)
+
+    # -- SSO session -----------------------------------------------------------------------------
+    async def load_session(self) -> SessionRow | None:
+        """The browser's live session, or None."""
+        secret = self.get_cookie(SESSION_COOKIE) or ""
+        self.session = await self.context.db.run(self.context.flows.session, secret, self.context.clock.now())
+        return self.session
+
+    async def start_session(self, username: str, idp: str, groups: list[str] | None) -> None:
+        """Log the browser in: a new session id in an HttpOnly, SameSite=Lax cookie."""
+        secret = secrets.token_urlsafe(32)
+        now = self.context.clock.now()
+        lifetime = self.registry.settings.lifetimes.session
+        await self.context.db.run(self.context.flows.create_session, secret, username, idp, groups, now,
+                                  now + lifetime)
+        self.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="Lax", secure=self.secure_cookies,
+                        expires_days=None, max_age=lifetime)
+
+    async def end_session(self) -> None:
+        """Log the browser out."""
+        secret = self.get_cookie(SESSION_COOKIE)
+        if secret:
+            await self.context.db.run(self.context.flows.end_session, secret, self.context.clock.now())
+        self.clear_cookie(SESSION_COOKIE)
+        self.session = None
+
+    def redirect_to_login(self, idp: str | None = None) -> None:
+        """Send the person to the login page, to come back here afterwards."""
+        params = {"next": self.request.uri}
+        if idp:
+            params["idp"] = idp
+        self.redirect("/login?" + urlencode(params))
+
+    def client_ip(self) -> str:
+        """The remote address (X-Real-Ip / X-Forwarded-For honoured behind a proxy)."""
+        return self.request.remote_ip or "unknown"
