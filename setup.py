@@ -25,7 +25,8 @@ setup(
         "cryptography>=41",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.5"],
+        # Browser tests drive Debian's chromium (apt-get install chromium) with Playwright; no browser download.
+        "test": ["pytest>=8", "ruff>=0.5", "playwright>=1.40"],
     },
     entry_points={"console_scripts": ["gridauth=gridauth.cli.main:main"]},
 )
