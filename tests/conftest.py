@@ -1,13 +1,13 @@
 """Shared fixtures of the configuration tests: a private copy of the example, the real command, a real server.
 
-Nothing is mocked: ``gridauth`` runs as a subprocess on files in a temporary directory, and the
-server is a real ``gridauth serve`` process answering HTTP on 127.0.0.1. Each ``gridauth`` process
-costs about half a second of start-up, so independent commands are run side by side with
-:meth:`Gridauth.many`.
+Nothing is mocked: ``gridauth`` commands run in separate processes on files in a temporary directory
+(see :class:`Gridauth`), and the server is a real ``gridauth serve`` process answering HTTP on
+127.0.0.1. Independent commands run side by side (:meth:`Gridauth.spawn`, :meth:`Gridauth.many`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -103,38 +103,178 @@ def gridauth_env(state_dir: Path) -> dict[str, str]:
     return environment
 
 
+# A fork server for gridauth commands. Every fresh interpreter spends most of a second importing what
+# gridauth.cli.main imports (sqlalchemy, authlib, tornado, ... for every subcommand); this process
+# imports it once, then runs each command in a child forked from it: a separate process with its own
+# arguments, environment, working directory, stdout, stderr and exit status, running the same
+# ``main()`` that ``python -m gridauth.cli.main`` runs. A "waiter" process between the two records
+# the exit status in a file, since only a parent can collect it.
+FORK_SERVER = r"""
+import json, os, signal, sys, traceback
+import gridauth.cli.main
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the waiters are reaped automatically
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+while line := sys.stdin.readline():
+    request = json.loads(line)
+    if os.fork():
+        continue
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    pid = os.fork()
+    if pid:  # the waiter
+        with open(request["pid"], "w") as handle:
+            handle.write(str(pid))
+        _, status = os.waitpid(pid, 0)
+        with open(request["code"] + ".part", "w") as handle:
+            handle.write(str(os.waitstatus_to_exitcode(status)))
+        os.rename(request["code"] + ".part", request["code"])
+        os._exit(0)
+    # the command
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for fd, path in ((0, os.devnull), (1, request["out"]), (2, request["err"])):
+        opened = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.stdin = open(os.devnull)
+    sys.argv = ["gridauth", *request["argv"]]
+    try:
+        code = gridauth.cli.main.main()
+    except SystemExit as exc:
+        code = exc.code
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+"""
+
+
+class ForkServer:
+    """The running fork server (see FORK_SERVER) and the directory of its commands' outputs."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.log = directory / "fork-server.log"
+        self.count = 0
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-c", FORK_SERVER], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=log, text=True, cwd=directory)
+        if self.proc.stdout.readline() != "ready\n":
+            raise RuntimeError(f"the gridauth fork server did not start:\n{self.log.read_text()}")
+
+    def start(self, argv: list[str], env: dict[str, str], cwd: Path) -> Forked:
+        """Fork a child that runs ``gridauth ARGV``."""
+        self.count += 1
+        base = self.directory / str(self.count)
+        paths = {name: str(base) + "." + name for name in ("out", "err", "code", "pid")}
+        self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "cwd": str(cwd), **paths}) + "\n")
+        self.proc.stdin.flush()
+        return Forked(argv, {name: Path(path) for name, path in paths.items()})
+
+    def stop(self) -> None:
+        """End the fork server (its children end on their own)."""
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+@dataclass
+class Forked:
+    """A command running in a child of the fork server."""
+
+    argv: list[str]
+    paths: dict[str, Path]
+
+    def wait(self) -> subprocess.CompletedProcess[str]:
+        """Wait for the command to end; its exit status and what it printed."""
+        try:
+            wait_for(self.paths["code"].exists, timeout=COMMAND_TIMEOUT, interval=0.005,
+                     what=f"gridauth {' '.join(self.argv)}")
+        except AssertionError:
+            if self.paths["pid"].exists():  # our own child: do not leave it running
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(self.paths["pid"].read_text()), signal.SIGKILL)
+            raise
+        read = {name: self.paths[name].read_text(encoding="utf-8", errors="replace") for name in ("out", "err")}
+        return subprocess.CompletedProcess(["gridauth", *self.argv], int(self.paths["code"].read_text()),
+                                           read["out"], read["err"])
+
+
+@dataclass
+class Executed:
+    """A command running as ``python -m gridauth.cli.main`` in a new interpreter."""
+
+    proc: subprocess.Popen[str]
+
+    def wait(self) -> subprocess.CompletedProcess[str]:
+        """Wait for the command to end; its exit status and what it printed."""
+        try:
+            out, err = self.proc.communicate(timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+
+
+@pytest.fixture(scope="session")
+def fork_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer | None]:
+    """The fork server, or None when ``GRIDAUTH_TEST_EXEC=1`` asks for a new interpreter per command."""
+    if os.environ.get("GRIDAUTH_TEST_EXEC") == "1":
+        yield None
+        return
+    server = ForkServer(tmp_path_factory.mktemp("commands"))
+    yield server
+    server.stop()
+
+
 @dataclass
 class Gridauth:
-    """Runs the real ``gridauth`` command line (``python -m gridauth.cli.main``) as subprocesses."""
+    """Runs the real ``gridauth`` command line in separate processes and collects what they did.
+
+    By default through the fork server; with ``exec_=True`` (or ``GRIDAUTH_TEST_EXEC=1`` for every
+    command) as ``python -m gridauth.cli.main ARGS`` in a new interpreter.
+    """
 
     env: dict[str, str]
     cwd: Path
+    forks: ForkServer | None = None
 
     @staticmethod
     def argv(*args: str | os.PathLike[str]) -> list[str]:
-        """The argv that runs ``gridauth ARGS``."""
+        """The argv that runs ``gridauth ARGS`` in a new interpreter."""
         return [sys.executable, "-m", "gridauth.cli.main", *map(str, args)]
 
-    def __call__(self, *args: str | os.PathLike[str], env: dict[str, str] | None = None,
-                 ok: bool | None = None) -> subprocess.CompletedProcess[str]:
+    def start(self, args: Args, env: dict[str, str] | None = None, exec_: bool = False) -> Forked | Executed:
+        """Start ``gridauth ARGS`` without waiting for it."""
+        environment = env or self.env
+        if self.forks is None or exec_:
+            return Executed(subprocess.Popen(self.argv(*args), env=environment, cwd=self.cwd, text=True,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        return self.forks.start([str(a) for a in args], environment, self.cwd)
+
+    def __call__(self, *args: str | os.PathLike[str], env: dict[str, str] | None = None, ok: bool | None = None,
+                 exec_: bool = False) -> subprocess.CompletedProcess[str]:
         """Run ``gridauth ARGS`` and wait; with ok=True (False) also assert it succeeded (failed)."""
-        result = subprocess.run(self.argv(*args), env=env or self.env, cwd=self.cwd, capture_output=True,
-                                text=True, timeout=COMMAND_TIMEOUT)
+        result = self.start(args, env, exec_).wait()
         _check(args, result, ok)
         return result
 
-    def spawn(self, commands: Sequence[Args], envs: Sequence[dict[str, str]] | None = None) -> Batch:
+    def spawn(self, commands: Sequence[Args], envs: Sequence[dict[str, str]] | None = None,
+              exec_: bool = False) -> Batch:
         """Start independent commands side by side, in the background (*envs*: one environment each)."""
         envs = envs or [self.env] * len(commands)
-        procs = [subprocess.Popen(self.argv(*args), env=environment, cwd=self.cwd, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-                 for args, environment in zip(commands, envs, strict=True)]
-        return Batch(list(commands), procs)
+        return Batch([self.start(args, environment, exec_) for args, environment in zip(commands, envs, strict=True)])
 
-    def many(self, commands: Sequence[Args], ok: bool | None = None,
-             envs: Sequence[dict[str, str]] | None = None) -> list[subprocess.CompletedProcess[str]]:
+    def many(self, commands: Sequence[Args], ok: bool | None = None, envs: Sequence[dict[str, str]] | None = None,
+             exec_: bool = False) -> list[subprocess.CompletedProcess[str]]:
         """Run independent commands side by side and wait for all; results in the order given."""
-        results = self.spawn(commands, envs).results()
+        results = self.spawn(commands, envs, exec_).results()
         for args, result in zip(commands, results, strict=True):
             _check(args, result, ok)
         return results
@@ -148,18 +288,13 @@ class Gridauth:
 class Batch:
     """Commands running in the background; :meth:`results` waits for them (once)."""
 
-    commands: list[Args]
-    procs: list[subprocess.Popen[str]]
+    running: list[Forked | Executed]
     _results: list[subprocess.CompletedProcess[str]] | None = None
 
     def results(self) -> list[subprocess.CompletedProcess[str]]:
         """Wait for every command; their results in the order they were given."""
         if self._results is None:
-            results = []
-            for proc in self.procs:
-                out, err = proc.communicate(timeout=COMMAND_TIMEOUT)
-                results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-            self._results = results
+            self._results = [command.wait() for command in self.running]
         return self._results
 
 
@@ -173,21 +308,21 @@ def _check(args: Args, result: subprocess.CompletedProcess[str], ok: bool | None
 
 @pytest.fixture
 def ga_env(tmp_path: Path) -> dict[str, str]:
-    """The environment of this test's gridauth subprocesses."""
+    """The environment of this test's gridauth commands."""
     return gridauth_env(tmp_path / "state")
 
 
 @pytest.fixture
-def gridauth(ga_env: dict[str, str], tmp_path: Path) -> Gridauth:
+def gridauth(ga_env: dict[str, str], tmp_path: Path, fork_server: ForkServer | None) -> Gridauth:
     """The gridauth command, run in tmp_path with a private state directory."""
-    return Gridauth(ga_env, tmp_path)
+    return Gridauth(ga_env, tmp_path, fork_server)
 
 
 @pytest.fixture(scope="module")
-def module_gridauth(tmp_path_factory: pytest.TempPathFactory) -> Gridauth:
+def module_gridauth(tmp_path_factory: pytest.TempPathFactory, fork_server: ForkServer | None) -> Gridauth:
     """The gridauth command for module-scoped fixtures that run many commands at once."""
     base = tmp_path_factory.mktemp("module")
-    return Gridauth(gridauth_env(base / "state"), base)
+    return Gridauth(gridauth_env(base / "state"), base, fork_server)
 
 
 # -- configuration files -------------------------------------------------------------------------
@@ -233,7 +368,7 @@ def unused_port() -> int:
 
 @dataclass
 class Server:
-    """A running ``gridauth serve`` process and its combined output."""
+    """A running ``gridauth serve`` process; its standard error (the log) goes to a file."""
 
     proc: subprocess.Popen[bytes]
     port: int
@@ -252,7 +387,7 @@ class Server:
         return body["config"]
 
     def log_text(self) -> str:
-        """Everything the server printed so far."""
+        """Everything the server wrote to its standard error so far."""
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def answers(self) -> bool:
@@ -274,12 +409,12 @@ def start_server(gridauth: Gridauth, tmp_path: Path) -> Iterator[Callable[[Path]
     def start(config: Path) -> Server:
         for attempt in range(3):
             port = free_port()
-            log = tmp_path / f"serve-{port}.log"
-            with open(log, "wb") as output:
+            log = tmp_path / f"serve-{port}.stderr"
+            with open(log, "wb") as errors, open(tmp_path / f"serve-{port}.stdout", "wb") as output:
                 proc = subprocess.Popen(
                     gridauth.argv("serve", "--config", config, "--host", "127.0.0.1", "--port", str(port),
                                   "--reload-interval", "0.2", "--db", f"sqlite:///{tmp_path / 'serve.sqlite'}"),
-                    env=gridauth.env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT)
+                    env=gridauth.env, cwd=tmp_path, stdout=output, stderr=errors)
             server = Server(proc, port, log)
             started.append(server)
             try:

@@ -198,7 +198,7 @@ def test_version_is_a_fingerprint_of_the_text(example_text: str) -> None:
 
 # -- a registry written by DIRAC -----------------------------------------------------------------
 def test_dirac_registry_validates_with_the_command(gridauth) -> None:
-    result = gridauth("config", "validate", DIRAC_REGISTRY, ok=True)
+    result = gridauth("config", "validate", DIRAC_REGISTRY, ok=True, exec_=True)  # python -m gridauth.cli.main
     assert "OK (2 VOs, 4 groups, 3 users, 0 clients, 1 identity providers)" in result.stdout
 
 

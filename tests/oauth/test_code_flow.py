@@ -40,7 +40,7 @@ def login_and_get_code(browser: Browser, url: str, user: str = "alice", password
     if "name=\"group\"" in page:
         assert group, "a group choice was not expected"
         status, page, location = browser.submit(page, browser.last_url, group=group, choose="1")
-    assert status == 302 and location.startswith(("http://localhost:8081", "http://127.0.0.1/")), (status, page)
+    assert status == 302 and location.startswith(("http://localhost:8081", "http://127.0.0.1")), (status, page)
     return parse_qs(urlsplit(location).query)
 
 
@@ -216,3 +216,16 @@ def test_reused_nonce_is_refused(service, accounts):
     login_and_get_code(browser, authorize_url(nonce="same"))
     _, _, location = browser.follow(authorize_url(nonce="same"))
     assert parse_qs(urlsplit(location).query)["error"] == ["invalid_request"]
+
+
+def test_loopback_redirect_uri_may_use_any_port(service, accounts):
+    verifier, challenge = pkce()
+    browser = Browser(service)
+    redirect = "http://127.0.0.1:47113/callback"
+    query = login_and_get_code(browser, authorize_url("gridauth-cli", redirect, "openid g:dteam_user",
+                                                      challenge=challenge))
+    reply = exchange(service, query["code"][0], verifier, ("gridauth-cli", None), redirect)
+    assert reply.status == 200, reply.body
+    _, page, location = browser.follow(authorize_url("gridauth-cli", "http://127.0.0.1:47113/other",
+                                                     "openid g:dteam_user", challenge=challenge))
+    assert not location and "not valid" in page

@@ -79,9 +79,14 @@ def test_database_outage_is_503_and_recovers(config_file, db_url):
         assert down.status == 503
         assert down.body["error"] == "temporarily_unavailable"
         assert down.headers["Cache-Control"] == "no-store"
+        service.context.keyring._loaded_at = -1e18  # the key cache is due: JWKS must answer 503 too
+        assert service.get("/jwks").status == 503
+        health = service.get("/health")
+        assert health.status == 503 and health.body["database"] == "unavailable"
         relay.restore()
         again = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
         assert again.status == 200, again.body
+        assert service.get("/health").body["status"] == "ok"
     finally:
         relay.restore()
         service.stop()

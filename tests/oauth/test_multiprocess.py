@@ -96,3 +96,22 @@ def test_every_process_publishes_the_same_keys(cluster):
     assert all(k == kids[0] for k in kids) and kids[0]
     token = http(url_a + "/token", {"grant_type": "client_credentials"}, auth=SERVICE).body["access_token"]
     assert http(url_b + "/introspect", {"token": token}, auth=SERVICE).body["active"] is True
+
+
+def test_stopping_the_parent_stops_every_worker(config_file, db_url, tmp_path):
+    proc, url = _start(config_file, db_url, 2, tmp_path)
+    try:
+        proc.send_signal(15)  # the parent only, as an init system would
+        assert proc.wait(timeout=20) == 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                http(url + "/health")
+            except OSError:
+                break  # nobody listens any more
+            time.sleep(0.1)
+        else:
+            raise AssertionError("a worker kept serving after the parent stopped")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)

@@ -167,3 +167,19 @@ def test_refresh_token_is_stored_only_as_a_hash(service):
         stored = [tuple(r) for r in conn.execute(text("SELECT * FROM grants"))]
     assert stored and not any(rt in str(value) for row in stored for value in row)
     assert len(rt) >= 43  # 256 bits, base64url
+
+
+def test_properties_can_be_narrowed_but_not_widened(service):
+    rt = issue_grant(service, scope="openid group:dteam_admin property:NormalUser")
+    reply = service.refresh(rt)
+    assert reply.body["scope"] == "openid vo:dteam group:dteam_admin property:NormalUser"
+    assert service.introspect(reply.body["access_token"])["dirac_properties"] == ["NormalUser"]
+    narrowed = service.refresh(rt, scope="openid")
+    assert narrowed.body["scope"].endswith("property:NormalUser")
+    for scope in ("property:ProxyManagement", "property:Bogus"):
+        reply = service.refresh(rt, scope=scope)
+        assert (reply.status, reply.body["error"]) == (400, "invalid_scope"), scope
+    full = issue_grant(service, scope="openid group:dteam_admin")
+    assert service.refresh(full, scope="property:ProxyManagement").body["scope"].endswith(
+        "property:ProxyManagement")
+    assert service.refresh(full, scope="property:Bogus").body["error"] == "invalid_scope"

@@ -118,3 +118,8 @@ def test_nothing_half_written_on_bad_input(service):
     with service.context.db.engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM access_tokens")).scalar() == 0
         assert conn.execute(text("SELECT COUNT(*) FROM grants")).scalar() == 0
+
+
+def test_parameters_in_the_url_of_a_post_are_refused(service):
+    reply = service.post("/token?client_secret=leak", {"grant_type": "client_credentials"}, auth=SERVICE)
+    assert (reply.status, reply.body["error"]) == (400, "invalid_request")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ GROUPS = "/Registry/Groups"
 VOS = "/Registry/VO"
 CLIENTS = f"{AUTHZ}/Clients"
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 KINDS = {"user": USERS, "group": GROUPS, "vo": VOS, "client": CLIENTS}
 
 
@@ -37,8 +39,8 @@ def _require(cfg: CFG, kind: str, name: str) -> CFG:
 
 
 def _require_absent(cfg: CFG, kind: str, name: str) -> None:
-    if not name or "/" in name or "," in name or name != name.strip():
-        raise EditError(f"invalid {kind} name {name!r}")
+    if not NAME.fullmatch(name):
+        raise EditError(f"invalid {kind} name {name!r} (letters, digits and . _ @ + - only)")
     if lookup(cfg, f"{KINDS[kind]}/{name}") is not None:
         raise EditError(f"{kind} {name!r} already exists")
 
@@ -155,6 +157,16 @@ def vo_add(cfg: CFG, name: str, admins: Sequence[str] = (), idp: str | None = No
     _check_names(cfg, "user", admins)
     ensure_section(cfg, [*VOS.strip("/").split("/"), name])
     _set_many(cfg, f"{VOS}/{name}", {"VOMSName": name, "VOAdmin": _join(admins) if admins else None,
+                                      "IdProvider": idp, "DefaultGroup": default_group})
+
+
+def vo_modify(cfg: CFG, name: str, admins: Sequence[str] | None = None, idp: str | None = None,
+              default_group: str | None = None) -> None:
+    """Change a VO's administrators, identity provider or default group."""
+    _require(cfg, "vo", name)
+    if admins is not None:
+        _check_names(cfg, "user", admins)
+    _set_many(cfg, f"{VOS}/{name}", {"VOAdmin": _join(admins) if admins is not None else None,
                                       "IdProvider": idp, "DefaultGroup": default_group})
 
 

@@ -122,17 +122,24 @@ def _group_remove(a: argparse.Namespace) -> int:
 def _add_vo(sub: argparse._SubParsersAction) -> None:
     vos = sub.add_parser("vo", help="virtual organisations").add_subparsers(dest="action", metavar="ACTION",
                                                                            required=True)
-    p = _cmd(vos, "add", "add a VO", _vo_add)
-    p.add_argument("name")
-    p.add_argument("--admins", type=csv, default=[], metavar="U1,U2", help="VOAdmin users")
-    p.add_argument("--idp", help="identity provider of the VO (a /Resources/IdProviders name)")
-    p.add_argument("--default-group", help="group a token gets when none is asked")
+    for action in ("add", "modify"):
+        p = _cmd(vos, action, f"{action} a VO", _vo_add if action == "add" else _vo_modify)
+        p.add_argument("name")
+        p.add_argument("--admins", type=csv, default=None if action == "modify" else [], metavar="U1,U2",
+                       help="VOAdmin users")
+        p.add_argument("--idp", help="identity provider of the VO (a /Resources/IdProviders name)")
+        p.add_argument("--default-group", help="group a token gets when none is asked (a group of this VO)")
     _cmd(vos, "remove", "remove a VO that has no groups left", _vo_remove).add_argument("name")
     _cmd(vos, "list", "list VOs", lambda a: _list(a, edits.vo_list), editing=False)
 
 
 def _vo_add(a: argparse.Namespace) -> int:
     _edit(a, lambda cfg: edits.vo_add(cfg, a.name, a.admins, a.idp, a.default_group), f"vo add {a.name}")
+    return 0
+
+
+def _vo_modify(a: argparse.Namespace) -> int:
+    _edit(a, lambda cfg: edits.vo_modify(cfg, a.name, a.admins, a.idp, a.default_group), f"vo modify {a.name}")
     return 0
 
 

@@ -137,5 +137,5 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Restore a version's text as a new version."""
-    _report(store_from(args).rollback(args.version, args.author))
+    _report(store_from(args).rollback(args.version, args.author, args.comment))
     return 0

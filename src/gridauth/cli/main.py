@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config.errors import ConfigInvalid, GridauthError
-from . import admin_cmd, config_cmd, keys_cmd, serve_cmd
+from . import admin_cmd, client_cmd, config_cmd, keys_cmd, serve_cmd
 
 EXIT_INTERRUPTED = 130
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.add_parser(sub)
     admin_cmd.add_parser(sub)
     keys_cmd.add_parser(sub)
+    client_cmd.add_parser(sub)
     return parser
 
 
@@ -31,8 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigInvalid as exc:
         for issue in exc.issues:
             print(f"gridauth: {issue}", file=sys.stderr)
-        print(f"gridauth: error: {exc.source or 'configuration'} is invalid ({len(exc.issues)} error(s)); "
-              "nothing was changed", file=sys.stderr)
+        consequence = "" if args.func.__name__ == "cmd_validate" else "; nothing was changed"
+        print(f"gridauth: error: {exc.source or 'configuration'} is invalid ({len(exc.issues)} error(s))"
+              f"{consequence}", file=sys.stderr)
         return exc.exit_code
     except GridauthError as exc:
         print(f"gridauth: error: {exc}", file=sys.stderr)

@@ -10,7 +10,6 @@ import socket
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from tornado.process import fork_processes
 
 from ..config.paths import config_path, database_url
 from ..config.reload import RegistryHolder
@@ -18,6 +17,7 @@ from ..db.engine import Database
 from ..web.app import make_app
 from ..web.context import ServiceContext
 from .common import add_config_option, add_db_option
+from .supervisor import run_workers
 
 log = logging.getLogger("gridauth.serve")
 MAX_BODY_SIZE = 4 * 1024 * 1024
@@ -41,18 +41,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Load and check everything first (refusing an invalid configuration), then fork and serve."""
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))  # its DEBUG shows tokens
     path = config_path(args.config)
     url = database_url(args.db)
     holder = RegistryHolder(path)
     setup = ServiceContext(holder, Database(url, workers=1))
     setup.prepare_storage()
     setup.db.close()
-    sockets = bind_sockets(args.port, address=args.host, family=socket.AF_INET if args.host != "::" else 0)
-    if args.processes != 1:
-        fork_processes(args.processes)
-    context = ServiceContext(RegistryHolder(path), Database(url), reload_interval=args.reload_interval)
-    asyncio.run(_serve(context, sockets, args.host, args.port))
-    return 0
+    sockets = bind_sockets(args.port, address=args.host)
+
+    def worker() -> None:
+        context = ServiceContext(RegistryHolder(path), Database(url), reload_interval=args.reload_interval)
+        asyncio.run(_serve(context, sockets, args.host, args.port))
+
+    return run_workers(worker, args.processes)
 
 
 async def _serve(context: ServiceContext, sockets: list[socket.socket], host: str, port: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +36,8 @@ LIFETIME_OPTIONS = {
     "SessionLifetime": ("session", 28800, 60, 2_592_000),
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
+YES_NO = {"yes": True, "true": True, "no": False, "false": False}
 
 Tree = Mapping[str, Any]
 
@@ -71,10 +74,13 @@ def check_url(value: str, *, allow_http_loopback_only: bool = True) -> str | Non
     try:
         parts = urlsplit(value)
         host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a non-numeric or out-of-range port
     except ValueError:
-        return f"malformed URL {value!r}"
+        return f"malformed URL {value!r} (bad port or host)"
     if parts.scheme not in ("http", "https") or not host:
         return f"malformed URL {value!r} (expected https://host/...)"
+    if not _HOST.fullmatch(host):
+        return f"malformed URL {value!r} (bad host name)"
     if parts.fragment:
         return f"URL {value!r} must not have a fragment"
     if allow_http_loopback_only and parts.scheme == "http" and host not in LOOPBACK_HOSTS:
@@ -87,7 +93,7 @@ def _lifetime(tree: Tree, name: str, where: str, issues: _Issues, default: int |
     if not raw:
         return default
     _, _, low, high = LIFETIME_OPTIONS[name]
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not re.fullmatch(r"[0-9]{1,12}", raw) or not low <= int(raw) <= high:
         issues.add(f"{where}/{name}", f"malformed lifetime {raw!r} (whole seconds from {low} to {high})")
         return default
     return int(raw)
@@ -106,13 +112,13 @@ def _settings(tree: Tree, issues: _Issues) -> AuthorizationSettings:
         issues.add(f"{AUTHZ}/SigningAlgorithm", f"unknown algorithm {algorithm!r} "
                    f"(one of {', '.join(sorted(SIGNING_ALGORITHMS))})")
     wlcg = _opt(authz, "WLCGClaims", "no").lower()
-    if wlcg not in ("yes", "no", "true", "false"):
+    if wlcg not in YES_NO:
         issues.add(f"{AUTHZ}/WLCGClaims", f"expected yes or no, found {wlcg!r}")
     return AuthorizationSettings(
         issuer=issuer,
         lifetimes=Lifetimes(**values),
         signing_algorithm=algorithm,
-        wlcg_claims=wlcg in ("yes", "true"),
+        wlcg_claims=YES_NO.get(wlcg, False),
         audience=_opt(authz, "Audience"),
     )
 
@@ -125,6 +131,8 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
                                where_all, issues).items():
         where = f"{where_all}/{name}"
         client_id = _opt(sec, "client_id", name)
+        if not client_id:
+            issues.add(f"{where}/client_id", "must not be empty")
         if client_id in owner_of_id:
             issues.add(f"{where}/client_id", f"duplicate client_id {client_id!r} (also {owner_of_id[client_id]})")
         owner_of_id[client_id] = where
@@ -239,9 +247,11 @@ def _vos(registry: Tree, users: Mapping[str, User], idps: Mapping[str, IdProvide
         if idp and idp not in idps:
             issues.add(f"{where}/IdProvider", f"unknown identity provider {idp!r}")
         authoritative = _opt(sec, "IdPAuthoritative", "no").lower()
+        if authoritative not in YES_NO:
+            issues.add(f"{where}/IdPAuthoritative", f"expected yes or no, found {authoritative!r}")
         vos[name] = VO(name=name, admins=tuple(admins), voms_name=_opt(sec, "VOMSName", name), idp=idp,
                        default_group=_opt(sec, "DefaultGroup"),
-                       authoritative_idp=authoritative in ("yes", "true"), options=dict(_plain(sec)))
+                       authoritative_idp=YES_NO.get(authoritative, False), options=dict(_plain(sec)))
     return vos
 
 

@@ -85,7 +85,8 @@ class ConfigStore:
     """Edits of one configuration file, serialized by a lock and recorded in a history."""
 
     def __init__(self, path: str | os.PathLike[str], lock_timeout: float = 10.0) -> None:
-        self.path = Path(path)
+        # Edit the file a symbolic link points to, so that the link stays a link.
+        self.path = Path(os.path.realpath(path))
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.history_dir = self.path.with_name(self.path.name + ".history")
         self.log_path = self.history_dir / "versions.jsonl"
@@ -164,11 +165,12 @@ class ConfigStore:
             change(cfg)
             return self._commit(text, serialize(cfg), author, comment)
 
-    def rollback(self, version: int | str, author: str | None = None) -> Version | None:
+    def rollback(self, version: int | str, author: str | None = None, comment: str = "") -> Version | None:
         """Make the text of *version* current again, as a new version of its own."""
         target = self.text_of(version)
+        note = f"rollback to version {int(version)}" + (f": {comment}" if comment else "")
         with self.locked():
-            return self._commit(self.read(), target, author, f"rollback to version {int(version)}")
+            return self._commit(self.read(), target, author, note)
 
     def replace(self, new_text: str, author: str | None = None, comment: str = "") -> Version | None:
         """Write *new_text* as the next version (validated first)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from ..hashing import PASSWORD_ITERATIONS, hash_secret, verify_secret
 from .engine import Database
 from .models import LocalAccountRow
@@ -26,7 +28,7 @@ class AccountStore:
             hashed = row.password_hash if row else None
         if hashed is None:
             # Spend the same time as a real check, so that timing does not tell which accounts exist.
-            verify_secret(password, _DUMMY)
+            verify_secret(password, _dummy_hash())
             return False
         return verify_secret(password, hashed)
 
@@ -36,4 +38,6 @@ class AccountStore:
             return session.get(LocalAccountRow, username) is not None
 
 
-_DUMMY = hash_secret("no such account", PASSWORD_ITERATIONS)
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_secret("no such account", PASSWORD_ITERATIONS)

@@ -47,10 +47,14 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise GridauthError(f"{url!r}: not a database URL (e.g. sqlite:///path or mysql+mysqldb://...)") from None
+        raise GridauthError("not a database URL (e.g. sqlite:///path or mysql+mysqldb://user@host/db)") from None
+    shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.exists():  # the database holds signing keys: readable by the service only
+                path.touch(mode=0o600)
         engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 10},
                                pool_pre_ping=True)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -61,7 +65,7 @@ def make_engine(url: str) -> Engine:
         return create_engine(parsed.set(query=query), pool_pre_ping=True, pool_recycle=3600, pool_size=10,
                              max_overflow=10, isolation_level="READ COMMITTED",
                              connect_args={"connect_timeout": 5})
-    raise GridauthError(f"{url!r}: unsupported database (use sqlite:/// or mysql+mysqldb://)")
+    raise GridauthError(f"{shown}: unsupported database (use sqlite:/// or mysql+mysqldb://)")
 
 
 class Database:
@@ -92,6 +96,15 @@ class Database:
             elif int(row.value) > SCHEMA_VERSION:
                 raise GridauthError(f"{self.safe_url}: schema version {row.value} is newer than this gridauth "
                                     f"({SCHEMA_VERSION}); upgrade gridauth")
+
+    def ping(self) -> bool:
+        """Whether the database answers right now."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except DBAPIError:
+            return False
 
     def table_names(self) -> list[str]:
         """Names of the tables present (for diagnostics and tests)."""

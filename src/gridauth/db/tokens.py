@@ -72,6 +72,8 @@ class TokenStore:
         """Track a new access token; with *revoke_older*, revoke the grant's earlier ones in the same transaction."""
         with self.db.transaction() as session:
             if revoke_older and row.grant_id:
+                # Lock the grant row: two refreshes of one grant at once must not both stay active.
+                session.execute(select(GrantRow.id).where(GrantRow.id == row.grant_id).with_for_update())
                 session.execute(update(AccessTokenRow)
                                 .where(AccessTokenRow.grant_id == row.grant_id, AccessTokenRow.revoked_at.is_(None))
                                 .values(revoked_at=row.issued_at))

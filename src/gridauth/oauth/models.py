@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
@@ -12,6 +13,20 @@ from ..hashing import verify_secret
 from .scopes import Membership
 
 CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post")
+LOOPBACK_IPS = ("127.0.0.1", "[::1]")
+
+
+def _without_loopback_port(uri: str) -> str | None:
+    """``http://127.0.0.1:4711/cb`` → ``http://127.0.0.1/cb``; None for anything that is not a loopback IP URI."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc
+    if parts.scheme != "http" or host not in LOOPBACK_IPS or port is None:
+        return None
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 class OAuthClient(ClientMixin):
@@ -29,8 +44,12 @@ class OAuthClient(ClientMixin):
     def get_allowed_scope(self, scope: str | None) -> str:  # noqa: D102 - checked by our grants already
         return scope or ""
 
-    def check_redirect_uri(self, redirect_uri: str) -> bool:  # noqa: D102 - exact match (RFC 9700 §2.1)
-        return redirect_uri in self.client.redirect_uris
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exact match (RFC 9700 §2.1), except the port of a loopback IP redirect URI (RFC 8252 §7.3)."""
+        if redirect_uri in self.client.redirect_uris:
+            return True
+        loopback = _without_loopback_port(redirect_uri)
+        return loopback is not None and loopback in self.client.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:  # noqa: D102 - salted hash comparison
         return bool(self.client.client_secret_hash) and verify_secret(client_secret, self.client.client_secret_hash)

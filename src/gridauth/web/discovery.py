@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..db.engine import DatabaseUnavailable
 from .base import BaseHandler
 
 
@@ -17,6 +18,11 @@ class JWKSHandler(BaseHandler):
     """``/jwks``: the current key and the retired ones still needed to verify tokens."""
 
     async def get(self) -> None:  # noqa: D102 - tornado verb
-        jwks = await self.context.db.run(self.context.keyring.jwks)
+        try:
+            jwks = await self.context.db.run(self.context.keyring.jwks)
+        except DatabaseUnavailable:
+            self.set_header("Retry-After", "5")
+            return self.write_json({"error": "temporarily_unavailable",
+                                    "error_description": "the database is unavailable; try again shortly"}, 503)
         self.set_header("Cache-Control", "public, max-age=60")
         self.write_json(jwks)

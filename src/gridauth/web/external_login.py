@@ -17,12 +17,12 @@ from .pages import PageHandler, safe_next
 log = logging.getLogger("gridauth.login")
 audit = logging.getLogger("gridauth.audit")
 LOGIN_STATE_LIFETIME = 600
-_parties: dict[tuple[str, str, str], OIDCRelyingParty] = {}
+_parties: dict[tuple[str, ...], OIDCRelyingParty] = {}
 
 
 def relying_party(idp: IdProvider) -> OIDCRelyingParty:
     """One relying party per provider configuration (it caches the provider's metadata and keys)."""
-    key = (idp.name, idp.issuer, idp.client_id)
+    key = (idp.name, idp.issuer, idp.client_id, idp.client_secret, " ".join(idp.scope))
     if key not in _parties:
         _parties[key] = OIDCRelyingParty(idp)
     return _parties[key]
@@ -57,18 +57,17 @@ class LoginCallbackHandler(PageHandler):
             return self.message("Sign-in expired", "This sign-in is unknown or took too long.",
                                 "Start again from the site you came from.", status=400)
         data, next_url = taken
-        state = LoginState.from_dict(data)
-        if self.get_argument("error", ""):
-            return self.message("Sign-in cancelled", f"The identity provider answered: {self.get_argument('error')}.",
-                                status=400)
-        idp = self.registry.idps.get(state.idp)
-        if idp is None or idp.is_local:
-            return self.message("Sign-in failed", "The identity provider is no longer configured.", status=400)
         try:
-            identity = await relying_party(idp).complete(self.get_argument("code", ""), state)
+            state = LoginState.from_dict(data)
+            idp = self.registry.idps.get(state.idp)
+            if idp is None or idp.is_local:
+                raise IdentityError("the identity provider is no longer configured")
+            party = relying_party(idp)
+            code = await party.callback_code(self.request.query_arguments, state)
+            identity = await party.complete(code, state)
         except IdentityError as error:
-            log.warning("login at %s failed: %s", idp.name, error)
-            return self.message("Sign-in failed", f"{idp.name}: {error}", status=400)
+            log.warning("external login failed: %s", error)
+            return self.message("Sign-in failed", str(error), status=400)
         mapped = map_identity(self.registry, identity)
         if mapped is None:
             audit.warning("unregistered subject %r from identity provider %s (email %r) was refused",

@@ -8,10 +8,12 @@ from .base import BaseHandler
 class HealthHandler(BaseHandler):
     """Report that the process serves, and which configuration version it serves."""
 
-    def get(self) -> None:  # noqa: D102 - tornado verb
+    async def get(self) -> None:  # noqa: D102 - tornado verb
         registry = self.registry
+        database = await self.context.db.run(self.context.db.ping)
         self.write_json({
-            "status": "ok",
+            "status": "ok" if database else "degraded",
+            "database": "ok" if database else "unavailable",
             "config": {"version": registry.version, "vos": len(registry.vos), "groups": len(registry.groups),
                        "users": len(registry.users), "clients": len(registry.clients)},
-        })
+        }, 200 if database else 503)

@@ -89,5 +89,7 @@ def build_oauth_request(request: HTTPServerRequest, form_required: bool = True) 
         else:
             form = _unique(_parse(request.body, "body"), "body")
     args = _unique(_parse(request.query.encode("latin-1", "replace"), "query string"), "query string")
+    if request.method == "POST" and form_required and args:
+        raise InvalidRequestError("parameters must be sent in the request body, not in the URL")
     headers = {k: v for k, v in request.headers.get_all()}
     return TornadoOAuth2Request(request.method or "GET", request.full_url(), headers, form, args)

@@ -58,6 +58,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidScopeError("a refresh cannot change the VO")
         if not set(wanted.plain) <= set(granted.plain):
             raise InvalidScopeError("a refresh may only ask for a subset of the granted scope")
+        if wanted.properties and not set(wanted.properties) <= set(granted.properties or self._group_properties(token)):
+            raise InvalidScopeError("a refresh may only narrow the granted properties")
+
+    def _group_properties(self, token: TokenRef) -> tuple[str, ...]:
+        group = self.server.registry().group(token.row.group_name)
+        return group.properties if group else ()
 
     def authenticate_user(self, token: TokenRef) -> GridUser:
         """The grant's user in the grant's group, as the registry says now; else revoke and refuse."""
@@ -74,8 +80,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:
         """A new access token for the (possibly narrowed) scope; no new refresh token."""
+        granted = ScopeRequest.parse(refresh_token.get_scope())
         asked = ScopeRequest.parse(self.request.payload.scope or refresh_token.get_scope())
-        scope = canonical(asked.plain, user.membership, asked.properties)
+        scope = canonical(asked.plain, user.membership, asked.properties or granted.properties)
         return self.generate_token(user=user, scope=scope, include_refresh_token=False)
 
     def revoke_old_credential(self, refresh_token: TokenRef) -> None:
