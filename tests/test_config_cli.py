@@ -101,9 +101,6 @@ def test_comments_survive_an_edit_and_the_same_value_again_changes_nothing(grida
     assert history_of(cfg_copy) == versions
 
 
-@pytest.mark.xfail(reason="cfgfile.parse/serialize (diraccfg.loadFromBuffer) attach a comment to the entry "
-                          "after it: a comment after the last entry of the file is silently dropped by any edit",
-                   strict=True)
 def test_comment_at_the_end_of_the_file_survives_an_edit(gridauth, cfg_copy: Path) -> None:
     with open(cfg_copy, "a", encoding="utf-8") as handle:
         handle.write("# end of the configuration: keep this line\n")

@@ -268,5 +268,5 @@ def test_dirac_registry_survives_an_admin_edit(gridauth, tmp_path: Path) -> None
     # the parts gridauth does not use are kept as they were
     for kept in ("dirac2.example.org", "lcg-voms2.cern.ch", "Port = 15003", "LCG.CERN.cern",
                  "Servers += dips://dirac2.example.org:9135/Configuration/Server", "Version = v8r0p1",
-                 "ProxyProviders = DIRAC_CA", "#Two certificates: the CERN one first"):
+                 "ProxyProviders = DIRAC_CA", "# Two certificates: the CERN one first"):
         assert kept in text

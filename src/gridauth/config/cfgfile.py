@@ -108,9 +108,24 @@ def parse(text: str, source: str = "") -> CFG:
     if issues:
         raise ConfigInvalid(issues, source)
     try:
-        return CFG().loadFromBuffer(text)
+        cfg = CFG().loadFromBuffer(text)
     except (ValueError, KeyError) as exc:  # check_syntax should have caught it; never leak a traceback
         raise ConfigInvalid([ConfigIssue("line ?", str(exc))], source) from None
+    # diraccfg attaches a comment to the entry after it: one after the last entry would be lost.
+    cfg.trailing_comment = _trailing_comment(text)  # type: ignore[attr-defined]
+    return cfg
+
+
+def _trailing_comment(text: str) -> list[str]:
+    lines: list[str] = []
+    for raw in reversed(text.split("\n")):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return lines[::-1]
 
 
 def serialize(cfg: CFG, indent: str = "") -> str:
@@ -121,6 +136,7 @@ def serialize(cfg: CFG, indent: str = "") -> str:
     """
     out: list[str] = []
     _serialize_into(cfg, indent, out)
+    out.extend(f"{indent}# {line}\n" if line else f"{indent}#\n" for line in getattr(cfg, "trailing_comment", ()))
     return "".join(out)
 
 
@@ -128,7 +144,7 @@ def _serialize_into(cfg: CFG, indent: str, out: list[str]) -> None:
     sections = set(cfg.listSections())
     for name in cfg.listAll():
         for line in as_list_lines(cfg.getComment(name)):
-            out.append(f"{indent}#{line}\n")
+            out.append(f"{indent}# {line}\n")
         if name in sections:
             out.append(f"{indent}{name}\n{indent}{{\n")
             _serialize_into(cfg[name], indent + "  ", out)

@@ -68,7 +68,7 @@ def _membership(registry: Registry, username: str, group: str, request: ScopeReq
                 candidates: tuple[str, ...]) -> Membership:
     found = registry.group(group)
     if found is None or group not in candidates:
-        raise InvalidScopeError(f"the user is not a member of group {group!r}")
+        raise InvalidScopeError(f"the user may not act in group {group!r}")
     if request.vo and found.vo != request.vo:
         raise InvalidScopeError(f"group {group!r} is not in VO {request.vo!r}")
     unknown = [p for p in request.properties if p not in found.properties]

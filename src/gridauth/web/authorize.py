@@ -58,6 +58,8 @@ class AuthorizeHandler(PageHandler):
         try:
             grant, redirect_uri = await self.context.db.run(validate)
         except OAuth2Error as error:
+            if error.redirect_uri and not error.state:  # RFC 6749 §4.1.2.1: every error redirect carries state
+                error.state = request.payload.state
             return self._redirect_error(error)
         session = await self.load_session()
         asked = ScopeRequest.parse(request.payload.scope)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
@@ -103,8 +104,8 @@ class DeviceVerificationHandler(PageHandler):
         row = await self._flow_or_error(self.get_body_argument("user_code", ""))
         if row is None:
             return
-        if await self.load_session() is None:
-            return self.redirect_to_login()
+        if await self.load_session() is None:  # come back to this code, not to an empty form
+            return self.redirect("/login?" + urlencode({"next": "/device?" + urlencode({"user_code": row.user_code})}))
         selection = self._select(row, self.get_body_argument("group", None))
         if selection is None:
             return

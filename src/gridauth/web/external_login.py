@@ -17,6 +17,7 @@ from .pages import PageHandler, safe_next
 log = logging.getLogger("gridauth.login")
 audit = logging.getLogger("gridauth.audit")
 LOGIN_STATE_LIFETIME = 600
+STATE_COOKIE = "gridauth_login_state"
 _parties: dict[tuple[str, ...], OIDCRelyingParty] = {}
 
 
@@ -43,6 +44,9 @@ async def start_external_login(handler: PageHandler, idp: IdProvider, next_url: 
     context = handler.context
     await context.db.run(context.flows.save_login_state, state.state, state.to_dict(), next_url,
                          context.clock.now() + LOGIN_STATE_LIFETIME)
+    # Bind the login to this browser: the provider's answer is only accepted where the login started.
+    handler.set_cookie(STATE_COOKIE, state.state, httponly=True, samesite="Lax", secure=handler.secure_cookies,
+                       max_age=LOGIN_STATE_LIFETIME, path="/login/callback")
     handler.redirect(url)
 
 
@@ -51,8 +55,15 @@ class LoginCallbackHandler(PageHandler):
 
     async def get(self) -> None:  # noqa: D102 - tornado verb
         context = self.context
-        taken = await context.db.run(context.flows.take_login_state, self.get_argument("state", ""),
-                                     context.clock.now())
+        state_param = self.get_argument("state", "")
+        started_here = self.get_cookie(STATE_COOKIE) == state_param
+        self.clear_cookie(STATE_COOKIE, path="/login/callback")
+        if not started_here:
+            log.warning("external login answer refused: it does not belong to this browser (%s)", self.client_ip())
+            return self.message("Sign-in refused", "This answer from the identity provider does not belong to a "
+                                "sign-in started in this browser.", "Start again from the site you came from.",
+                                status=400)
+        taken = await context.db.run(context.flows.take_login_state, state_param, context.clock.now())
         if taken is None:
             return self.message("Sign-in expired", "This sign-in is unknown or took too long.",
                                 "Start again from the site you came from.", status=400)
