@@ -109,3 +109,19 @@ def test_registry_holder_swaps_good_versions_and_keeps_the_last_good_one(cfg_cop
     helpers.hand_edit(cfg_copy, good_text.replace("Email = carol@example.org", "Email = carol@example.com"))
     assert holder.check()
     assert holder.current.user("carol").email == "carol@example.com"
+
+
+def test_serve_on_a_busy_port_is_one_clear_line(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "gridauth.cli.main", "serve", "--port", str(port), "--db",
+                              f"sqlite:///{tmp_path / 's.sqlite'}"], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr

@@ -11,6 +11,7 @@ import socket
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+from ..config.errors import GridauthError
 from ..config.paths import config_path, database_url
 from ..config.reload import RegistryHolder
 from ..db.engine import Database
@@ -48,7 +49,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup = ServiceContext(holder, Database(url, workers=1))
     setup.prepare_storage()
     setup.db.close()
-    sockets = bind_sockets(args.port, address=args.host)
+    try:
+        sockets = bind_sockets(args.port, address=args.host)
+    except OSError as exc:
+        raise GridauthError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
     def worker() -> None:
         context = ServiceContext(RegistryHolder(path), Database(url), reload_interval=args.reload_interval)
