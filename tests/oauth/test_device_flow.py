@@ -129,3 +129,15 @@ def test_client_without_device_grant_is_refused(service):
     reply = service.post("/device_authorization", {"client_id": "example-portal"}, auth=("example-portal",
                                                                                        "portal-secret"))
     assert reply.body["error"] == "unauthorized_client"
+
+
+def test_public_client_may_name_itself_with_basic_and_an_empty_secret(service):
+    """oidc-agent sends a public client's id as HTTP Basic with an empty password."""
+    reply = service.post("/device_authorization", {"scope": "openid"}, auth=(CLI, ""))
+    assert reply.status == 200, reply.body
+    poll_reply = service.post("/token", {"grant_type": GRANT, "device_code": reply.body["device_code"]},
+                              auth=(CLI, ""))
+    assert poll_reply.body["error"] == "authorization_pending"
+    wrong = service.post("/token", {"grant_type": GRANT, "device_code": reply.body["device_code"]},
+                         auth=("example-portal", ""))
+    assert wrong.body["error"] in ("invalid_client", "unauthorized_client")

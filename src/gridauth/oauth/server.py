@@ -16,6 +16,8 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from ..clock import Clock
 from ..config.registry import Registry
@@ -41,6 +43,21 @@ def _jwt_claims(token: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
+def authenticate_public_client(query_client: Callable[[str], Any], request: OAuth2Request) -> Any:
+    """The ``none`` method: a public client names itself by ``client_id`` in the body, or, as some
+    agents do (oidc-agent), by HTTP Basic with an empty password."""
+    client_id = request.payload.client_id
+    if not client_id:
+        basic_id, basic_secret = extract_basic_authorization(request.headers)
+        client_id = basic_id if basic_id and not basic_secret else None
+    if not client_id or request.payload.data.get("client_secret"):
+        return None
+    client = query_client(client_id)
+    if client is None:
+        raise InvalidClientError(description="unknown client")
+    return client
+
+
 class GridAuthorizationServer(AuthorizationServer):
     """authlib's server with gridauth's clients, token storage and grants."""
 
@@ -54,6 +71,7 @@ class GridAuthorizationServer(AuthorizationServer):
         self._default_registry = registry
         self._bound = threading.local()
         self.register_token_generator("default", AccessTokenIssuer(keyring, clock, self.registry))
+        self.register_client_auth_method("none", authenticate_public_client)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), GridOpenIDCode(self)])
         self.register_grant(DeviceCodeGrant)
         self.register_grant(ClientCredentialsGrant)
