@@ -11,14 +11,20 @@ EPILOG = "exit statuses:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in
 
 
 def _positive(value: str) -> float:
-    number = float(value)
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{value}: must be more than 0")
     return number
 
 
 def _seconds(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of seconds") from None
     if number < 0:
         raise argparse.ArgumentTypeError(f"{value}: must be 0 or more")
     return number

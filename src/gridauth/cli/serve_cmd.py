@@ -24,13 +24,20 @@ log = logging.getLogger("gridauth.serve")
 MAX_BODY_SIZE = 4 * 1024 * 1024
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 0 to 65535."""
+    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return int(text)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``gridauth serve``."""
     parser = sub.add_parser("serve", help="run the authorization service")
     add_config_option(parser)
     add_db_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    parser.add_argument("--port", type=_port, default=8080, help="port to listen on (default: 8080)")
     parser.add_argument("--processes", type=int, default=1, metavar="N",
                         help="worker processes sharing the port and the database (default: 1; 0 = one per CPU)")
     parser.add_argument("--reload-interval", type=float, default=2.0, metavar="SECONDS",

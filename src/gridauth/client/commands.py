@@ -66,11 +66,13 @@ def login(group: str | None, issuer_option: str | None = None, scopes: list[str]
     client_id = chosen_client_id(client_option)
     meta = discover(issuer)
     scope = build_scope(group, scopes)
+    if group:
+        _check_group(meta, group)
     flow = browser_login if browser else device_login
     tokens = flow(meta, client_id, scope, open_browser, out, limit)
     store = SessionStore()
     previous = _previous_session(store)
-    session, path = _save_login(store, meta, client_id, tokens)
+    session, path = _save_login(store, meta, client_id, tokens, previous[0].bearer_token_files if previous else [])
     save_settings(issuer, client_id)
     if previous is not None:
         _forget_previous(previous, str(tokens.get("refresh_token")))
@@ -83,6 +85,18 @@ def login(group: str | None, issuer_option: str | None = None, scopes: list[str]
           "'gridauth token' renews it.", file=out)
     print(f"Login session valid until {_when(session.refresh_expires_at, now)}.", file=out, flush=True)
     return 0
+
+
+def _check_group(meta: Metadata, group: str) -> None:
+    """Refuse at once a group that the discovery document does not list (rather than a dead end in the browser)."""
+    supported = meta.raw.get("scopes_supported")
+    if not isinstance(supported, list):
+        return
+    groups = [s.split(":", 1)[1] for s in supported if isinstance(s, str) and s.startswith("group:")]
+    name = group.split(":", 1)[1] if group.startswith(("group:", "g:")) else group
+    if groups and name not in groups:
+        shown = ", ".join(groups[:12]) + (", ..." if len(groups) > 12 else "")
+        raise ServerRefused(f"{meta.issuer} has no group {name!r} (its groups: {shown})")
 
 
 def _previous_session(store: SessionStore) -> tuple[Session, str] | None:
@@ -102,7 +116,8 @@ def _forget_previous(previous: tuple[Session, str], new_refresh: str) -> None:
         oauth.revoke(session.revocation_endpoint, session.client_id, refresh)
 
 
-def _save_login(store: SessionStore, meta: Metadata, client_id: str, tokens: dict[str, Any]) -> tuple[Session, Path]:
+def _save_login(store: SessionStore, meta: Metadata, client_id: str, tokens: dict[str, Any],
+                written_before: list[str]) -> tuple[Session, Path]:
     access = tokens.get("access_token")
     refresh = tokens.get("refresh_token")
     if not isinstance(access, str) or not access:
@@ -122,7 +137,7 @@ def _save_login(store: SessionStore, meta: Metadata, client_id: str, tokens: dic
                       revocation_endpoint=meta.revocation_endpoint,
                       scope=str(tokens.get("scope") or claims.get("scope") or ""), logged_in_at=issued,
                       refresh_expires_at=refresh_expires_at, refresh_expiry_estimated=estimated,
-                      bearer_token_file=str(path))
+                      bearer_token_files=list(dict.fromkeys([str(path), *written_before])))
     with store.locked():
         store.save(session, refresh_token=refresh, access_token=access)
     write_bearer_token(access, path)
@@ -143,8 +158,8 @@ def token(min_lifetime: int = DEFAULT_MIN_LIFETIME, out: TextIO | None = None, e
             new_refresh = rotated if isinstance(rotated, str) and rotated and rotated != refresh else None
             store.save(session, refresh_token=new_refresh, access_token=access)
         path = write_bearer_token(access)
-        if session.bearer_token_file != str(path):
-            session.bearer_token_file = str(path)
+        if str(path) not in session.bearer_token_files:
+            session.bearer_token_files.append(str(path))
             store.save(session)
     left = _expires_at(access) - time.time()
     if left < min_lifetime:
@@ -249,15 +264,17 @@ def _logout(store: SessionStore, force: bool, out: TextIO, err: TextIO) -> int:
 
 
 def _remove_bearer_files(session: Session, access: str | None) -> list[Path]:
-    """The bearer token files that hold our access token (another token someone put there is left alone)."""
+    """The bearer token files this client wrote that still hold a token of this user from it (anything else stays)."""
     removed: list[Path] = []
-    candidates = dict.fromkeys([bearer_token_file(), *([Path(session.bearer_token_file)]
-                                                        if session.bearer_token_file else [])])
-    for path in candidates:
+    ours = oauth.claims(access) if access else {}
+    for path in dict.fromkeys([bearer_token_file(), *map(Path, session.bearer_token_files)]):
         try:
             held = path.read_text(encoding="utf-8").strip()
-        except OSError:
+            theirs = oauth.claims(held) if held.count(".") == 2 else {}
+        except (OSError, ClientError):
             continue
-        if access and held == access and remove(path):
+        ours_too = held == access or (theirs.get("iss") == session.issuer and theirs.get("client_id") ==
+                                      session.client_id and theirs.get("sub") == ours.get("sub"))
+        if ours_too and remove(path):
             removed.append(path)
     return removed

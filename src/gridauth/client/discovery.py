@@ -77,6 +77,8 @@ def discover(issuer: str) -> Metadata:
     answer = net.request(url)
     if answer.status != 200 or answer.body is None:
         what = f"HTTP {answer.status}" if answer.status != 200 else "not JSON"
+        if answer.location:
+            what += f", redirected to {answer.location}"
         raise WrongIssuer(f"{issuer} is not an OpenID provider: no discovery document at {url} ({what}); "
                           "check the issuer URL")
     body = answer.body

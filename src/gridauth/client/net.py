@@ -60,6 +60,7 @@ class Answer:
     body: dict[str, Any] | None
     text: str
     content_type: str
+    location: str = ""
 
 
 def _reason(exc: BaseException) -> str:
@@ -96,10 +97,9 @@ def request(url: str, data: dict[str, str] | None = None, method: str | None = N
     try:
         try:
             with opener.open(req, timeout=timeout()) as resp:
-                status, raw, ctype = resp.status, resp.read(MAX_BODY), resp.headers.get("Content-Type", "")
+                status, raw, headers = resp.status, resp.read(MAX_BODY), resp.headers
         except urllib.error.HTTPError as err:
-            ctype = err.headers.get("Content-Type", "") if err.headers else ""
-            status, raw = err.code, err.read(MAX_BODY)
+            status, raw, headers = err.code, err.read(MAX_BODY), err.headers
     except ssl.SSLError as exc:
         raise TLSFailure(f"{host}: {_tls_reason(exc)}") from None
     except urllib.error.URLError as exc:
@@ -117,4 +117,5 @@ def request(url: str, data: dict[str, str] | None = None, method: str | None = N
         parsed = value if isinstance(value, dict) else None
     except ValueError:
         parsed = None
-    return Answer(status, parsed, text, ctype)
+    get = headers.get if headers is not None else (lambda name, default="": default)
+    return Answer(status, parsed, text, get("Content-Type", ""), get("Location", ""))

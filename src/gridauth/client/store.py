@@ -27,7 +27,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,7 @@ class Session:
     logged_in_at: int
     refresh_expires_at: int | None
     refresh_expiry_estimated: bool = True
-    bearer_token_file: str = ""
+    bearer_token_files: list[str] = field(default_factory=list)  # every place this session wrote a token to
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Session:
