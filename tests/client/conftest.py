@@ -1,0 +1,373 @@
+"""Fixtures of the command-line client tests: a real gridauth server in this process, the real ``gridauth`` command.
+
+The server is the one of tests/oauth/conftest.py (same construction, copied because test directories
+are not importable packages of each other), with two differences: its issuer is its real loopback
+URL (the client checks that discovery names the issuer it was given), and the device flow polls
+every second (``DeviceCodeInterval = 1``) so that a login takes about a second.
+
+``gridauth`` runs as a subprocess with HOME, the XDG directories and ``BEARER_TOKEN_FILE`` in the
+test's temporary directory and no display (no browser is ever opened). The test approves the
+device flow through the pages, as a person would, with a cookie-keeping :class:`Browser`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html as html_mod
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from gridauth.clock import Clock
+from gridauth.config.reload import RegistryHolder
+from gridauth.db.engine import Database
+from gridauth.web.app import make_app
+from gridauth.web.context import ServiceContext
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "etc" / "gridauth.cfg"
+SERVICE_CLIENT = ("example-service", "service-secret")
+PASSWORDS = {"alice": "alice-password", "bob": "bob-password-1", "carol": "carol-password"}
+COMMAND_TIMEOUT = 60
+
+
+# -- the server ----------------------------------------------------------------------------------
+@dataclass
+class Reply:
+    """An HTTP answer: status and the decoded JSON body (or None)."""
+
+    status: int
+    body: Any
+
+
+def http(url: str, data: dict[str, str] | None = None, auth: tuple[str, str] | None = None) -> Reply:
+    """One real HTTP request; form-encodes *data*."""
+    headers = {}
+    body = None
+    if data is not None:
+        body = urllib.parse.urlencode(data).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=30) as resp:
+            raw, status = resp.read(), resp.status
+    except urllib.error.HTTPError as err:
+        raw, status = err.read(), err.code
+    try:
+        return Reply(status, json.loads(raw) if raw else None)
+    except ValueError:
+        return Reply(status, raw)
+
+
+def service_config(path: Path, issuer: str, extra_client: str = "") -> Path:
+    """The example configuration with *issuer*, a one-second device-flow interval and maybe one more client."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for old, new in (("issuer = http://localhost:8080", f"issuer = {issuer}"),
+                     ("DeviceCodeInterval = 5", "DeviceCodeInterval = 1")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    if extra_client:
+        marker = "      Clients\n      {\n"
+        assert text.count(marker) == 1
+        text = text.replace(marker, marker + extra_client)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Service:
+    """A gridauth service in this process on a loopback port, its issuer being its own URL; controllable clock."""
+
+    def __init__(self, directory: Path, extra_client: str = "", users: tuple[str, ...] = ("alice",)) -> None:
+        sockets = bind_sockets(0, "127.0.0.1")
+        self.port = sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = service_config(directory / "gridauth.cfg", self.url, extra_client)
+        self.clock = Clock()
+        self.context = ServiceContext(RegistryHolder(self.config), Database(f"sqlite:///{directory / 'db.sqlite'}"),
+                                      self.clock, reload_interval=3600)
+        self.context.prepare_storage()
+        for user in users:  # local passwords (about 0.1 s each: only the users the tests sign in as)
+            self.context.accounts.set_password(user, PASSWORDS[user], self.clock.now())
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+        started = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            server = HTTPServer(make_app(self.context))
+            server.add_sockets(sockets)
+            started.set()
+            self._loop.run_forever()
+            server.stop()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        started.wait()
+
+    def post(self, path: str, data: dict[str, str], auth: tuple[str, str] | None = None) -> Reply:
+        """POST a form to *path*."""
+        return http(self.url + path, data, auth)
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """Introspect *token* as the example resource server."""
+        reply = self.post("/introspect", {"token": token}, auth=SERVICE_CLIENT)
+        assert reply.status == 200, reply.body
+        return reply.body
+
+    def revoke(self, token: str, client_id: str = "gridauth-cli") -> None:
+        """Revoke *token* as its public client would (an administrator's or another session's revocation)."""
+        assert self.post("/revoke", {"token": token, "client_id": client_id}).status == 200
+
+    def stop(self) -> None:
+        """Stop the loop and the database workers (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._loop:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self.context.db.close()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    """A running service (SQLite) on the example configuration; alice has a local password."""
+    directory = tmp_path / "server"
+    directory.mkdir()
+    svc = Service(directory)
+    yield svc
+    svc.stop()
+
+
+# -- the person in front of the browser ----------------------------------------------------------
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Browser:
+    """A cookie-keeping HTTP client that fills the pages form by form; ``follow`` stays within the service."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()), _NoRedirect)
+        self.last_url = ""
+
+    def request(self, url: str, data: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """(status, body text, Location) of one request."""
+        if url.startswith("/"):
+            url = self.service.url + url
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        try:
+            with self.opener.open(urllib.request.Request(url, data=body), timeout=30) as resp:
+                status, text, location = resp.status, resp.read().decode(), resp.headers.get("Location", "")
+        except urllib.error.HTTPError as err:
+            status, text, location = err.code, err.read().decode(), err.headers.get("Location", "")
+        self.last_url = url
+        return status, text, location
+
+    def follow(self, url: str, data: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """Request *url*, following redirects inside the service; the final answer (or the way out)."""
+        status, text, location = self.request(url, data)
+        while status in (301, 302, 303) and location:
+            if location.startswith("/"):
+                location = self.service.url + location
+            if not location.startswith(self.service.url):
+                return status, text, location
+            status, text, location = self.request(location)
+        return status, text, location
+
+    @staticmethod
+    def hidden_fields(page: str) -> dict[str, str]:
+        """The hidden inputs of the page (the CSRF token, the user code, the group)."""
+        fields = {}
+        for tag in re.findall(r"<input[^>]*>", page):
+            name = re.search(r'name="([^"]*)"', tag)
+            value = re.search(r'value="([^"]*)"', tag)
+            kind = re.search(r'type="([^"]*)"', tag)
+            if name and kind and kind.group(1) == "hidden":
+                fields[name.group(1)] = html_mod.unescape(value.group(1) if value else "")
+        return fields
+
+    def submit(self, page: str, action: str, **values: str) -> tuple[int, str, str]:
+        """Submit the page's form to *action* with its hidden fields and *values*."""
+        return self.follow(action, {**self.hidden_fields(page), **values})
+
+    def sign_in(self, page: str, user: str) -> tuple[int, str, str]:
+        """Fill the login form, if *page* is one."""
+        if 'name="password"' not in page:
+            return 200, page, ""
+        return self.submit(page, "/login", username=user, password=PASSWORDS[user])
+
+    def approve_device(self, url: str, user: str = "alice", group: str = "dteam_user",
+                       button: str = "approve") -> str:
+        """Open the complete verification URL, sign in, choose *group* if asked, press *button*; the last page."""
+        _, page, _ = self.follow(url)
+        _, page, _ = self.sign_in(page, user)
+        if 'name="choose"' in page:
+            _, page, _ = self.submit(page, "/device", group=group, choose="1")
+        assert 'name="approve"' in page, page
+        _, page, _ = self.submit(page, "/device", **{button: "1"})
+        return page
+
+
+# -- the gridauth command ------------------------------------------------------------------------
+class Running:
+    """A ``gridauth`` process in the background whose stdout is read line by line as it comes."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stderr: list[str] = []
+        self._threads = [threading.Thread(target=self._pump, args=(proc.stdout, self._queue), daemon=True),
+                         threading.Thread(target=lambda: self._stderr.extend(proc.stderr or []), daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    @staticmethod
+    def _pump(stream: Any, out: queue.Queue[str | None]) -> None:
+        for line in stream:
+            out.put(line)
+        out.put(None)
+
+    def expect(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        """Wait for a stdout line matching *pattern*; its match."""
+        while True:
+            try:
+                line = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                self.proc.kill()
+                raise AssertionError(f"no line matching {pattern!r} within {timeout} s: {self.lines}") from None
+            if line is None:
+                self.proc.wait(timeout=10)
+                raise AssertionError(f"gridauth exited ({self.proc.returncode}) before printing {pattern!r}:\n"
+                                     f"{''.join(self.lines)}{''.join(self._stderr)}")
+            self.lines.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def finish(self, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """Wait for the end; everything it printed."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        for thread in self._threads:
+            thread.join(timeout=10)
+        while (line := self._queue.get(timeout=10)) is not None:
+            self.lines.append(line)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, "".join(self.lines),
+                                           "".join(self._stderr))
+
+
+@dataclass
+class Cli:
+    """Runs the real ``gridauth`` command in an isolated user environment (HOME, XDG dirs, bearer token file)."""
+
+    root: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bearer(self) -> Path:
+        """Where the access token is expected ($BEARER_TOKEN_FILE of this environment)."""
+        return Path(self.env["BEARER_TOKEN_FILE"])
+
+    @property
+    def client_dir(self) -> Path:
+        """The client's state directory ($XDG_STATE_HOME/gridauth/client)."""
+        return Path(self.env["XDG_STATE_HOME"]) / "gridauth" / "client"
+
+    @property
+    def refresh_file(self) -> Path:
+        """The stored refresh token."""
+        return self.client_dir / "refresh_token"
+
+    @staticmethod
+    def argv(*args: str) -> list[str]:
+        """The argv of ``gridauth ARGS``."""
+        return [sys.executable, "-m", "gridauth.cli.main", *args]
+
+    def run(self, *args: str, env: dict[str, str] | None = None,
+            timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """Run ``gridauth ARGS`` to the end."""
+        return subprocess.run(self.argv(*args), env=env or self.env, cwd=self.root, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def many(self, *commands: tuple[str, ...], env: dict[str, str] | None = None
+             ) -> list[subprocess.CompletedProcess[str]]:
+        """Run independent commands side by side (each costs about a second of start-up); results in order."""
+        running = [self.spawn(*args, env=env) for args in commands]
+        return [r.finish() for r in running]
+
+    def spawn(self, *args: str, env: dict[str, str] | None = None, stderr: int = subprocess.PIPE) -> Running:
+        """Start ``gridauth ARGS`` in the background (*stderr*: a file descriptor, e.g. a pseudo-terminal)."""
+        return Running(subprocess.Popen(self.argv(*args), env=env or self.env, cwd=self.root, text=True,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr))
+
+    def login(self, service: Service, *args: str, user: str = "alice", group: str = "dteam_user",
+              button: str = "approve", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """``gridauth login --issuer <service> ARGS``, approved (or denied) by *user* through the pages."""
+        running = self.spawn("login", "--issuer", service.url, *args, env=env)
+        url = running.expect(r"or open directly: (\S+)").group(1)
+        page = Browser(service).approve_device(url, user, group, button)
+        assert ("Device connected" if button == "approve" else "Request denied") in page, page
+        return running.finish()
+
+
+def user_env(root: Path) -> dict[str, str]:
+    """A user's environment inside *root*: no display, no inherited gridauth or token variables."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GRIDAUTH_", "XDG_", "BEARER_TOKEN")) and k not in ("DISPLAY", "WAYLAND_DISPLAY",
+                                                                                    "BROWSER")}
+    runtime = root / "run"
+    for name in ("home", "config", "state", "run"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)
+    env.update({"HOME": str(root / "home"), "XDG_CONFIG_HOME": str(root / "config"),
+                "XDG_STATE_HOME": str(root / "state"), "XDG_RUNTIME_DIR": str(runtime),
+                "BEARER_TOKEN_FILE": str(root / "bt"), "GRIDAUTH_TIMEOUT": "10", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """The gridauth command for one user whose files live in tmp_path/user."""
+    root = tmp_path / "user"
+    return Cli(root, user_env(root))
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess[str], exit_code: int) -> str:
+    """A clean failure: this exit status, one ``gridauth: error:`` line on stderr, no traceback."""
+    assert result.returncode == exit_code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gridauth: error: "), result.stderr
+    return lines[0]
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT (unverified; the server introspects it where it matters)."""
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
