@@ -54,6 +54,7 @@ def test_pending_then_approved_then_tokens_once(service, accounts):
     assert reply.status == 200, reply.body
     assert {"access_token", "refresh_token"} <= set(reply.body)
     assert reply.body["scope"] == "openid offline_access vo:dteam group:dteam_user"
+    assert reply.body["refresh_expires_in"] == 43200
     service.clock.advance(5)
     again = poll(service, flow["device_code"])
     assert again.body["error"] == "invalid_grant"  # a device code gives tokens once

@@ -16,6 +16,7 @@ def test_refresh_issues_an_access_token_and_no_new_refresh_token(service):
     assert reply.body["token_type"] == "Bearer"
     assert "refresh_token" not in reply.body
     assert reply.body["expires_in"] == 1200
+    assert 43190 <= reply.body["refresh_expires_in"] <= 43200  # the refresh token kept lives on, not renewed
     assert reply.body["scope"] == "openid profile vo:dteam group:dteam_user"
     assert reply.headers["Cache-Control"] == "no-store"
     assert reply.headers["Pragma"] == "no-cache"

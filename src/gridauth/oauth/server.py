@@ -111,9 +111,15 @@ class GridAuthorizationServer(AuthorizationServer):
         user: GridUser | None = request.user
         grant_id = user.grant_id if user else None
         if user is not None and grant_id is None:
-            grant_id = self.create_grant(request.client, user, token["scope"], token.get("refresh_token")).id
+            grant = self.create_grant(request.client, user, token["scope"], token.get("refresh_token"))
+            grant_id = grant.id
             if request.authorization_code is not None:
                 self.flows.link_code(request.authorization_code.row.code_hash, grant_id)
+            if "refresh_token" in token:
+                token["refresh_expires_in"] = grant.expires_at - grant.issued_at
+        elif isinstance(request.refresh_token, TokenRef):
+            # Like Keycloak: tell the client how long the refresh token it keeps still lives.
+            token["refresh_expires_in"] = request.refresh_token.get_expires_in()
         self.tokens.record_access_token(
             AccessTokenRow(jti=claims["jti"], grant_id=grant_id, client_id=claims["client_id"],
                            username=user.get_user_id() if user else None, scope=claims.get("scope", ""),
