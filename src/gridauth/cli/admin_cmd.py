@@ -13,8 +13,6 @@ from ..clock import Clock
 from ..config.cfgfile import parse
 from ..config.errors import EditError
 from ..config.paths import database_url
-from ..db.accounts import AccountStore
-from ..db.engine import Database
 from .common import add_config_option, add_db_option, add_edit_options, csv, print_json, store_from
 
 MIN_PASSWORD = 8
@@ -221,6 +219,9 @@ def _passwd(a: argparse.Namespace) -> int:
     registry = store_from(a).load()
     if registry.user(a.name) is None:
         raise EditError(f"unknown user {a.name!r} (add it first with gridauth admin user add)")
+    from ..db.accounts import AccountStore  # the database layer only for this command: others start faster
+    from ..db.engine import Database
+
     password = _read_password()
     if len(password) < MIN_PASSWORD:
         raise EditError(f"the password must have at least {MIN_PASSWORD} characters; nothing changed")

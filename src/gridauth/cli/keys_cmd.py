@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..config.paths import config_path, database_url
-from ..config.reload import RegistryHolder
-from ..db.engine import Database
-from ..web.context import ServiceContext, max_access_token_lifetime
 from .common import add_config_option, add_db_option, print_json
+
+if TYPE_CHECKING:
+    from ..web.context import ServiceContext
 
 
 def _context(args: argparse.Namespace) -> ServiceContext:
+    # Imported here, not at the top: commands that need no database start faster.
+    from ..config.reload import RegistryHolder
+    from ..db.engine import Database
+    from ..web.context import ServiceContext
+
     context = ServiceContext(RegistryHolder(config_path(args.config)), Database(database_url(args.db), workers=1),
                              Clock())
     context.db.create_schema()
@@ -61,6 +67,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     """Add a key of the configured algorithm as the new signing key."""
+    from ..web.context import max_access_token_lifetime
+
     context = _context(args)
     registry = context.registry
     keep = max_access_token_lifetime(registry) + 2 * context.keyring.refresh_interval + 60

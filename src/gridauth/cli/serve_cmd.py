@@ -7,18 +7,15 @@ import asyncio
 import logging
 import signal
 import socket
-
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
+from typing import TYPE_CHECKING
 
 from ..config.errors import GridauthError
 from ..config.paths import config_path, database_url
-from ..config.reload import RegistryHolder
-from ..db.engine import Database
-from ..web.app import make_app
-from ..web.context import ServiceContext
 from .common import add_config_option, add_db_option
 from .supervisor import run_workers
+
+if TYPE_CHECKING:
+    from ..web.context import ServiceContext
 
 log = logging.getLogger("gridauth.serve")
 MAX_BODY_SIZE = 4 * 1024 * 1024
@@ -48,6 +45,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Load and check everything first (refusing an invalid configuration), then fork and serve."""
+    # The server's modules are imported here, not at the top: every other command starts faster.
+    from tornado.netutil import bind_sockets
+
+    from ..config.reload import RegistryHolder
+    from ..db.engine import Database
+    from ..web.context import ServiceContext
+
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))  # its DEBUG shows tokens
     path = config_path(args.config)
@@ -69,6 +73,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(context: ServiceContext, sockets: list[socket.socket], host: str, port: int) -> None:
+    from tornado.httpserver import HTTPServer
+
+    from ..web.app import make_app
+
     server = HTTPServer(make_app(context), xheaders=True, max_body_size=MAX_BODY_SIZE)
     server.add_sockets(sockets)
     context.start_background_tasks()
