@@ -328,3 +328,12 @@ def test_edit_that_fails_validation_changes_nothing(case: str, background, helpe
     assert lines[-1] == f"gridauth: error: {copy} is invalid ({len(lines) - 1} error(s)); nothing was changed"
     assert result.stdout == ""  # in particular, no client secret for a client that was not added
     assert copy.read_bytes() == before
+
+
+def test_edits_report_their_version_in_json(gridauth, cfg_copy: Path) -> None:
+    added = gridauth("admin", "user", "add", "erin", "--config", cfg_copy, "--json", ok=True)
+    first = json.loads(added.stdout)
+    assert first["name"] == "erin" and first["action"] == "user add erin" and first["version"] >= 1
+    removed = json.loads(gridauth("admin", "user", "remove", "erin", "--config", cfg_copy, "--json",
+                                  ok=True).stdout)
+    assert removed["version"] == first["version"] + 1

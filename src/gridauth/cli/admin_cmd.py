@@ -28,7 +28,10 @@ def _edit(args: argparse.Namespace, change: Callable[..., Any], what: str) -> An
     version = store_from(args).edit(apply, args.author, args.comment or f"admin {what}")
     if version is not None:
         print(f"{what}: written as version {version.id}", file=sys.stderr)
-    return result.get("value")
+    value = result.get("value")
+    if args.json and value is None:  # what changed, for scripts (client commands print their credentials)
+        print_json({"name": args.name, "action": what, "version": version.id if version else None})
+    return value
 
 
 def _list(args: argparse.Namespace, lister: Callable[[Any], list[dict[str, Any]]]) -> int:
