@@ -16,19 +16,14 @@ accessibility basics: a language, a title, a label for every form field, a name 
 
 from __future__ import annotations
 
-import asyncio
 import html.parser
 import importlib.util
-import json
 import os
 import re
 import shutil
 import sys
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,19 +31,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
-from tornado.web import Application
 
-from gridauth.clock import Clock
 from gridauth.config.cfgfile import set_option
-from gridauth.config.reload import RegistryHolder
 from gridauth.config.store import ConfigStore
-from gridauth.db.engine import Database
-from gridauth.db.models import AccessTokenRow, AuthorizationCodeRow, GrantRow, SessionRow
-from gridauth.web.app import make_app as make_gridauth_app
-from gridauth.web.context import ServiceContext
+from harness import PASSWORDS, LoopServer, Reply, Service, bind
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "etc" / "gridauth.cfg"
@@ -64,7 +50,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PASSWORDS = {"alice": "alice-password", "bob": "bob-password-1", "carol": "carol-password"}
 PORTAL_CLIENT = ("example-portal", "portal-secret")
 CLIENTS = "DIRAC/Security/Authorization/Clients"
 WAIT_MS = 15_000
@@ -87,112 +72,21 @@ portal_module = load_portal()
 # -- servers on their own threads -------------------------------------------------------------------
 def bind_localhost() -> tuple[list[Any], str]:
     """Listening sockets on a free port of ``localhost`` and the URL that reaches them."""
-    sockets = bind_sockets(0, "localhost")
-    return sockets, f"http://localhost:{sockets[0].getsockname()[1]}"
+    return bind("localhost")
 
 
-class LoopServer:
-    """A Tornado application built and served on its own thread and event loop, on sockets bound beforehand."""
-
-    def __init__(self, sockets: list[Any], build: Callable[[], Application], name: str) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.app: Application | None = None
-        started = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            self.app = build()
-            server = HTTPServer(self.app)
-            server.add_sockets(sockets)
-            started.set()
-            self._loop.run_forever()
-            server.stop()
-            self._loop.close()
-
-        self._thread = threading.Thread(target=run, name=name, daemon=True)
-        self._thread.start()
-        assert started.wait(10), f"{name} did not start"
-
-    def stop(self) -> None:
-        """Stop the loop (and the server with it)."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-
-
-@dataclass
-class Reply:
-    """An HTTP answer: status and decoded JSON body."""
-
-    status: int
-    body: Any
-
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never goes through a proxy
-
-
-def post_form(url: str, data: dict[str, str]) -> Reply:
-    """POST a form to *url*, as a command-line client would; the JSON answer."""
-    request = urllib.request.Request(url, data=urllib.parse.urlencode(data).encode(),
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
-    try:
-        with _OPENER.open(request, timeout=10) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    return Reply(status, json.loads(raw) if raw else None)
-
-
-def get_json(url: str, bearer: str) -> Reply:
-    """GET *url* with a bearer token; the JSON answer."""
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}"})
-    try:
-        with _OPENER.open(request, timeout=10) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    return Reply(status, json.loads(raw) if raw else None)
-
-
-class GridAuth:
-    """A gridauth service in this process: the real Tornado application, a fresh SQLite database."""
-
-    def __init__(self, config: Path, db_url: str, sockets: list[Any], url: str) -> None:
-        self.url = url
-        self.clock = Clock()
-        self.context = ServiceContext(RegistryHolder(config), Database(db_url), self.clock, reload_interval=3600)
-        self.context.prepare_storage()
-        assert self.context.registry.settings.issuer == url
-        for user, password in PASSWORDS.items():
-            self.context.accounts.set_password(user, password, self.clock.now())
-        self._server = LoopServer(sockets, lambda: make_gridauth_app(self.context), "gridauth")
-
-    def post(self, path: str, data: dict[str, str]) -> Reply:
-        """POST a form to *path* on this service."""
-        return post_form(self.url + path, data)
-
-    def count(self, model: type) -> int:
-        """How many rows the table of *model* holds."""
-        with self.context.db.transaction() as session:
-            return int(session.scalar(select(func.count()).select_from(model)) or 0)
-
-    def issued(self) -> dict[str, int]:
-        """Rows of what a login leaves behind: sessions, codes, grants, access tokens."""
-        return {model.__tablename__: self.count(model)
-                for model in (SessionRow, AuthorizationCodeRow, GrantRow, AccessTokenRow)}
-
-    def stop(self) -> None:
-        """Stop serving and close the database."""
-        self._server.stop()
-        self.context.db.close()
+def GridAuth(config: Path, db_url: str, sockets: list[Any], url: str) -> Service:  # noqa: N802
+    """The shared in-process service (tests/harness.py) at *url*, every example user with a password."""
+    service = Service(config, db_url, sockets, url, users=tuple(PASSWORDS))
+    assert service.context.registry.settings.issuer == url
+    return service
 
 
 @dataclass
 class Stack:
     """gridauth and the example portal(s), running."""
 
-    gridauth: GridAuth
+    gridauth: Service
     portal_url: str
     portal: Any  # examples/portal.py's Portal: its logins in progress, sessions, callback count
     portals: dict[str, tuple[str, Any]] = field(default_factory=dict)  # extra portals: name -> (url, Portal)
@@ -206,7 +100,7 @@ class StackBuilder:
         self.gridauth_sockets, self.gridauth_url = bind_localhost()
         self.portal_sockets, self.portal_url = bind_localhost()
         self.extra = {name: (scope, *bind_localhost()) for name, scope in extra_portals}
-        self.servers: list[GridAuth | LoopServer] = []
+        self.servers: list[Service | LoopServer] = []
 
     def configure(self, edit: Callable[[Any], None] | None = None) -> Path:
         """A copy of etc/gridauth.cfg for these URLs (plus *edit*, a change on the diraccfg CFG, as
@@ -478,7 +372,7 @@ class Poller:
     second), so the poller never waits in real time and never polls too fast in server time.
     """
 
-    gridauth: GridAuth
+    gridauth: Service
     device_code: str
     interval: int
     client_id: str = "gridauth-cli"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import Person, PersonFactory, Poller, Stack, choose_group, get_json, login_at_gridauth, own
+from harness import http
+
+from .conftest import Person, PersonFactory, Poller, Stack, choose_group, login_at_gridauth, own
 
 CLI = "gridauth-cli"
 
@@ -52,7 +54,7 @@ def test_device_flow_approved_in_the_browser(stack: Stack, person: PersonFactory
     assert reply.body["scope"] == "openid offline_access vo:lhcb group:lhcb_user"
     assert any((a.body or {}).get("error") == "authorization_pending" for a in poller.answers)
     assert not any((a.body or {}).get("error") == "slow_down" for a in poller.answers)
-    info = get_json(stack.gridauth.url + "/userinfo", reply.body["access_token"])
+    info = http(stack.gridauth.url + "/userinfo", bearer=reply.body["access_token"])
     assert info.status == 200 and info.body["sub"] == "alice" and info.body["dirac_group"] == "lhcb_user"
 
     # The code served once: opening the page again says so.

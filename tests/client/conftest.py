@@ -1,7 +1,6 @@
 """Fixtures of the command-line client tests: a real gridauth server in this process, the real ``gridauth`` command.
 
-The server is the one of tests/oauth/conftest.py (same construction, copied because test directories
-are not importable packages of each other), with two differences: its issuer is its real loopback
+The server is the shared one of tests/harness.py, with two differences: its issuer is its real loopback
 URL (the client checks that discovery names the issuer it was given), and the device flow polls
 every second (``DeviceCodeInterval = 1``) so that a login takes about a second.
 
@@ -12,9 +11,7 @@ device flow through the pages, as a person would, with a cookie-keeping :class:`
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import html as html_mod
 import json
 import os
 import queue
@@ -22,61 +19,22 @@ import re
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
-from gridauth.clock import Clock
-from gridauth.config.reload import RegistryHolder
-from gridauth.db.engine import Database
-from gridauth.web.app import make_app
-from gridauth.web.context import ServiceContext
+from harness import Browser, bind
+from harness import Service as HarnessService
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "etc" / "gridauth.cfg"
-SERVICE_CLIENT = ("example-service", "service-secret")
-PASSWORDS = {"alice": "alice-password", "bob": "bob-password-1", "carol": "carol-password"}
 COMMAND_TIMEOUT = 60
 
 
 # -- the server ----------------------------------------------------------------------------------
-@dataclass
-class Reply:
-    """An HTTP answer: status and the decoded JSON body (or None)."""
-
-    status: int
-    body: Any
-
-
-def http(url: str, data: dict[str, str] | None = None, auth: tuple[str, str] | None = None) -> Reply:
-    """One real HTTP request; form-encodes *data*."""
-    headers = {}
-    body = None
-    if data is not None:
-        body = urllib.parse.urlencode(data).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    if auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=30) as resp:
-            raw, status = resp.read(), resp.status
-    except urllib.error.HTTPError as err:
-        raw, status = err.read(), err.code
-    try:
-        return Reply(status, json.loads(raw) if raw else None)
-    except ValueError:
-        return Reply(status, raw)
-
-
 def service_config(path: Path, issuer: str, extra_client: str = "") -> Path:
     """The example configuration with *issuer*, a one-second device-flow interval and maybe one more client."""
     text = EXAMPLE.read_text(encoding="utf-8")
@@ -92,60 +50,11 @@ def service_config(path: Path, issuer: str, extra_client: str = "") -> Path:
     return path
 
 
-class Service:
-    """A gridauth service in this process on a loopback port, its issuer being its own URL; controllable clock."""
-
-    def __init__(self, directory: Path, extra_client: str = "", users: tuple[str, ...] = ("alice",)) -> None:
-        sockets = bind_sockets(0, "127.0.0.1")
-        self.port = sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = service_config(directory / "gridauth.cfg", self.url, extra_client)
-        self.clock = Clock()
-        self.context = ServiceContext(RegistryHolder(self.config), Database(f"sqlite:///{directory / 'db.sqlite'}"),
-                                      self.clock, reload_interval=3600)
-        self.context.prepare_storage()
-        for user in users:  # local passwords (about 0.1 s each: only the users the tests sign in as)
-            self.context.accounts.set_password(user, PASSWORDS[user], self.clock.now())
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped = False
-        started = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            server = HTTPServer(make_app(self.context))
-            server.add_sockets(sockets)
-            started.set()
-            self._loop.run_forever()
-            server.stop()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        started.wait()
-
-    def post(self, path: str, data: dict[str, str], auth: tuple[str, str] | None = None) -> Reply:
-        """POST a form to *path*."""
-        return http(self.url + path, data, auth)
-
-    def introspect(self, token: str) -> dict[str, Any]:
-        """Introspect *token* as the example resource server."""
-        reply = self.post("/introspect", {"token": token}, auth=SERVICE_CLIENT)
-        assert reply.status == 200, reply.body
-        return reply.body
-
-    def revoke(self, token: str, client_id: str = "gridauth-cli") -> None:
-        """Revoke *token* as its public client would (an administrator's or another session's revocation)."""
-        assert self.post("/revoke", {"token": token, "client_id": client_id}).status == 200
-
-    def stop(self) -> None:
-        """Stop the loop and the database workers (once)."""
-        if self._stopped:
-            return
-        self._stopped = True
-        if self._loop:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self.context.db.close()
+def Service(directory: Path, extra_client: str = "", users: tuple[str, ...] = ("alice",)) -> HarnessService:  # noqa: N802
+    """The shared in-process service (tests/harness.py), its issuer being its own URL, on a fresh SQLite database."""
+    sockets, url = bind()
+    config = service_config(directory / "gridauth.cfg", url, extra_client)
+    return HarnessService(config, f"sqlite:///{directory / 'db.sqlite'}", sockets, url, users)
 
 
 @pytest.fixture
@@ -159,77 +68,6 @@ def service(tmp_path: Path) -> Iterator[Service]:
 
 
 # -- the person in front of the browser ----------------------------------------------------------
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class Browser:
-    """A cookie-keeping HTTP client that fills the pages form by form; ``follow`` stays within the service."""
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()), _NoRedirect)
-        self.last_url = ""
-
-    def request(self, url: str, data: dict[str, str] | None = None) -> tuple[int, str, str]:
-        """(status, body text, Location) of one request."""
-        if url.startswith("/"):
-            url = self.service.url + url
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        try:
-            with self.opener.open(urllib.request.Request(url, data=body), timeout=30) as resp:
-                status, text, location = resp.status, resp.read().decode(), resp.headers.get("Location", "")
-        except urllib.error.HTTPError as err:
-            status, text, location = err.code, err.read().decode(), err.headers.get("Location", "")
-        self.last_url = url
-        return status, text, location
-
-    def follow(self, url: str, data: dict[str, str] | None = None) -> tuple[int, str, str]:
-        """Request *url*, following redirects inside the service; the final answer (or the way out)."""
-        status, text, location = self.request(url, data)
-        while status in (301, 302, 303) and location:
-            if location.startswith("/"):
-                location = self.service.url + location
-            if not location.startswith(self.service.url):
-                return status, text, location
-            status, text, location = self.request(location)
-        return status, text, location
-
-    @staticmethod
-    def hidden_fields(page: str) -> dict[str, str]:
-        """The hidden inputs of the page (the CSRF token, the user code, the group)."""
-        fields = {}
-        for tag in re.findall(r"<input[^>]*>", page):
-            name = re.search(r'name="([^"]*)"', tag)
-            value = re.search(r'value="([^"]*)"', tag)
-            kind = re.search(r'type="([^"]*)"', tag)
-            if name and kind and kind.group(1) == "hidden":
-                fields[name.group(1)] = html_mod.unescape(value.group(1) if value else "")
-        return fields
-
-    def submit(self, page: str, action: str, **values: str) -> tuple[int, str, str]:
-        """Submit the page's form to *action* with its hidden fields and *values*."""
-        return self.follow(action, {**self.hidden_fields(page), **values})
-
-    def sign_in(self, page: str, user: str) -> tuple[int, str, str]:
-        """Fill the login form, if *page* is one."""
-        if 'name="password"' not in page:
-            return 200, page, ""
-        return self.submit(page, "/login", username=user, password=PASSWORDS[user])
-
-    def approve_device(self, url: str, user: str = "alice", group: str = "dteam_user",
-                       button: str = "approve") -> str:
-        """Open the complete verification URL, sign in, choose *group* if asked, press *button*; the last page."""
-        _, page, _ = self.follow(url)
-        _, page, _ = self.sign_in(page, user)
-        if 'name="choose"' in page:
-            _, page, _ = self.submit(page, "/device", group=group, choose="1")
-        assert 'name="approve"' in page, page
-        _, page, _ = self.submit(page, "/device", **{button: "1"})
-        return page
-
-
 # -- the gridauth command ------------------------------------------------------------------------
 class Running:
     """A ``gridauth`` process in the background whose stdout is read line by line as it comes."""
