@@ -142,3 +142,11 @@ def test_public_client_may_name_itself_with_basic_and_an_empty_secret(service):
     wrong = service.post("/token", {"grant_type": GRANT, "device_code": reply.body["device_code"]},
                          auth=("example-portal", ""))
     assert wrong.body["error"] in ("invalid_client", "unauthorized_client")
+
+
+def test_forged_forwarded_address_does_not_escape_the_rate_limit(service):
+    """Without --behind-proxy, X-Real-Ip / X-Forwarded-For are not trusted."""
+    statuses = [service.get("/device?user_code=BBBB-BBBB", headers={"X-Real-Ip": f"10.0.0.{i}",
+                                                                   "X-Forwarded-For": f"10.0.1.{i}"}).status
+                for i in range(12)]
+    assert statuses[-1] == 429

@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=_port, default=8080, help="port to listen on (default: 8080)")
     parser.add_argument("--processes", type=int, default=1, metavar="N",
                         help="worker processes sharing the port and the database (default: 1; 0 = one per CPU)")
+    parser.add_argument("--behind-proxy", action="store_true",
+                        help="trust X-Forwarded-For/X-Real-Ip and X-Forwarded-Proto from a reverse proxy "
+                             "(only when every request comes through it)")
     parser.add_argument("--reload-interval", type=float, default=2.0, metavar="SECONDS",
                         help="how often to look for edits of the configuration file (default: 2)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -67,17 +70,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def worker() -> None:
         context = ServiceContext(RegistryHolder(path), Database(url), reload_interval=args.reload_interval)
-        asyncio.run(_serve(context, sockets, args.host, args.port))
+        asyncio.run(_serve(context, sockets, args.host, args.port, args.behind_proxy))
 
     return run_workers(worker, args.processes)
 
 
-async def _serve(context: ServiceContext, sockets: list[socket.socket], host: str, port: int) -> None:
+async def _serve(context: ServiceContext, sockets: list[socket.socket], host: str, port: int,
+                 behind_proxy: bool = False) -> None:
     from tornado.httpserver import HTTPServer
 
     from ..web.app import make_app
 
-    server = HTTPServer(make_app(context), xheaders=True, max_body_size=MAX_BODY_SIZE)
+    # Forwarded headers are trusted only behind a proxy: otherwise any client could choose the address
+    # that rate limits and logs see.
+    server = HTTPServer(make_app(context), xheaders=behind_proxy, max_body_size=MAX_BODY_SIZE)
     server.add_sockets(sockets)
     context.start_background_tasks()
     log.info("gridauth serving %s on http://%s:%d (configuration %s version %s, database %s)",
