@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -229,3 +230,40 @@ def test_loopback_redirect_uri_may_use_any_port(service, accounts):
     _, page, location = browser.follow(authorize_url("gridauth-cli", "http://127.0.0.1:47113/other",
                                                      "openid g:dteam_user", challenge=challenge))
     assert not location and "not valid" in page
+
+
+def test_vo_scope_takes_the_vo_default_group_and_the_choice_offers_the_default_first(service, accounts):
+    browser = Browser(service)
+    query = login_and_get_code(browser, authorize_url(scope="openid vo:dteam"), group=None)
+    assert exchange(service, query["code"][0]).body["scope"] == "openid vo:dteam group:dteam_user"
+    _, page, _ = browser.follow(authorize_url())
+    offered = re.findall(r'name="group" value="([^"]+)"( checked)?', page)
+    assert offered[0] == ("dteam_user", " checked")  # /Registry/DefaultGroup, preselected
+    assert {g for g, _ in offered} == {"dteam_user", "dteam_admin", "lhcb_user"}
+
+
+def test_access_token_is_not_an_id_token_hint(service, accounts):
+    browser = Browser(service)
+    query = login_and_get_code(browser, authorize_url())
+    access = exchange(service, query["code"][0]).body["access_token"]
+    _, page, _ = browser.follow("/logout?" + urlencode({"id_token_hint": access}))
+    assert 'name="logout"' in page  # asked to confirm: the hint was refused
+
+
+def test_post_to_an_api_path_is_not_a_csrf_error(service):
+    assert service.post("/nope", {"a": "b"}).status == 404
+    assert service.post("/jwks", {"a": "b"}).status == 405
+
+
+def test_only_failed_logins_count_towards_the_limit(service, accounts):
+    browser = Browser(service)
+    for _ in range(12):  # more successful logins than the limit of failures
+        _, page, _ = browser.follow("/login")
+        status, _, _ = browser.request("/login", {**browser.form_fields(page), "username": "bob",
+                                                  "password": "bob-password-1"})
+        assert status == 302
+    statuses = []
+    for _ in range(11):
+        _, page, _ = browser.follow("/login")
+        statuses.append(browser.login(page, "bob", "wrong-password")[0])
+    assert statuses[:10] == [401] * 10 and statuses[10] == 429

@@ -83,6 +83,10 @@ def test_database_outage_is_503_and_recovers(config_file, db_url):
         assert service.get("/jwks").status == 503
         health = service.get("/health")
         assert health.status == 503 and health.body["database"] == "unavailable"
+        page = service.get("/device?user_code=BBBB-BBBB")  # a page: a 503 page, not a traceback
+        assert page.status == 503 and b"Temporarily unavailable" in page.body and b"Traceback" not in page.body
+        info = service.get("/userinfo", bearer=ok.body["access_token"])
+        assert info.status == 503 and info.body["error"] == "temporarily_unavailable"
         relay.restore()
         again = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
         assert again.status == 200, again.body

@@ -150,3 +150,9 @@ def test_forged_forwarded_address_does_not_escape_the_rate_limit(service):
                                                                    "X-Forwarded-For": f"10.0.1.{i}"}).status
                 for i in range(12)]
     assert statuses[-1] == 429
+
+
+def test_unknown_group_or_vo_is_refused_at_once(service):
+    for scope in ("openid group:nope", "openid vo:nope"):
+        reply = service.post("/device_authorization", {"client_id": CLI, "scope": scope})
+        assert (reply.status, reply.body["error"]) == (400, "invalid_scope"), scope

@@ -184,3 +184,10 @@ def test_properties_can_be_narrowed_but_not_widened(service):
     assert service.refresh(full, scope="property:ProxyManagement").body["scope"].endswith(
         "property:ProxyManagement")
     assert service.refresh(full, scope="property:Bogus").body["error"] == "invalid_scope"
+
+
+def test_a_property_the_group_lost_is_not_widened_to_all(service):
+    rt = issue_grant(service, scope="openid group:dteam_admin property:ProxyManagement")
+    service.edit(lambda cfg: cfg.setOption("Registry/Groups/dteam_admin/Properties", "NormalUser"))
+    reply = service.refresh(rt)
+    assert (reply.status, reply.body["error"]) == (400, "invalid_grant")

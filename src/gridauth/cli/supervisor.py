@@ -18,6 +18,7 @@ from collections.abc import Callable
 log = logging.getLogger("gridauth.serve")
 PR_SET_PDEATHSIG = 1
 RESTART_PAUSE = 1.0
+MAX_RESTART_PAUSE = 60.0
 
 
 def _die_with_parent() -> None:
@@ -63,6 +64,7 @@ def run_workers(worker: Callable[[], None], processes: int) -> int:
     signal.signal(signal.SIGINT, stop)
     children.update(_spawn(worker) for _ in range(count))
     log.info("started %d worker processes: %s", count, ", ".join(map(str, sorted(children))))
+    pause = RESTART_PAUSE
     while children:
         try:
             pid, status = os.wait()
@@ -72,7 +74,11 @@ def run_workers(worker: Callable[[], None], processes: int) -> int:
             continue
         children.discard(pid)
         if not stopping:
-            log.error("worker %d exited (status %d); starting another", pid, status)
-            time.sleep(RESTART_PAUSE)
-            children.add(_spawn(worker))
+            code = os.waitstatus_to_exitcode(status)
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            log.error("worker %d stopped (%s); starting another in %g s", pid, how, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, MAX_RESTART_PAUSE)  # a worker that keeps dying is not restarted in a loop
+            if not stopping:
+                children.add(_spawn(worker))
     return 0

@@ -147,6 +147,12 @@ class FlowStore:
             row.count += 1
             return row.count <= limit
 
+    def within(self, key: str, now: int, limit: int, window: int) -> bool:
+        """Whether fewer than *limit* attempts were counted under *key* in the current window (counts nothing)."""
+        with self.db.transaction() as session:
+            row = session.get(RateLimitRow, key[:255])
+            return row is None or row.window_start + window <= now or row.count < limit
+
     # -- housekeeping ----------------------------------------------------------------------------
     def purge_expired(self, now: int) -> dict[str, int]:
         """Delete expired codes, device flows, sessions, login states and rate-limit windows."""

@@ -27,6 +27,7 @@ ALGORITHMS = ("RS256", "ES256", "EdDSA")
 warnings.filterwarnings("ignore", message="EdDSA is deprecated", module="joserfc")
 
 JWK = RSAKey | ECKey | OKPKey
+UNKNOWN_KID_RELOAD = 2
 
 
 def generate_key(alg: str) -> JWK:
@@ -124,14 +125,20 @@ class KeyRing:
         key = self.current
         return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": typ}, claims, key.key, algorithms=[key.alg])
 
-    def verify(self, token: str) -> dict[str, Any] | None:
-        """The claims of *token* when its signature verifies with one of our keys, else None (expiry not checked)."""
+    def verify(self, token: str, typ: str | None = None) -> dict[str, Any] | None:
+        """The claims of *token* when its signature verifies with one of our keys (and its ``typ`` is *typ*,
+        when given: an access token is no ID token), else None. Expiry is not checked."""
         try:
             header = json.loads(_b64decode(token.split(".")[0]))
             kid = header.get("kid")
         except (ValueError, IndexError, AttributeError):
             return None
-        key = self._find(kid) or (self.load() or self._find(kid))
+        if typ is not None and header.get("typ") != typ:
+            return None
+        key = self._find(kid)
+        if key is None and self.clock.now() - self._loaded_at >= UNKNOWN_KID_RELOAD:
+            self.load()  # a key another process just added; at most once per interval, whatever is sent
+            key = self._find(kid)
         if key is None:
             return None
         try:

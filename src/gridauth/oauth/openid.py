@@ -64,7 +64,7 @@ class GridOpenIDCode(OpenIDCode):
             "iss": registry.settings.issuer,
             "aud": request.client.get_client_id(),
             "iat": now,
-            "exp": now + registry.settings.lifetimes.access_token,
+            "exp": now + (request.client.client.access_token_lifetime or registry.settings.lifetimes.access_token),
             "auth_time": user.auth_time,
             "at_hash": _half_hash(token["access_token"]),
         }

@@ -92,19 +92,24 @@ def select(registry: Registry, username: str, request: ScopeRequest, allowed: tu
            chosen: str | None = None) -> Membership | tuple[str, ...]:
     """The membership for an interactive login, or the groups to offer when the person must choose.
 
-    *allowed* narrows the registry groups (an external provider's claims); the scope's group, else
-    the person's *chosen* group, else the only candidate is taken.
+    *allowed* narrows the registry groups (an external provider's claims). The scope's group is
+    taken, else the person's *chosen* group, else the VO's ``DefaultGroup`` when the scope names a
+    VO, else the only candidate. Otherwise the candidates come back for the person to choose, the
+    default group (``/Registry/VO/<vo>/DefaultGroup``, ``/Registry/DefaultGroup``) first.
     """
     candidates = registry.groups_of(username) if allowed is None else allowed
     if request.vo:
         candidates = tuple(g for g in candidates if registry.vo_of_group(g) == request.vo)
+    default = registry.default_group(username, request.vo)
     group = request.group or chosen
+    if group is None and request.vo and default in candidates:
+        group = default
     if group is None:
         if not candidates:
             where = f" in VO {request.vo!r}" if request.vo else ""
             raise InvalidScopeError(f"the user has no group{where}")
         if len(candidates) > 1:
-            return candidates
+            return tuple(sorted(candidates, key=lambda g: g != default))
         group = candidates[0]
     return _membership(registry, username, group, request, candidates)
 

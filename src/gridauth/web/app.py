@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from tornado.web import Application
+from tornado.web import Application, RequestHandler
 
 from .authorize import AuthorizeHandler
 from .base import NotFoundHandler
@@ -19,6 +20,15 @@ from .token import IntrospectionHandler, RevocationHandler, TokenHandler
 from .userinfo import UserInfoHandler
 
 TEMPLATES = Path(__file__).parent / "templates"
+access_log = logging.getLogger("tornado.access")
+
+
+def log_request(handler: RequestHandler) -> None:
+    """The access log line, without the query string: it may hold an ID token or a code."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    access_log.log(level, "%d %s %s (%s) %.2fms", status, handler.request.method, handler.request.path,
+                   handler.request.remote_ip, 1000.0 * handler.request.request_time())
 
 
 def make_app(context: ServiceContext) -> Application:
@@ -42,6 +52,6 @@ def make_app(context: ServiceContext) -> Application:
     secure = context.registry.settings.issuer.startswith("https://")
     return Application([(path, handler, {"context": context}) for path, handler in routes],
                        default_handler_class=NotFoundHandler, default_handler_args={"context": context},
-                       template_path=str(TEMPLATES), xsrf_cookies=True,
+                       template_path=str(TEMPLATES), xsrf_cookies=True, log_function=log_request,
                        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": secure},
                        compress_response=False)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from tornado.web import RequestHandler
 
 from ..config.registry import Registry
+from ..db.engine import DatabaseUnavailable
 from .context import ServiceContext
+
+log = logging.getLogger("gridauth.web")
 
 
 class BaseHandler(RequestHandler):
@@ -32,7 +36,29 @@ class BaseHandler(RequestHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body))
 
+    def check_xsrf_cookie(self) -> None:
+        """APIs authenticate clients, not cookies: only the pages (PageHandler) check the CSRF token."""
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:  # noqa: D102 - an outage is no crash
+        if isinstance(value, DatabaseUnavailable):
+            log.warning("%s %s: %s", self.request.method, self.request.path, value)
+        else:
+            super().log_exception(typ, value, tb)
+
+    @staticmethod
+    def outage(kwargs: dict[str, Any]) -> bool:
+        """Whether the error being written comes from a database outage."""
+        exc_info = kwargs.get("exc_info")
+        return bool(exc_info) and isinstance(exc_info[1], DatabaseUnavailable)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:  # noqa: D102 - tornado hook
+        if self.outage(kwargs):
+            self.set_status(503)
+            self.set_header("Retry-After", "5")
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish(json.dumps({"error": "temporarily_unavailable",
+                                    "error_description": "the database is unavailable; try again shortly"}))
+            return
         error = "server_error" if status_code >= 500 else "invalid_request"
         description = "internal error" if status_code >= 500 else self._reason
         self.set_header("Content-Type", "application/json; charset=UTF-8")

@@ -95,7 +95,9 @@ class DeviceVerificationHandler(PageHandler):
         if row is None:
             return
         if await self.load_session() is None:
-            return self.redirect_to_login()
+            asked = ScopeRequest.parse(row.scope)
+            vo = asked.vo or (self.registry.vo_of_group(asked.group) if asked.group else None)
+            return self.redirect_to_login(self.registry.vos[vo].idp if vo in self.registry.vos else None)
         selection = self._select(row, None)
         if selection is not None:
             self._show_choice(row, selection)

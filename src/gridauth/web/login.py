@@ -8,7 +8,7 @@ from .external_login import start_external_login
 from .pages import PageHandler, safe_next
 
 log = logging.getLogger("gridauth.login")
-LOGIN_LIMIT = (10, 300)  # failed attempts per user name, and per address, in 5 minutes
+LOGIN_LIMIT = (10, 300)  # failed attempts per user name (and five times that per address) in 5 minutes
 
 
 class LoginHandler(PageHandler):
@@ -37,17 +37,17 @@ class LoginHandler(PageHandler):
         context = self.context
         now = context.clock.now()
         limit, window = LOGIN_LIMIT
-        allowed = all([
-            await context.db.run(context.flows.hit, f"login-ip:{self.client_ip()}", now, limit * 5, window),
-            await context.db.run(context.flows.hit, f"login-user:{username}", now, limit, window),
-        ])
-        if not allowed:
+        keys = ((f"login-ip:{self.client_ip()}", limit * 5), (f"login-user:{username}", limit))
+        if not all([await context.db.run(context.flows.within, key, now, most, window) for key, most in keys]):
             log.warning("login rate limit hit for %r from %s", username, self.client_ip())
-            self._show("Too many attempts. Wait a few minutes and try again.", username, status=429)
+            self._show("Too many failed attempts. Wait a few minutes and try again.", username, status=429)
             return
-        known = self.registry.user(username) is not None
+        local, _ = self._providers()
+        known = bool(local) and self.registry.user(username) is not None
         ok = await context.db.run(context.accounts.check_password, username, password) if known else False
         if not ok:
+            for key, most in keys:  # only failures count
+                await context.db.run(context.flows.hit, key, now, most, window)
             log.info("failed local login for %r from %s", username, self.client_ip())
             self._show("Wrong user name or password.", username, status=401)
             return

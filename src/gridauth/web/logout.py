@@ -15,7 +15,7 @@ class LogoutHandler(PageHandler):
         uri = self.get_argument("post_logout_redirect_uri", "")
         client_id = self.get_argument("client_id", "")
         hint = self.get_argument("id_token_hint", "")
-        claims = self.context.keyring.verify(hint) if hint else None
+        claims = self.context.keyring.verify(hint, typ="JWT") if hint else None
         if claims and not client_id:
             aud = claims.get("aud")
             client_id = aud[0] if isinstance(aud, list) and aud else aud or ""
@@ -34,7 +34,7 @@ class LogoutHandler(PageHandler):
 
     async def get(self) -> None:  # noqa: D102 - tornado verb
         hint = self.get_argument("id_token_hint", "")
-        if hint and await self.context.db.run(self.context.keyring.verify, hint):
+        if hint and await self.context.db.run(self.context.keyring.verify, hint, "JWT"):
             return await self._done()
         keep = [(k, self.get_argument(k)) for k in ("post_logout_redirect_uri", "state", "client_id")
                 if self.get_argument(k, "")]

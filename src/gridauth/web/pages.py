@@ -6,6 +6,8 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from tornado.web import RequestHandler
+
 from ..db.models import SessionRow
 from .base import BaseHandler
 
@@ -48,9 +50,17 @@ class PageHandler(BaseHandler):
         values = {"form_action": None, "hidden": [], "button_name": "", "button_label": "", **form}
         self.page("message.html", status=status, title=title, lines=lines, **values)
 
+    def check_xsrf_cookie(self) -> None:
+        """Every form a page sends back carries the CSRF token (Tornado's ``_xsrf``)."""
+        RequestHandler.check_xsrf_cookie(self)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:  # noqa: D102 - a page, never a traceback
         self.clear()
         self.set_default_headers()
+        if self.outage(kwargs):
+            self.set_header("Retry-After", "5")
+            return self.message("Temporarily unavailable", "The service cannot reach its database right now.",
+                                "Try again in a moment.", status=503)
         reason = "The request could not be understood." if status_code < 500 else "Something went wrong on our side."
         if status_code == 403:
             reason = "The form expired or was not sent by this site. Go back, reload the page and try again."

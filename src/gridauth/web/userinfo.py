@@ -12,9 +12,6 @@ from .base import BaseHandler
 class UserInfoHandler(BaseHandler):
     """Answers for a valid, active access token issued to a user (RFC 6750 bearer)."""
 
-    def check_xsrf_cookie(self) -> None:  # noqa: D102 - bearer-token API, no cookies
-        return None
-
     def _unauthorized(self, error: str, description: str, status: int = 401) -> None:
         self.set_header("WWW-Authenticate", f'Bearer error="{error}", error_description="{description}"')
         self.set_header("Cache-Control", "no-store")
@@ -22,7 +19,7 @@ class UserInfoHandler(BaseHandler):
 
     def _claims(self, token: str) -> dict[str, Any] | None:
         context = self.context
-        claims = context.keyring.verify(token)
+        claims = context.keyring.verify(token, typ="at+jwt")
         if not claims or "jti" not in claims or "dirac_group" not in claims:
             return None
         row = context.tokens.access_token(claims["jti"])
@@ -35,7 +32,11 @@ class UserInfoHandler(BaseHandler):
     async def _answer(self) -> None:
         auth = self.request.headers.get("Authorization", "")
         if not auth.lower().startswith("bearer ") or len(auth) > 8192:
-            return self._unauthorized("invalid_request", "a bearer access token is required")
+            # RFC 6750 §3.1: a request without credentials gets the challenge, no error code
+            self.set_header("WWW-Authenticate", 'Bearer realm="gridauth"')
+            self.set_header("Cache-Control", "no-store")
+            return self.write_json({"error": "invalid_request", "error_description": "a bearer token is required"},
+                                   401)
         claims = await self.context.db.run(self._claims, auth[7:].strip())
         if claims is None:
             return self._unauthorized("invalid_token", "the access token is invalid, expired or revoked")

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749.errors import (
     AccessDeniedError,
     InvalidGrantError,
     InvalidRequestError,
+    InvalidScopeError,
     UnauthorizedClientError,
 )
 from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint as _DeviceEndpoint
@@ -79,7 +80,13 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
         client = super().authenticate_client(request)
         if not client.check_grant_type(DeviceCodeGrant.GRANT_TYPE):
             raise UnauthorizedClientError("the client may not use the device flow")
-        check_plain_allowed(client.client.scope, ScopeRequest.parse(request.payload.scope).plain)
+        asked = ScopeRequest.parse(request.payload.scope)
+        check_plain_allowed(client.client.scope, asked.plain)
+        registry = self.server.registry()
+        if asked.group and registry.group(asked.group) is None:
+            raise InvalidScopeError(f"unknown group {asked.group!r}")
+        if asked.vo and asked.vo not in registry.vos:
+            raise InvalidScopeError(f"unknown VO {asked.vo!r}")
         return client
 
     def get_verification_uri(self) -> str:  # noqa: D102 - authlib hook

@@ -23,4 +23,6 @@ def current_membership(registry: Registry, username: str, group: str, vo: str,
     if not registry.is_member(username, group) and not registry.vos[vo].authoritative_idp:
         raise InvalidGrantError(f"user {username!r} is no longer a member of group {group!r}")
     properties = tuple(p for p in asked_properties if p in found.properties)
+    if asked_properties and not properties:  # never widen to all the group's properties
+        raise InvalidGrantError(f"group {group!r} no longer has the properties {', '.join(asked_properties)}")
     return Membership(username, group, vo, properties or found.properties)
