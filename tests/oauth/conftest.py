@@ -71,7 +71,7 @@ def service(config_file: Path, db_url: str) -> Iterator[Service]:
 
 
 def issue_grant(service: Service, username: str = "alice", scope: str = "openid profile group:dteam_user",
-                client_id: str = "example-portal") -> str:
+                client_id: str = "example-portal", idp: str = "local") -> str:
     """Test-only: create a grant as a login flow would (same storage API) and return its refresh token."""
     server = service.context.server
     registry = service.context.registry
@@ -80,7 +80,7 @@ def issue_grant(service: Service, username: str = "alice", scope: str = "openid 
         membership = resolve(registry, username, asked)
         client = OAuthClient(registry.client(client_id))
         token = refresh_token_value()
-        server.create_grant(client, GridUser(membership, auth_time=service.clock.now()),
+        server.create_grant(client, GridUser(membership, auth_time=service.clock.now(), idp=idp),
                             canonical(asked.plain, membership, asked.properties), token)
     return token
 

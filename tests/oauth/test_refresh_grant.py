@@ -191,3 +191,21 @@ def test_a_property_the_group_lost_is_not_widened_to_all(service):
     service.edit(lambda cfg: cfg.setOption("Registry/Groups/dteam_admin/Properties", "NormalUser"))
     reply = service.refresh(rt)
     assert (reply.status, reply.body["error"]) == (400, "invalid_grant")
+
+
+def test_an_authoritative_provider_vouches_only_for_logins_made_through_it(service):
+    def authoritative(cfg):
+        cfg.createNewSection("Resources/IdProviders/CheckIn")
+        for option, value in (("ProviderType", "CheckIn"), ("issuer", "https://aai.egi.eu/auth/realms/egi"),
+                              ("client_id", "gridauth")):
+            cfg.setOption(f"Resources/IdProviders/CheckIn/{option}", value)
+        cfg.setOption("Registry/VO/dteam/IdProvider", "CheckIn")
+        cfg.setOption("Registry/VO/dteam/IdPAuthoritative", "yes")
+
+    service.edit(authoritative)
+    through_checkin = issue_grant(service, username="bob", idp="CheckIn")
+    through_password = issue_grant(service, username="bob", idp="local")
+    service.edit(lambda cfg: edits.user_modify(cfg, "bob", remove_groups=["dteam_user"]))
+    assert service.refresh(through_checkin).status == 200  # the provider's claims stand for the membership
+    reply = service.refresh(through_password)
+    assert (reply.status, reply.body["error"]) == (400, "invalid_grant")  # no provider vouches for this one

@@ -40,6 +40,8 @@ class GrantRow(Base):
     issued_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The identity provider the person logged in with ("local" for local accounts).
+    idp: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class AccessTokenRow(Base):
@@ -99,6 +101,7 @@ class AuthorizationCodeRow(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
     used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     grant_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    idp: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class DeviceFlowRow(Base):
@@ -118,6 +121,7 @@ class DeviceFlowRow(Base):
     vo: Mapped[str | None] = mapped_column(String(255), nullable=True)
     properties: Mapped[str | None] = mapped_column(Text, nullable=True)
     auth_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    idp: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class SessionRow(Base):

@@ -29,6 +29,7 @@ class NewGrant:
     auth_time: int
     issued_at: int
     expires_at: int
+    idp: str | None = None
 
 
 class TokenStore:
@@ -43,7 +44,7 @@ class TokenStore:
         row = GrantRow(id=uuid.uuid4().hex, refresh_token_hash=token_digest(refresh_token) if refresh_token else None,
                        client_id=grant.client_id, username=grant.username, group_name=grant.group, vo=grant.vo,
                        scope=grant.scope, auth_time=grant.auth_time, issued_at=grant.issued_at,
-                       expires_at=grant.expires_at, revoked_at=None)
+                       expires_at=grant.expires_at, revoked_at=None, idp=grant.idp)
         with self.db.transaction() as session:
             session.add(row)
         return row

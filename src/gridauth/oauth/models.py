@@ -79,6 +79,7 @@ class GridUser:
     membership: Membership
     auth_time: int = 0
     grant_id: str | None = None
+    idp: str | None = None  # the identity provider of the login (an authoritative one may stand for the registry)
 
     def get_user_id(self) -> str:
         """The registry user name: the ``sub`` of the tokens (stable and unique for this issuer)."""

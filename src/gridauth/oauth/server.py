@@ -135,7 +135,8 @@ class GridAuthorizationServer(AuthorizationServer):
         member = user.membership
         return self.tokens.create_grant(
             NewGrant(client_id=client.get_client_id(), username=member.username, group=member.group, vo=member.vo,
-                     scope=scope, auth_time=user.auth_time or now, issued_at=now, expires_at=now + lifetime),
+                     scope=scope, auth_time=user.auth_time or now, issued_at=now, expires_at=now + lifetime,
+                     idp=user.idp),
             refresh_token)
 
     def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:

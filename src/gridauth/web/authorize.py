@@ -80,7 +80,7 @@ class AuthorizeHandler(PageHandler):
             return self.page("group.html", username=session.username, client_name=client.name,
                              action="/authorize?" + urlencode(request.payload.data), hidden=[],
                              groups=[(g, registry.groups[g].vo, registry.groups[g].properties) for g in selection])
-        user = GridUser(selection, auth_time=session.auth_time)
+        user = GridUser(selection, auth_time=session.auth_time, idp=session.idp)
 
         def respond():  # type: ignore[no-untyped-def]
             with server.bound(registry):

@@ -120,7 +120,8 @@ class DeviceVerificationHandler(PageHandler):
         decided = await context.db.run(
             lambda: context.flows.decide_device_flow(
                 row.user_code, context.clock.now(), approve, username=session.username, group_name=selection.group,
-                vo=selection.vo, properties=" ".join(selection.properties), auth_time=session.auth_time))
+                vo=selection.vo, properties=" ".join(selection.properties), auth_time=session.auth_time,
+                idp=session.idp))
         if not decided:
             return self.message("This request is no longer pending", "It was already approved, denied, or expired.",
                                 status=409)

@@ -93,7 +93,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
             auth_time=user.auth_time, expires_at=now + self.server.registry().settings.lifetimes.authorization_code,
-            used_at=None, grant_id=None))
+            used_at=None, grant_id=None, idp=user.idp))
 
     def query_authorization_code(self, code: str, client: Any) -> IssuedCode | None:
         """Use the code once; a second use revokes what the first one issued."""
@@ -119,5 +119,6 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         authorization_code = authorization_code.row
         asked = ScopeRequest.parse(authorization_code.scope)
         membership = current_membership(self.server.registry(), authorization_code.username,
-                                        authorization_code.group_name, authorization_code.vo, asked.properties)
-        return GridUser(membership, auth_time=authorization_code.auth_time)
+                                        authorization_code.group_name, authorization_code.vo, asked.properties,
+                                        authorization_code.idp)
+        return GridUser(membership, auth_time=authorization_code.auth_time, idp=authorization_code.idp)

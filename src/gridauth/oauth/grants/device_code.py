@@ -125,8 +125,8 @@ class DeviceCodeGrant(_DeviceCodeGrant):
                 raise InvalidGrantError("this device code was already used")
             asked = ScopeRequest.parse(row.scope)
             membership = current_membership(self.server.registry(), row.username or "", row.group_name or "",
-                                            row.vo or "", asked.properties)
-            return GridUser(membership, auth_time=row.auth_time or now)
+                                            row.vo or "", asked.properties, row.idp)
+            return GridUser(membership, auth_time=row.auth_time or now, idp=row.idp)
         too_fast = row.last_polled_at is not None and now - row.last_polled_at < row.interval
         self.server.flows.record_poll(row.device_code_hash, now, row.interval + (SLOW_DOWN_STEP if too_fast else 0))
         if too_fast:

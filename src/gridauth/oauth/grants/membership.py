@@ -9,18 +9,21 @@ from ..scopes import Membership
 
 
 def current_membership(registry: Registry, username: str, group: str, vo: str,
-                       asked_properties: tuple[str, ...] = ()) -> Membership:
+                       asked_properties: tuple[str, ...] = (), via_idp: str | None = None) -> Membership:
     """The membership of *username* in *group* of *vo* now; ``invalid_grant`` when it no longer holds.
 
-    In a VO whose identity provider is authoritative (``IdPAuthoritative = yes``) the provider's
-    claims, checked at login, stand for the membership.
+    In a VO whose identity provider is authoritative (``IdPAuthoritative = yes``), the provider's
+    claims, checked at login, stand for the membership of the logins made through that provider
+    (*via_idp*) only.
     """
     found = registry.group(group)
     if registry.user(username) is None:
         raise InvalidGrantError(f"user {username!r} no longer exists")
     if found is None or found.vo != vo or vo not in registry.vos:
         raise InvalidGrantError(f"group {group!r} no longer exists in VO {vo!r}")
-    if not registry.is_member(username, group) and not registry.vos[vo].authoritative_idp:
+    the_vo = registry.vos[vo]
+    vouched = the_vo.authoritative_idp and via_idp is not None and via_idp == the_vo.idp
+    if not registry.is_member(username, group) and not vouched:
         raise InvalidGrantError(f"user {username!r} is no longer a member of group {group!r}")
     properties = tuple(p for p in asked_properties if p in found.properties)
     if asked_properties and not properties:  # never widen to all the group's properties

@@ -72,11 +72,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         granted = ScopeRequest.parse(grant.scope)
         try:
             membership = current_membership(self.server.registry(), grant.username, grant.group_name, grant.vo,
-                                            asked.properties or granted.properties)
+                                            asked.properties or granted.properties, grant.idp)
         except InvalidGrantError as error:
             self.server.tokens.revoke_grant(grant.id, token.now)
             raise InvalidGrantError(f"{error.description}; the refresh token was revoked") from None
-        return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id)
+        return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp)
 
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:
         """A new access token for the (possibly narrowed) scope; no new refresh token."""
