@@ -337,3 +337,15 @@ def test_edits_report_their_version_in_json(gridauth, cfg_copy: Path) -> None:
     removed = json.loads(gridauth("admin", "user", "remove", "erin", "--config", cfg_copy, "--json",
                                   ok=True).stdout)
     assert removed["version"] == first["version"] + 1
+
+
+def test_client_post_logout_redirect_uris(gridauth, cfg_copy: Path) -> None:
+    gridauth("admin", "client", "add", "portal9", "--config", cfg_copy, "--redirect-uri", "https://p9.example.org/cb",
+             "--post-logout-redirect-uri", "https://p9.example.org/", ok=True)
+    assert registry_of(cfg_copy).client("portal9").post_logout_redirect_uris == ("https://p9.example.org/",)
+    gridauth("admin", "client", "modify", "portal9", "--config", cfg_copy, "--post-logout-redirect-uri",
+             "https://p9.example.org/bye", ok=True)
+    assert registry_of(cfg_copy).client("portal9").post_logout_redirect_uris == ("https://p9.example.org/bye",)
+    listed = json.loads(gridauth("admin", "client", "list", "--config", cfg_copy, "--json", ok=True).stdout)
+    assert next(c for c in listed if c["name"] == "portal9")["post_logout_redirect_uris"] == [
+        "https://p9.example.org/bye"]

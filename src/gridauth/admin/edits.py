@@ -192,7 +192,7 @@ def vo_list(cfg: CFG) -> list[dict[str, Any]]:
 # -- clients -------------------------------------------------------------------------------------
 def client_add(cfg: CFG, name: str, public: bool = False, grant_types: Sequence[str] = (),
                redirect_uris: Sequence[str] = (), scope: str | None = None,
-               client_id: str | None = None) -> dict[str, str]:
+               client_id: str | None = None, post_logout_redirect_uris: Sequence[str] = ()) -> dict[str, str]:
     """Register OAuth client *name*; return its client_id and, for a confidential client, the new secret."""
     _require_absent(cfg, "client", name)
     base = f"{CLIENTS}/{name}"
@@ -207,6 +207,7 @@ def client_add(cfg: CFG, name: str, public: bool = False, grant_types: Sequence[
         "grant_types": _join(grants),
         "response_types": "code" if "authorization_code" in grants else None,
         "redirect_uris": _join(redirect_uris) if redirect_uris else None,
+        "post_logout_redirect_uris": _join(post_logout_redirect_uris) if post_logout_redirect_uris else None,
         "scope": _join(scope.replace(",", " ").split()) if scope else None,
     }
     if not public:
@@ -218,7 +219,7 @@ def client_add(cfg: CFG, name: str, public: bool = False, grant_types: Sequence[
 
 def client_modify(cfg: CFG, name: str, grant_types: Sequence[str] | None = None,
                   redirect_uris: Sequence[str] | None = None, scope: str | None = None,
-                  new_secret: bool = False) -> dict[str, str]:
+                  new_secret: bool = False, post_logout_redirect_uris: Sequence[str] | None = None) -> dict[str, str]:
     """Change a client's grants, redirect URIs or scope; with *new_secret*, issue and return a new secret."""
     section = _require(cfg, "client", name)
     base = f"{CLIENTS}/{name}"
@@ -226,6 +227,8 @@ def client_modify(cfg: CFG, name: str, grant_types: Sequence[str] | None = None,
     values: dict[str, str | None] = {
         "grant_types": _join(grant_types) if grant_types is not None else None,
         "redirect_uris": _join(redirect_uris) if redirect_uris is not None else None,
+        "post_logout_redirect_uris": (_join(post_logout_redirect_uris) if post_logout_redirect_uris is not None
+                                      else None),
         "scope": _join(scope.replace(",", " ").split()) if scope is not None else None,
     }
     if new_secret:
@@ -255,5 +258,6 @@ def client_list(cfg: CFG) -> list[dict[str, Any]]:
                     "token_endpoint_auth_method": method,
                     "grant_types": as_list(sec.getOption("grant_types", "")),
                     "redirect_uris": as_list(sec.getOption("redirect_uris", "")),
+                    "post_logout_redirect_uris": as_list(sec.getOption("post_logout_redirect_uris", "")),
                     "scope": as_list(sec.getOption("scope", ""))})
     return out

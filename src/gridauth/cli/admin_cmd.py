@@ -156,6 +156,9 @@ def _add_client(sub: argparse._SubParsersAction) -> None:
         p = _cmd(clients, action, f"{action} a client", _client_add if action == "add" else _client_modify)
         p.add_argument("name")
         p.add_argument("--grant-types", type=csv, metavar="T1,T2")
+        p.add_argument("--post-logout-redirect-uri", action="append", dest="post_logout_redirect_uris",
+                       metavar="URI", help="where /logout may send the browser back (repeat for several; "
+                                           "modify: replaces the list)")
         p.add_argument("--redirect-uri", action="append", dest="redirect_uris", metavar="URI",
                        help="a redirect URI (repeat for several; modify: replaces the list)")
         p.add_argument("--scope", help="scopes the client may ask for (space or comma separated)")
@@ -183,7 +186,8 @@ def _print_credentials(a: argparse.Namespace, creds: dict[str, str] | None) -> N
 
 def _client_add(a: argparse.Namespace) -> int:
     creds = _edit(a, lambda cfg: edits.client_add(cfg, a.name, a.public, a.grant_types or (),
-                                                  a.redirect_uris or (), a.scope, a.client_id),
+                                                  a.redirect_uris or (), a.scope, a.client_id,
+                                                  a.post_logout_redirect_uris or ()),
                   f"client add {a.name}")
     _print_credentials(a, creds)
     return 0
@@ -191,7 +195,8 @@ def _client_add(a: argparse.Namespace) -> int:
 
 def _client_modify(a: argparse.Namespace) -> int:
     creds = _edit(a, lambda cfg: edits.client_modify(cfg, a.name, a.grant_types, a.redirect_uris, a.scope,
-                                                     a.new_secret), f"client modify {a.name}")
+                                                     a.new_secret, a.post_logout_redirect_uris),
+                  f"client modify {a.name}")
     _print_credentials(a, creds if a.new_secret else None)
     return 0
 
