@@ -52,7 +52,7 @@ class TornadoOAuth2Request(OAuth2Request):
         return self._args
 
 
-def _unique(pairs: list[tuple[str, str]], where: str) -> dict[str, str]:
+def _unique(pairs: list[tuple[str, str]]) -> dict[str, str]:
     values: dict[str, str] = {}
     for name, value in pairs:
         if name in values:
@@ -87,8 +87,8 @@ def build_oauth_request(request: HTTPServerRequest, form_required: bool = True) 
             if form_required or request.body:
                 raise InvalidRequestError("the body must be application/x-www-form-urlencoded")
         else:
-            form = _unique(_parse(request.body, "body"), "body")
-    args = _unique(_parse(request.query.encode("latin-1", "replace"), "query string"), "query string")
+            form = _unique(_parse(request.body, "body"))
+    args = _unique(_parse(request.query.encode("latin-1", "replace"), "query string"))
     if request.method == "POST" and form_required and args:
         raise InvalidRequestError("parameters must be sent in the request body, not in the URL")
     headers = {k: v for k, v in request.headers.get_all()}
