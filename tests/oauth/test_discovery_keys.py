@@ -46,13 +46,18 @@ def test_rotation_publishes_new_key_and_keeps_the_old_one(service, db_url):
     service.context.keyring.load()  # what each process does every 10 s
     kids = {k["kid"] for k in service.get("/jwks").body["keys"]}
     assert old_kids < kids
+    # Published at once, the new key signs only after cached JWKS (max-age 60 s) have been refreshed.
+    still_old = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE).body["access_token"]
+    assert jwt.decode(still_old, KeySet.import_key_set(service.get("/jwks").body)).header["kid"] in old_kids
+    service.clock.advance(81)
     new_token = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE).body["access_token"]
+    assert jwt.decode(new_token, KeySet.import_key_set(service.get("/jwks").body)).header["kid"] in kids - old_kids
     jwks = KeySet.import_key_set(service.get("/jwks").body)
     for token in (old_token, new_token):
         jwt.decode(token, jwks, algorithms=["RS256"])
     assert service.introspect(old_token)["active"] is True
     # Once every token the old key signed has expired, the old key is no longer published.
-    service.clock.advance(1200 + 200)
+    service.clock.advance(1200 + 120)
     service.context.keyring.load()
     assert {k["kid"] for k in service.get("/jwks").body["keys"]} == kids - old_kids
 

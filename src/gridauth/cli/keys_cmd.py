@@ -10,6 +10,8 @@ from ..clock import Clock
 from ..config.paths import config_path, database_url
 from .common import add_config_option, add_db_option, print_json
 
+JWKS_MAX_AGE = 60  # the Cache-Control max-age of /jwks (web/discovery.py)
+
 if TYPE_CHECKING:
     from ..web.context import ServiceContext
 
@@ -56,12 +58,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Print the published keys."""
     context = _context(args)
     rows = context.keyring.store.published(context.clock.now())
-    listing = [{"name": r.kid, "kid": r.kid, "alg": r.alg, "created": _when(r.created_at),
+    listing = [{"name": r.kid, "kid": r.kid, "alg": r.alg, "signs_from": _when(r.created_at),
                 "published_until": _when(r.publish_until) if r.publish_until else "current"} for r in rows]
     if args.json:
         print_json(listing)
     for row in [] if args.json else listing:
-        print(f"{row['kid']}\t{row['alg']}\tcreated {row['created']}\tpublished until {row['published_until']}")
+        print(f"{row['kid']}\t{row['alg']}\tsigns from {row['signs_from']}\tpublished until {row['published_until']}")
     return 0
 
 
@@ -71,12 +73,15 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
     context = _context(args)
     registry = context.registry
-    keep = max_access_token_lifetime(registry) + 2 * context.keyring.refresh_interval + 60
-    key = context.keyring.add(registry.settings.signing_algorithm, retire_after=keep)
+    margin = int(2 * context.keyring.refresh_interval)  # every process has re-read the keys by then
+    keep = max_access_token_lifetime(registry) + margin + 60
+    activate_in = JWKS_MAX_AGE + margin
+    key = context.keyring.add(registry.settings.signing_algorithm, retire_after=keep, activate_in=activate_in)
     if args.json:
-        print_json({"kid": key.kid, "alg": key.alg})
+        print_json({"kid": key.kid, "alg": key.alg, "signs_from": _when(key.active_from)})
     else:
-        print(f"new signing key {key.kid} ({key.alg}); previous keys stay published {keep} s more")
+        print(f"new signing key {key.kid} ({key.alg}), published now, signing from {_when(key.active_from)} "
+              f"(in {activate_in} s); previous keys stay published {keep} s after that")
     return 0
 
 

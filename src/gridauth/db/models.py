@@ -67,6 +67,7 @@ class SigningKeyRow(Base):
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     alg: Mapped[str] = mapped_column(String(16))
     private_jwk: Mapped[str] = mapped_column(Text)
+    # When the key starts signing: a rotated key is published first and signs a little later.
     created_at: Mapped[int] = mapped_column(BigInteger, index=True)
     # Set when a newer key took over: the key stays published until every token it signed expired.
     publish_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

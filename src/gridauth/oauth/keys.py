@@ -54,6 +54,7 @@ class SigningKey:
     kid: str
     alg: str
     key: JWK
+    active_from: int = 0
 
     def public_jwk(self) -> dict[str, Any]:
         """The public half, as published in the JWKS."""
@@ -75,7 +76,7 @@ class KeyRing:
     def load(self) -> None:
         """Re-read the published keys from the database."""
         rows = self.store.published(self.clock.now())
-        keys = tuple(SigningKey(r.kid, r.alg, _import(r.private_jwk)) for r in rows)
+        keys = tuple(SigningKey(r.kid, r.alg, _import(r.private_jwk), r.created_at) for r in rows)
         with self._lock:
             self._keys = keys
             self._loaded_at = self.clock.now()
@@ -96,25 +97,28 @@ class KeyRing:
             keys = self._fresh()
         return keys[0]
 
-    def add(self, alg: str, retire_after: int | None) -> SigningKey:
-        """Create and store a new newest key; older keys stay published *retire_after* more seconds."""
+    def add(self, alg: str, retire_after: int | None, activate_in: int = 0) -> SigningKey:
+        """Create and store a new newest key, published at once and signing *activate_in* seconds later
+        (so that verifiers holding a cached JWKS meet it before its first token); older keys stay
+        published *retire_after* seconds after it starts signing."""
         key = generate_key(alg)
         kid = key.thumbprint()[:16]
-        now = self.clock.now()
+        active_from = self.clock.now() + activate_in
         self.store.add(SigningKeyRow(kid=kid, alg=alg, private_jwk=json.dumps(key.as_dict(private=True)),
-                                     created_at=now, publish_until=None, seq=0),
-                       None if retire_after is None else now + retire_after)
+                                     created_at=active_from, publish_until=None, seq=0),
+                       None if retire_after is None else active_from + retire_after)
         self.load()
-        return SigningKey(kid, alg, key)
+        return SigningKey(kid, alg, key, active_from)
 
     # -- use -------------------------------------------------------------------------------------
     @property
     def current(self) -> SigningKey:
-        """The key that signs new tokens (the newest)."""
+        """The key that signs new tokens: the newest one already active."""
         keys = self._fresh()
         if not keys:
             raise RuntimeError("no signing key: the key ring was not initialised")
-        return keys[0]
+        now = self.clock.now()
+        return next((k for k in keys if k.active_from <= now), keys[-1])
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """The JSON Web Key Set to publish."""
