@@ -209,3 +209,25 @@ def test_an_authoritative_provider_vouches_only_for_logins_made_through_it(servi
     assert service.refresh(through_checkin).status == 200  # the provider's claims stand for the membership
     reply = service.refresh(through_password)
     assert (reply.status, reply.body["error"]) == (400, "invalid_grant")  # no provider vouches for this one
+
+
+def test_concurrent_refreshes_of_one_grant_leave_one_active_token(service):
+    import threading
+
+    rt = issue_grant(service)
+    tokens: list[str] = []
+    statuses: list[int] = []
+
+    def refresh_many() -> None:
+        for _ in range(5):
+            reply = service.refresh(rt)
+            statuses.append(reply.status)
+            tokens.append(reply.body.get("access_token", ""))
+
+    threads = [threading.Thread(target=refresh_many) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 30
+    assert sum(service.introspect(token)["active"] for token in tokens) == 1
