@@ -231,3 +231,12 @@ def test_concurrent_refreshes_of_one_grant_leave_one_active_token(service):
         thread.join()
     assert statuses == [200] * 30
     assert sum(service.introspect(token)["active"] for token in tokens) == 1
+
+
+def test_groups_claim_includes_the_group_the_token_acts_in(service):
+    from gridauth.oauth.openid import user_claims
+    from gridauth.oauth.scopes import Membership
+
+    registry = service.context.registry
+    vouched = Membership("bob", "dteam_admin", "dteam", ("NormalUser",))  # bob is not listed in dteam_admin
+    assert user_claims(registry, vouched, "openid")["groups"] == ["dteam_user", "dteam_admin"]

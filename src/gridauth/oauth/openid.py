@@ -27,6 +27,8 @@ def user_claims(registry: Registry, membership: Membership, scope: str) -> dict[
         "dirac_properties": list(membership.properties),
         "groups": list(registry.groups_of(membership.username, membership.vo)),
     }
+    if membership.group not in claims["groups"]:  # granted by an authoritative provider's claims
+        claims["groups"].append(membership.group)
     user = registry.user(membership.username)
     if user is not None and "email" in scopes and user.email:
         claims["email"] = user.email
