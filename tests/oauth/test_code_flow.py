@@ -267,3 +267,12 @@ def test_only_failed_logins_count_towards_the_limit(service, accounts):
         _, page, _ = browser.follow("/login")
         statuses.append(browser.login(page, "bob", "wrong-password")[0])
     assert statuses[:10] == [401] * 10 and statuses[10] == 429
+
+
+def test_csrf_cookie_follows_the_issuer_scheme(service):
+    page = service.get("/login")
+    assert "secure" not in page.headers["Set-Cookie"].lower()
+    service.edit(lambda cfg: cfg.setOption("DIRAC/Security/Authorization/issuer", "https://auth.example.org"))
+    page = service.get("/login")
+    cookie = page.headers["Set-Cookie"].lower()
+    assert "_xsrf=" in cookie and "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie

@@ -49,9 +49,8 @@ def make_app(context: ServiceContext) -> Application:
         (r"/userinfo", UserInfoHandler),
         (r"/health", HealthHandler),
     ]
-    secure = context.registry.settings.issuer.startswith("https://")
     return Application([(path, handler, {"context": context}) for path, handler in routes],
                        default_handler_class=NotFoundHandler, default_handler_args={"context": context},
                        template_path=str(TEMPLATES), xsrf_cookies=True, log_function=log_request,
-                       xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": secure},
+                       xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
                        compress_response=False)

@@ -54,6 +54,12 @@ class PageHandler(BaseHandler):
         """Every form a page sends back carries the CSRF token (Tornado's ``_xsrf``)."""
         RequestHandler.check_xsrf_cookie(self)
 
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        """Tornado's CSRF cookie follows the issuer as it is now (``Secure`` once it is https, hot reload included)."""
+        if name == "_xsrf":
+            kwargs["secure"] = self.secure_cookies
+        super().set_cookie(name, value, *args, **kwargs)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:  # noqa: D102 - a page, never a traceback
         self.clear()
         self.set_default_headers()
