@@ -67,8 +67,7 @@ class AuthorizeHandler(PageHandler):
             if request.payload.data.get("prompt") == "none":
                 return self._redirect_error(LoginRequiredError(redirect_uri=redirect_uri,
                                                                state=request.payload.state))
-            vo = asked.vo or (registry.vo_of_group(asked.group) if asked.group else None)
-            return self.redirect_to_login(registry.vos[vo].idp if vo in registry.vos else None)
+            return self.redirect_to_login(self.suggested_idp(request.payload.scope or ""))
         allowed = tuple(json.loads(session.groups)) if session.groups else None
         try:
             selection = select(registry, session.username, asked, allowed, chosen)
@@ -76,10 +75,8 @@ class AuthorizeHandler(PageHandler):
             error.redirect_uri, error.state = redirect_uri, request.payload.state
             return self._redirect_error(error)
         if isinstance(selection, tuple):
-            client = request.client.client
-            return self.page("group.html", username=session.username, client_name=client.name,
-                             action="/authorize?" + urlencode(request.payload.data), hidden=[],
-                             groups=[(g, registry.groups[g].vo, registry.groups[g].properties) for g in selection])
+            return self.show_group_choice(session.username, request.client.client.name,
+                                          "/authorize?" + urlencode(request.payload.data), selection)
         user = GridUser(selection, auth_time=session.auth_time, idp=session.idp)
 
         def respond():  # type: ignore[no-untyped-def]

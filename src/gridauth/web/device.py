@@ -77,11 +77,8 @@ class DeviceVerificationHandler(PageHandler):
     def _show_choice(self, row: DeviceFlowRow, selection: Membership | tuple[str, ...]) -> None:
         assert self.session is not None
         if isinstance(selection, tuple):
-            registry = self.registry
-            self.page("group.html", username=self.session.username, client_name=self._client_name(row),
-                      action="/device", hidden=[("user_code", row.user_code)],
-                      groups=[(g, registry.groups[g].vo, registry.groups[g].properties) for g in selection])
-            return
+            return self.show_group_choice(self.session.username, self._client_name(row), "/device", selection,
+                                          [("user_code", row.user_code)])
         plain = " ".join(ScopeRequest.parse(row.scope).plain)
         self.page("consent.html", client_name=self._client_name(row), username=self.session.username,
                   vo=selection.vo, group=selection.group, properties=selection.properties, scope=plain,
@@ -95,9 +92,7 @@ class DeviceVerificationHandler(PageHandler):
         if row is None:
             return
         if await self.load_session() is None:
-            asked = ScopeRequest.parse(row.scope)
-            vo = asked.vo or (self.registry.vo_of_group(asked.group) if asked.group else None)
-            return self.redirect_to_login(self.registry.vos[vo].idp if vo in self.registry.vos else None)
+            return self.redirect_to_login(self.suggested_idp(row.scope))
         selection = self._select(row, None)
         if selection is not None:
             self._show_choice(row, selection)

@@ -9,6 +9,7 @@ from urllib.parse import urlencode, urlsplit
 from tornado.web import RequestHandler
 
 from ..db.models import SessionRow
+from ..oauth.scopes import ScopeRequest
 from .base import BaseHandler
 
 SESSION_COOKIE = "gridauth_session"
@@ -96,6 +97,19 @@ class PageHandler(BaseHandler):
             await self.context.db.run(self.context.flows.end_session, secret, self.context.clock.now())
         self.clear_cookie(SESSION_COOKIE)
         self.session = None
+
+    def suggested_idp(self, scope: str) -> str | None:
+        """The ``IdProvider`` of the VO a request's scope names (directly or through a group), if any."""
+        asked = ScopeRequest.parse(scope)
+        vo = asked.vo or (self.registry.vo_of_group(asked.group) if asked.group else None)
+        return self.registry.vos[vo].idp if vo in self.registry.vos else None
+
+    def show_group_choice(self, username: str, client_name: str, action: str, groups: tuple[str, ...],
+                          hidden: list[tuple[str, str]] | None = None) -> None:
+        """The group choice page: each group with its VO and properties."""
+        registry = self.registry
+        self.page("group.html", username=username, client_name=client_name, action=action, hidden=hidden or [],
+                  groups=[(g, registry.groups[g].vo, registry.groups[g].properties) for g in groups])
 
     def redirect_to_login(self, idp: str | None = None) -> None:
         """Send the person to the login page, to come back here afterwards."""

@@ -58,12 +58,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidScopeError("a refresh cannot change the VO")
         if not set(wanted.plain) <= set(granted.plain):
             raise InvalidScopeError("a refresh may only ask for a subset of the granted scope")
-        if wanted.properties and not set(wanted.properties) <= set(granted.properties or self._group_properties(token)):
+        allowed = granted.properties or self.server.registry().properties_of_group(token.row.group_name)
+        if wanted.properties and not set(wanted.properties) <= set(allowed):
             raise InvalidScopeError("a refresh may only narrow the granted properties")
-
-    def _group_properties(self, token: TokenRef) -> tuple[str, ...]:
-        group = self.server.registry().group(token.row.group_name)
-        return group.properties if group else ()
 
     def authenticate_user(self, token: TokenRef) -> GridUser:
         """The grant's user in the grant's group, as the registry says now; else revoke and refuse."""
