@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from harness import stop_process
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 EXAMPLE = REPO / "etc" / "gridauth.cfg"
@@ -428,10 +430,4 @@ def start_server(gridauth: Gridauth, tmp_path: Path) -> Iterator[Callable[[Path]
 
     yield start
     for server in started:
-        if server.proc.poll() is None:
-            server.proc.send_signal(signal.SIGTERM)
-            try:
-                server.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.proc.kill()
-                server.proc.wait(timeout=10)
+        stop_process(server.proc)

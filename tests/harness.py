@@ -13,6 +13,8 @@ import base64
 import html as html_mod
 import json
 import re
+import signal
+import subprocess
 import threading
 import urllib.error
 import urllib.parse
@@ -107,6 +109,18 @@ class LoopServer:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM a child process and wait for it; SIGKILL it if it does not stop in *timeout* seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 def bind(host: str = "127.0.0.1") -> tuple[list[Any], str]:

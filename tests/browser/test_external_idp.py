@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,16 +56,7 @@ harness = identity_harness()
 @pytest.fixture(scope="module")
 def node_harness() -> Path:
     """The provider harness with its npm packages (installed when missing); skips without node and npm."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed to run the OpenID provider (oidc-provider) for these tests")
-    directory: Path = harness.HARNESS
-    if not (directory / "node_modules" / "oidc-provider" / "package.json").is_file():
-        result = subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=directory, capture_output=True,
-                                text=True, timeout=600, stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
-            pytest.fail(f"npm install in {directory} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    return directory
+    return harness.install_harness()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import html.parser
 import http.cookiejar
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -25,6 +24,8 @@ from typing import Any
 
 import pytest
 from joserfc.jwk import RSAKey
+
+from harness import stop_process
 
 HARNESS = Path(__file__).resolve().parent / "oidc_provider"
 CLIENT_ID = "gridauth"
@@ -119,13 +120,8 @@ class OpenIDProvider:
 
     def stop(self) -> None:
         """Stop the provider process (if it runs)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
     def restart(self, config: dict[str, Any], key: RSAKey) -> None:
@@ -139,6 +135,11 @@ class OpenIDProvider:
 @pytest.fixture(scope="session")
 def oidc_harness() -> Path:
     """The provider harness directory, its npm packages installed; skips when node or npm is missing."""
+    return install_harness()
+
+
+def install_harness() -> Path:
+    """Install the harness's npm packages when missing (skip without node or npm); its directory."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed to run the OpenID provider (oidc-provider) for these tests")
