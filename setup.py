@@ -23,10 +23,13 @@ setup(
         "sqlalchemy>=2.0",
         "mysqlclient>=2.1",
         "cryptography>=41",
+        "alembic>=1.13",
+        "prometheus-client>=0.20",
     ],
     extras_require={
         # Browser tests drive Debian's chromium (apt-get install chromium) with Playwright; no browser download.
-        "test": ["pytest>=8", "ruff>=0.5", "playwright>=1.40"],
+        "test": ["pytest>=8", "pytest-xdist>=3", "pytest-timeout>=2", "ruff>=0.5", "mypy>=1.10", "import-linter>=2",
+                 "playwright>=1.40"],
     },
     entry_points={"console_scripts": ["gridauth=gridauth.cli.main:main"]},
 )

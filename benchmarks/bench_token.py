@@ -30,7 +30,7 @@ from gridauth.db.engine import Database
 from gridauth.oauth.issuer import refresh_token_value
 from gridauth.oauth.models import GridUser, OAuthClient
 from gridauth.oauth.scopes import ScopeRequest, canonical, resolve
-from gridauth.web.context import ServiceContext
+from gridauth.service import ServiceContext
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTH = "Basic " + base64.b64encode(b"example-portal:portal-secret").decode()

@@ -35,8 +35,8 @@ from gridauth.config.reload import RegistryHolder
 from gridauth.config.store import ConfigStore
 from gridauth.db.engine import Database
 from gridauth.db.models import AccessTokenRow, AuthorizationCodeRow, GrantRow, SessionRow
+from gridauth.service import ServiceContext
 from gridauth.web.app import make_app
-from gridauth.web.context import ServiceContext
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "etc" / "gridauth.cfg"
@@ -146,7 +146,7 @@ class Service:
         self.url = url
         self.port = sockets[0].getsockname()[1]
         self.clock = Clock()
-        self.context = ServiceContext(RegistryHolder(config), Database(db_url), self.clock, reload_interval=3600)
+        self.context = ServiceContext(RegistryHolder(config), Database(db_url), self.clock)
         self.context.prepare_storage()
         for user in users:
             self.context.accounts.set_password(user, PASSWORDS[user], self.clock.now())

@@ -13,7 +13,7 @@ import pytest
 
 from gridauth.config.reload import RegistryHolder
 from gridauth.db.engine import Database
-from gridauth.web.context import ServiceContext
+from gridauth.service import ServiceContext
 
 from .conftest import PORTAL, SERVICE, http, issue_grant
 

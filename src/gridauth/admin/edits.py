@@ -10,7 +10,7 @@ from diraccfg import CFG
 
 from ..config.builder import AUTHZ
 from ..config.cfgfile import as_list, delete, ensure_section, lookup, set_option
-from ..config.errors import EditError
+from ..errors import EditError
 from ..hashing import hash_secret, new_client_secret
 
 USERS = "/Registry/Users"

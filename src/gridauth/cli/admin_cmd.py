@@ -11,8 +11,8 @@ from typing import Any
 from ..admin import edits
 from ..clock import Clock
 from ..config.cfgfile import parse
-from ..config.errors import EditError
 from ..config.paths import database_url
+from ..errors import EditError
 from .common import add_config_option, add_db_option, add_edit_options, csv, print_json, store_from
 
 MIN_PASSWORD = 8

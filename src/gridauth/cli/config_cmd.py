@@ -9,8 +9,8 @@ from diraccfg import CFG
 
 from ..config import cfgfile
 from ..config.builder import load_text, read_text
-from ..config.errors import EditError
 from ..config.paths import config_path
+from ..errors import EditError
 from .common import add_config_option, add_edit_options, store_from
 
 

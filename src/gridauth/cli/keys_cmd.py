@@ -13,14 +13,14 @@ from .common import add_config_option, add_db_option, print_json
 JWKS_MAX_AGE = 60  # the Cache-Control max-age of /jwks (web/discovery.py)
 
 if TYPE_CHECKING:
-    from ..web.context import ServiceContext
+    from ..service import ServiceContext
 
 
 def _context(args: argparse.Namespace) -> ServiceContext:
     # Imported here, not at the top: commands that need no database start faster.
     from ..config.reload import RegistryHolder
     from ..db.engine import Database
-    from ..web.context import ServiceContext
+    from ..service import ServiceContext
 
     context = ServiceContext(RegistryHolder(config_path(args.config)), Database(database_url(args.db), workers=1),
                              Clock())
@@ -69,7 +69,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     """Add a key of the configured algorithm as the new signing key."""
-    from ..web.context import max_access_token_lifetime
+    from ..service import max_access_token_lifetime
 
     context = _context(args)
     registry = context.registry

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..config.errors import ConfigInvalid, GridauthError
+from ..errors import ConfigInvalid, GridauthError
 from . import admin_cmd, client_cmd, config_cmd, keys_cmd, serve_cmd
 
 EXIT_INTERRUPTED = 130

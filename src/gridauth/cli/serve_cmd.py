@@ -9,13 +9,13 @@ import signal
 import socket
 from typing import TYPE_CHECKING
 
-from ..config.errors import GridauthError
 from ..config.paths import config_path, database_url
+from ..errors import GridauthError
 from .common import add_config_option, add_db_option
 from .supervisor import run_workers
 
 if TYPE_CHECKING:
-    from ..web.context import ServiceContext
+    from ..service import ServiceContext
 
 log = logging.getLogger("gridauth.serve")
 MAX_BODY_SIZE = 4 * 1024 * 1024
@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from ..config.reload import RegistryHolder
     from ..db.engine import Database
-    from ..web.context import ServiceContext
+    from ..service import ServiceContext
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))  # its DEBUG shows tokens
@@ -69,23 +69,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise GridauthError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
     def worker() -> None:
-        context = ServiceContext(RegistryHolder(path), Database(url), reload_interval=args.reload_interval)
-        asyncio.run(_serve(context, sockets, args.host, args.port, args.behind_proxy))
+        context = ServiceContext(RegistryHolder(path), Database(url))
+        asyncio.run(_serve(context, sockets, args.host, args.port, args.behind_proxy, args.reload_interval))
 
     return run_workers(worker, args.processes)
 
 
 async def _serve(context: ServiceContext, sockets: list[socket.socket], host: str, port: int,
-                 behind_proxy: bool = False) -> None:
+                 behind_proxy: bool, reload_interval: float) -> None:
     from tornado.httpserver import HTTPServer
 
     from ..web.app import make_app
+    from ..web.tasks import BackgroundTasks
 
     # Forwarded headers are trusted only behind a proxy: otherwise any client could choose the address
     # that rate limits and logs see.
     server = HTTPServer(make_app(context), xheaders=behind_proxy, max_body_size=MAX_BODY_SIZE)
     server.add_sockets(sockets)
-    context.start_background_tasks()
+    tasks = BackgroundTasks(context, reload_interval)
+    tasks.start()
     log.info("gridauth serving %s on http://%s:%d (configuration %s version %s, database %s)",
              context.registry.settings.issuer, host, port, context.holder.path, context.registry.version,
              context.db.safe_url)
@@ -94,7 +96,7 @@ async def _serve(context: ServiceContext, sockets: list[socket.socket], host: st
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    context.stop_background_tasks()
+    tasks.stop()
     server.stop()
     await server.close_all_connections()
     context.db.close()

@@ -1,13 +1,13 @@
 """What can go wrong for the command-line client: one clear line each, and a distinct exit status.
 
-Every error is a :class:`~gridauth.config.errors.GridauthError`, so ``gridauth``'s entry point prints it
+Every error is a :class:`~gridauth.errors.GridauthError`, so ``gridauth``'s entry point prints it
 as ``gridauth: error: <text>`` and exits with the class's status; no traceback reaches the user.
 The statuses are documented in docs/user-guide.md ("Exit statuses").
 """
 
 from __future__ import annotations
 
-from ..config.errors import GridauthError
+from ..errors import GridauthError
 
 RELOGIN = "run 'gridauth login'"
 

@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import ConfigInvalid, ConfigIssue
 from ..hashing import is_hashed
 from .cfgfile import as_list, parse
-from .errors import ConfigInvalid, ConfigIssue
 from .model import (
     AUTH_METHODS,
     GRANT_TYPES,

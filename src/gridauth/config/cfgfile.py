@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from diraccfg import CFG
 
-from .errors import ConfigInvalid, ConfigIssue, EditError
+from ..errors import ConfigInvalid, ConfigIssue, EditError
 
 _NAME = re.compile(r"^[^\s{}=#/][^{}=#/]*$")
 

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import GridauthError
+from ..errors import GridauthError
 
 
 def state_dir() -> Path:

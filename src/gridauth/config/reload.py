@@ -13,8 +13,8 @@ import logging
 import os
 from pathlib import Path
 
+from ..errors import ConfigInvalid
 from .builder import load_text, read_text, version_of
-from .errors import ConfigInvalid
 from .registry import Registry
 
 log = logging.getLogger("gridauth.config")

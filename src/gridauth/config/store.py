@@ -25,9 +25,9 @@ from pathlib import Path
 
 from diraccfg import CFG
 
+from ..errors import ConcurrentModification, LockTimeout, UnknownVersion
 from .builder import load_text, read_text
 from .cfgfile import parse, serialize
-from .errors import ConcurrentModification, LockTimeout, UnknownVersion
 from .registry import Registry
 
 HAND_EDIT = "edited outside gridauth"

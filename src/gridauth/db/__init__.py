@@ -1,5 +1,5 @@
 """Persistence: the SQLAlchemy engine (SQLite by default, MySQL/MariaDB in production) and small stores."""
 
-from .engine import Database, DatabaseUnavailable
+from .engine import Database
 
-__all__ = ["Database", "DatabaseUnavailable"]
+__all__ = ["Database"]

@@ -20,17 +20,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..config.errors import GridauthError
+from ..errors import DatabaseUnavailable, GridauthError
 from .models import SCHEMA_VERSION, Base, Meta
 
 log = logging.getLogger("gridauth.db")
 T = TypeVar("T")
-
-
-class DatabaseUnavailable(GridauthError):
-    """The database cannot be reached right now (the service answers 503 and retries later)."""
-
-    exit_code = 7
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

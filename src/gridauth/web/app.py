@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tornado.web import Application, RequestHandler
 
+from ..service import ServiceContext
 from .authorize import AuthorizeHandler
 from .base import NotFoundHandler
-from .context import ServiceContext
 from .device import DeviceAuthorizationHandler, DeviceVerificationHandler
 from .discovery import JWKSHandler, MetadataHandler
 from .external_login import LoginCallbackHandler

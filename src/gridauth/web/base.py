@@ -9,8 +9,8 @@ from typing import Any
 from tornado.web import RequestHandler
 
 from ..config.registry import Registry
-from ..db.engine import DatabaseUnavailable
-from .context import ServiceContext
+from ..errors import DatabaseUnavailable
+from ..service import ServiceContext
 
 log = logging.getLogger("gridauth.web")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..db.engine import DatabaseUnavailable
+from ..errors import DatabaseUnavailable
 from .base import BaseHandler
 
 

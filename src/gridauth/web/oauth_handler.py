@@ -9,7 +9,7 @@ from typing import Any
 
 from authlib.oauth2.base import OAuth2Error
 
-from ..db.engine import DatabaseUnavailable
+from ..errors import DatabaseUnavailable
 from .base import BaseHandler
 from .oauth_request import TornadoOAuth2Request, build_oauth_request
 

@@ -1,4 +1,8 @@
-"""Errors raised by the configuration package, each carrying text an administrator can act on."""
+"""Every error gridauth reports to a person, each carrying text they can act on and an exit status.
+
+They live at the bottom of the package tree so that any layer (the client included) can raise them
+without importing the configuration package or the database.
+"""
 
 from __future__ import annotations
 
@@ -57,3 +61,9 @@ class UnknownVersion(GridauthError):
     """A version id that the history does not hold."""
 
     exit_code = 4
+
+
+class DatabaseUnavailable(GridauthError):
+    """The database cannot be reached right now (the service answers 503 and retries later)."""
+
+    exit_code = 7

@@ -1,0 +1,63 @@
+"""The periodic work of a serving process: watch the configuration file, purge expired rows.
+
+Both run from the IOLoop as Tornado ``PeriodicCallback``s but never block it: the reload runs in the
+default executor and the purge on the database workers. Neither may stop the service: a failed reload
+keeps the last good snapshot, a purge during a database outage is skipped and tried again later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from tornado.ioloop import PeriodicCallback
+
+from ..service import ServiceContext
+
+log = logging.getLogger("gridauth.web")
+
+PURGE_INTERVAL = 600.0
+
+
+class BackgroundTasks:
+    """The configuration watch (every *reload_interval* seconds) and the purge (every 10 minutes)."""
+
+    def __init__(self, context: ServiceContext, reload_interval: float = 2.0) -> None:
+        self.context = context
+        self.reload_interval = reload_interval
+        self._tasks: list[PeriodicCallback] = []
+        self._reloading = False
+
+    def start(self) -> None:
+        """Start both periodic callbacks on the running IOLoop."""
+        for callback, seconds in ((self.check_config, self.reload_interval), (self.purge, PURGE_INTERVAL)):
+            task = PeriodicCallback(callback, seconds * 1000)
+            task.start()
+            self._tasks.append(task)
+
+    def stop(self) -> None:
+        """Stop the periodic callbacks."""
+        for task in self._tasks:
+            task.stop()
+        self._tasks.clear()
+
+    async def check_config(self) -> None:
+        """Reload the configuration when its file changed (one reload at a time, off the IOLoop)."""
+        holder = self.context.holder
+        if self._reloading or not holder.changed():
+            return
+        self._reloading = True
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, holder.reload)
+        except Exception:  # the last good snapshot keeps serving whatever happened
+            log.exception("configuration reload failed")
+        finally:
+            self._reloading = False
+
+    async def purge(self) -> None:
+        """Delete expired rows on the database workers; an outage only skips this round."""
+        try:
+            counts = await self.context.db.run(self.context.purge)
+            log.info("purged expired rows: %s", counts)
+        except Exception as exc:  # a database outage must not stop the service
+            log.warning("purge skipped: %s", exc)
