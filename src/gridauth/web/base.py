@@ -22,10 +22,10 @@ class BaseHandler(RequestHandler):
     registry: Registry
 
     def initialize(self, context: ServiceContext) -> None:  # noqa: D102 - tornado hook
+        # Tornado makes one handler per request and calls this first: the snapshot is taken here, not in
+        # prepare(), because the CSRF check runs before prepare() and its error page needs the registry.
         self.context = context
-
-    def prepare(self) -> None:  # noqa: D102 - tornado hook
-        self.registry = self.context.registry
+        self.registry = context.registry
 
     def set_default_headers(self) -> None:  # noqa: D102 - tornado hook
         self.set_header("X-Content-Type-Options", "nosniff")
