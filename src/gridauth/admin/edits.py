@@ -26,6 +26,18 @@ def _join(values: Iterable[str]) -> str:
     return ", ".join(values)
 
 
+def _option(section: CFG, option: str, default: str = "") -> str:
+    """Option text or *default*: diraccfg's ``getOption`` overloads do not cover a string default."""
+    value = section.getOption(option)
+    return default if value is None else value
+
+
+def _sub(parent: CFG, name: str) -> CFG:
+    """Sub-section *name* of *parent*, or an empty one where *name* is an option and not a section."""
+    node = parent[name]
+    return node if isinstance(node, CFG) else CFG()
+
+
 def _entries(cfg: CFG, base: str) -> CFG:
     node = lookup(cfg, base)
     return node if isinstance(node, CFG) else CFG()
@@ -52,7 +64,7 @@ def _set_many(cfg: CFG, base: str, values: dict[str, str | None]) -> None:
 
 
 def _members(section: CFG) -> list[str]:
-    return as_list(section.getOption("Users", ""))
+    return as_list(_option(section, "Users"))
 
 
 def _set_members(cfg: CFG, group: str, members: Sequence[str]) -> None:
@@ -61,7 +73,7 @@ def _set_members(cfg: CFG, group: str, members: Sequence[str]) -> None:
 
 def _groups_containing(cfg: CFG, user: str) -> list[str]:
     groups = _entries(cfg, GROUPS)
-    return [g for g in groups.listSections() if user in _members(groups[g])]
+    return [g for g in groups.listSections() if user in _members(_sub(groups, g))]
 
 
 def _check_names(cfg: CFG, kind: str, names: Iterable[str]) -> None:
@@ -106,8 +118,8 @@ def user_remove(cfg: CFG, name: str) -> None:
 def user_list(cfg: CFG) -> list[dict[str, Any]]:
     """Users as dicts for listing: name, DN, ID, Email and groups."""
     users = _entries(cfg, USERS)
-    return [{"name": name, "dn": users[name].getOption("DN", ""), "id": users[name].getOption("ID", ""),
-             "email": users[name].getOption("Email", ""), "groups": _groups_containing(cfg, name)}
+    return [{"name": name, "dn": _option(_sub(users, name), "DN"), "id": _option(_sub(users, name), "ID"),
+             "email": _option(_sub(users, name), "Email"), "groups": _groups_containing(cfg, name)}
             for name in users.listSections()]
 
 
@@ -144,8 +156,8 @@ def group_remove(cfg: CFG, name: str) -> None:
 def group_list(cfg: CFG) -> list[dict[str, Any]]:
     """Groups as dicts: name, VO, properties, users."""
     groups = _entries(cfg, GROUPS)
-    return [{"name": name, "vo": groups[name].getOption("VO", ""),
-             "properties": as_list(groups[name].getOption("Properties", "")), "users": _members(groups[name])}
+    return [{"name": name, "vo": _option(_sub(groups, name), "VO"),
+             "properties": as_list(_option(_sub(groups, name), "Properties")), "users": _members(_sub(groups, name))}
             for name in groups.listSections()]
 
 
@@ -183,8 +195,8 @@ def vo_list(cfg: CFG) -> list[dict[str, Any]]:
     """VOs as dicts: name, admins, identity provider, default group, groups."""
     vos = _entries(cfg, VOS)
     groups = group_list(cfg)
-    return [{"name": name, "admins": as_list(vos[name].getOption("VOAdmin", "")),
-             "idp": vos[name].getOption("IdProvider", ""), "default_group": vos[name].getOption("DefaultGroup", ""),
+    return [{"name": name, "admins": as_list(_option(_sub(vos, name), "VOAdmin")),
+             "idp": _option(_sub(vos, name), "IdProvider"), "default_group": _option(_sub(vos, name), "DefaultGroup"),
              "groups": [g["name"] for g in groups if g["vo"] == name]}
             for name in vos.listSections()]
 
@@ -223,7 +235,7 @@ def client_modify(cfg: CFG, name: str, grant_types: Sequence[str] | None = None,
     """Change a client's grants, redirect URIs or scope; with *new_secret*, issue and return a new secret."""
     section = _require(cfg, "client", name)
     base = f"{CLIENTS}/{name}"
-    result = {"client_id": section.getOption("client_id", name)}
+    result = {"client_id": _option(section, "client_id", name)}
     values: dict[str, str | None] = {
         "grant_types": _join(grant_types) if grant_types is not None else None,
         "redirect_uris": _join(redirect_uris) if redirect_uris is not None else None,
@@ -232,7 +244,7 @@ def client_modify(cfg: CFG, name: str, grant_types: Sequence[str] | None = None,
         "scope": _join(scope.replace(",", " ").split()) if scope is not None else None,
     }
     if new_secret:
-        if section.getOption("token_endpoint_auth_method", "") == "none":
+        if _option(section, "token_endpoint_auth_method") == "none":
             raise EditError(f"client {name!r} is public: it has no secret")
         result["client_secret"] = new_client_secret()
         values["client_secret"] = hash_secret(result["client_secret"])
@@ -251,13 +263,13 @@ def client_list(cfg: CFG) -> list[dict[str, Any]]:
     clients = _entries(cfg, CLIENTS)
     out = []
     for name in clients.listSections():
-        sec = clients[name]
-        method = sec.getOption("token_endpoint_auth_method", "client_secret_basic"
-                               if sec.getOption("client_secret", "") else "none")
-        out.append({"name": name, "client_id": sec.getOption("client_id", name), "public": method == "none",
+        sec = _sub(clients, name)
+        method = _option(sec, "token_endpoint_auth_method", "client_secret_basic"
+                         if _option(sec, "client_secret") else "none")
+        out.append({"name": name, "client_id": _option(sec, "client_id", name), "public": method == "none",
                     "token_endpoint_auth_method": method,
-                    "grant_types": as_list(sec.getOption("grant_types", "")),
-                    "redirect_uris": as_list(sec.getOption("redirect_uris", "")),
-                    "post_logout_redirect_uris": as_list(sec.getOption("post_logout_redirect_uris", "")),
-                    "scope": as_list(sec.getOption("scope", ""))})
+                    "grant_types": as_list(_option(sec, "grant_types")),
+                    "redirect_uris": as_list(_option(sec, "redirect_uris")),
+                    "post_logout_redirect_uris": as_list(_option(sec, "post_logout_redirect_uris")),
+                    "scope": as_list(_option(sec, "scope"))})
     return out

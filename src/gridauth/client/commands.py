@@ -238,9 +238,9 @@ def _logout(store: SessionStore, force: bool, out: TextIO, err: TextIO) -> int:
     try:
         session, refresh, access = store.load()
     except ClientError:
-        removed = store.clear()
-        print("gridauth: not logged in; nothing to revoke" + (f" (removed {len(removed)} stale file(s))"
-                                                             if removed else ""), file=err)
+        stale = store.clear()
+        print("gridauth: not logged in; nothing to revoke" + (f" (removed {len(stale)} stale file(s))"
+                                                             if stale else ""), file=err)
         return 0
     revoked = "not revoked (the server offers no revocation endpoint)"
     if session.revocation_endpoint:

@@ -83,12 +83,12 @@ def _tls_reason(exc: ssl.SSLError) -> str:
 
 def request(url: str, data: dict[str, str] | None = None, method: str | None = None) -> Answer:
     """One request to *url* (a form POST when *data* is given); raises the client's network errors."""
-    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    sent = {"Accept": "application/json", "User-Agent": USER_AGENT}
     body = None
     if data is not None:
         body = urllib.parse.urlencode(data).encode("ascii")
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    req = urllib.request.Request(url, data=body, headers=headers, method=method)
+        sent["Content-Type"] = "application/x-www-form-urlencoded"
+    req = urllib.request.Request(url, data=body, headers=sent, method=method)
     handlers: list[Any] = [_NoRedirect()]
     if url.startswith("https:"):
         handlers.append(urllib.request.HTTPSHandler(context=ssl_context()))

@@ -48,7 +48,7 @@ def post_form(endpoint: str, data: dict[str, str]) -> net.Answer:
 def token_request(endpoint: str, data: dict[str, str]) -> net.Answer:
     """POST to the token endpoint; an answer that is neither tokens nor an OAuth error is a failure."""
     answer = post_form(endpoint, data)
-    if answer.status == 200 and "access_token" not in answer.body:
+    if answer.status == 200 and "access_token" not in (answer.body or {}):
         raise ServerRefused(f"{endpoint} answered without an access token")
     return answer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigInvalid, ConfigIssue
@@ -40,6 +40,7 @@ _HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
 YES_NO = {"yes": True, "true": True, "no": False, "false": False}
 
 Tree = Mapping[str, Any]
+_Default = TypeVar("_Default", bound=int | None)
 
 
 class _Issues(list):
@@ -88,7 +89,7 @@ def check_url(value: str, *, allow_http_loopback_only: bool = True) -> str | Non
     return None
 
 
-def _lifetime(tree: Tree, name: str, where: str, issues: _Issues, default: int | None) -> int | None:
+def _lifetime(tree: Tree, name: str, where: str, issues: _Issues, default: _Default) -> int | _Default:
     raw = _opt(tree, name)
     if not raw:
         return default
@@ -273,11 +274,12 @@ def _groups(registry: Tree, users: Mapping[str, User], vos: Mapping[str, VO], is
             voms_role=_opt(sec, "VOMSRole"), idp_roles=tuple(as_list(_opt(sec, "IdPRole"))),
             options=dict(_plain(sec)),
         )
-    for vo in vos.values():
-        if vo.default_group and groups.get(vo.default_group) is None:
-            issues.add(f"/Registry/VO/{vo.name}/DefaultGroup", f"unknown group {vo.default_group!r}")
-        elif vo.default_group and groups[vo.default_group].vo != vo.name:
-            issues.add(f"/Registry/VO/{vo.name}/DefaultGroup", f"group {vo.default_group!r} is not in VO {vo.name!r}")
+    for known in vos.values():
+        if known.default_group and groups.get(known.default_group) is None:
+            issues.add(f"/Registry/VO/{known.name}/DefaultGroup", f"unknown group {known.default_group!r}")
+        elif known.default_group and groups[known.default_group].vo != known.name:
+            issues.add(f"/Registry/VO/{known.name}/DefaultGroup",
+                       f"group {known.default_group!r} is not in VO {known.name!r}")
     return groups
 
 

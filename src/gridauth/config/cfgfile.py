@@ -141,16 +141,16 @@ def serialize(cfg: CFG, indent: str = "") -> str:
 
 
 def _serialize_into(cfg: CFG, indent: str, out: list[str]) -> None:
-    sections = set(cfg.listSections())
     for name in cfg.listAll():
         for line in as_list_lines(cfg.getComment(name)):
             out.append(f"{indent}# {line}\n")
-        if name in sections:
+        node = cfg[name]
+        if isinstance(node, CFG):
             out.append(f"{indent}{name}\n{indent}{{\n")
-            _serialize_into(cfg[name], indent + "  ", out)
+            _serialize_into(node, indent + "  ", out)
             out.append(f"{indent}}}\n")
             continue
-        values = as_list(cfg[name])
+        values = as_list(node)
         out.append(f"{indent}{name} = {values[0] if values else ''}\n")
         out.extend(f"{indent}{name} += {value}\n" for value in values[1:])
 
@@ -184,9 +184,10 @@ def ensure_section(cfg: CFG, parts: list[str]) -> CFG:
     for i, part in enumerate(parts):
         if part not in node.listAll():
             node.createNewSection(part)
-        elif not node.isSection(part):
+        child = node[part]
+        if not isinstance(child, CFG):
             raise EditError(f"/{'/'.join(parts[: i + 1])}: is an option, not a section")
-        node = node[part]
+        node = child
     return node
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import delete, or_, select, update
 from ..hashing import token_digest
 from .engine import Database
 from .models import AuthorizationCodeRow, DeviceFlowRow, LoginStateRow, RateLimitRow, SessionRow
+from .results import rowcount
 
 
 class FlowStore:
@@ -33,10 +34,10 @@ class FlowStore:
         """Mark the code used; return it and whether this call was the first use (False: a replay)."""
         digest = token_digest(code)
         with self.db.transaction() as session:
-            first = session.execute(update(AuthorizationCodeRow)
-                                    .where(AuthorizationCodeRow.code_hash == digest,
-                                           AuthorizationCodeRow.used_at.is_(None))
-                                    .values(used_at=now)).rowcount == 1
+            first = rowcount(session.execute(update(AuthorizationCodeRow)
+                                             .where(AuthorizationCodeRow.code_hash == digest,
+                                                    AuthorizationCodeRow.used_at.is_(None))
+                                             .values(used_at=now))) == 1
             return session.get(AuthorizationCodeRow, digest), first
 
     def link_code(self, code_hash: str, grant_id: str) -> None:
@@ -78,16 +79,16 @@ class FlowStore:
         """Approve (with the user, group, VO, properties, auth_time) or deny a pending flow; False if not pending."""
         values = {"status": "approved" if approved else "denied", **(who if approved else {})}
         with self.db.transaction() as session:
-            return session.execute(update(DeviceFlowRow).where(
+            return rowcount(session.execute(update(DeviceFlowRow).where(
                 DeviceFlowRow.user_code == user_code, DeviceFlowRow.status == "pending",
-                DeviceFlowRow.expires_at > now).values(**values)).rowcount == 1
+                DeviceFlowRow.expires_at > now).values(**values))) == 1
 
     def consume_device_flow(self, device_code_hash: str) -> bool:
         """Turn an approved flow into a consumed one; True only for the one caller that did it."""
         with self.db.transaction() as session:
-            return session.execute(update(DeviceFlowRow).where(
+            return rowcount(session.execute(update(DeviceFlowRow).where(
                 DeviceFlowRow.device_code_hash == device_code_hash, DeviceFlowRow.status == "approved")
-                .values(status="consumed")).rowcount == 1
+                .values(status="consumed"))) == 1
 
     # -- SSO sessions ----------------------------------------------------------------------------
     def create_session(self, secret: str, username: str, idp: str, groups: list[str] | None, auth_time: int,
@@ -159,13 +160,13 @@ class FlowStore:
         counts = {}
         with self.db.transaction() as session:
             # Used codes are kept a day after they expired, so that a late replay still revokes its tokens.
-            counts["codes"] = session.execute(delete(AuthorizationCodeRow).where(
-                AuthorizationCodeRow.expires_at < now - 86400)).rowcount
+            counts["codes"] = rowcount(session.execute(delete(AuthorizationCodeRow).where(
+                AuthorizationCodeRow.expires_at < now - 86400)))
             for name, table, column in (("device_flows", DeviceFlowRow, DeviceFlowRow.expires_at),
                                         ("login_states", LoginStateRow, LoginStateRow.expires_at)):
-                counts[name] = session.execute(delete(table).where(column < now)).rowcount
-            counts["sessions"] = session.execute(delete(SessionRow).where(or_(
-                SessionRow.expires_at < now, SessionRow.revoked_at.is_not(None)))).rowcount
-            counts["rate_limits"] = session.execute(delete(RateLimitRow).where(
-                RateLimitRow.window_start < now - 86400)).rowcount
+                counts[name] = rowcount(session.execute(delete(table).where(column < now)))
+            counts["sessions"] = rowcount(session.execute(delete(SessionRow).where(or_(
+                SessionRow.expires_at < now, SessionRow.revoked_at.is_not(None)))))
+            counts["rate_limits"] = rowcount(session.execute(delete(RateLimitRow).where(
+                RateLimitRow.window_start < now - 86400)))
         return counts

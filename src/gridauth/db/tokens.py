@@ -15,6 +15,7 @@ from sqlalchemy import delete, or_, select, update
 from ..hashing import token_digest
 from .engine import Database
 from .models import AccessTokenRow, GrantRow
+from .results import rowcount
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,8 @@ class TokenStore:
         """Delete expired access tokens and grants (and revoked ones older than *keep_revoked_for* s)."""
         horizon = now - keep_revoked_for
         with self.db.transaction() as session:
-            tokens = session.execute(delete(AccessTokenRow).where(or_(
-                AccessTokenRow.expires_at < now, AccessTokenRow.revoked_at < horizon))).rowcount
-            grants = session.execute(delete(GrantRow).where(or_(
-                GrantRow.expires_at < now, GrantRow.revoked_at < horizon))).rowcount
+            tokens = rowcount(session.execute(delete(AccessTokenRow).where(or_(
+                AccessTokenRow.expires_at < now, AccessTokenRow.revoked_at < horizon))))
+            grants = rowcount(session.execute(delete(GrantRow).where(or_(
+                GrantRow.expires_at < now, GrantRow.revoked_at < horizon))))
         return {"access_tokens": tokens, "grants": grants}

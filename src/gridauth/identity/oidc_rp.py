@@ -223,6 +223,8 @@ class OIDCRelyingParty:
                 key = import_key({k: v for k, v in entry.items() if k not in ("d", "p", "q", "dp", "dq", "qi")})
             except (JoseError, ValueError, TypeError, KeyError):
                 continue
+            if not isinstance(key, (RSAKey, ECKey, OKPKey)):
+                continue
             kid = entry.get("kid")
             keys.append(_Key(kid if isinstance(kid, str) else None, key))
         self._keys = tuple(keys)

@@ -43,7 +43,8 @@ def generate_key(alg: str) -> JWK:
 
 def _import(private_jwk: str) -> JWK:
     data = json.loads(private_jwk)
-    kind = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}[data["kty"]]
+    kinds: dict[str, type[RSAKey] | type[ECKey] | type[OKPKey]] = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}
+    kind = kinds[data["kty"]]
     return kind.import_key(data)
 
 

@@ -49,7 +49,7 @@ class BaseHandler(RequestHandler):
     def outage(kwargs: dict[str, Any]) -> bool:
         """Whether the error being written comes from a database outage."""
         exc_info = kwargs.get("exc_info")
-        return bool(exc_info) and isinstance(exc_info[1], DatabaseUnavailable)
+        return isinstance(exc_info, tuple) and isinstance(exc_info[1], DatabaseUnavailable)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:  # noqa: D102 - tornado hook
         if self.outage(kwargs):

@@ -34,7 +34,7 @@ class LogoutHandler(PageHandler):
 
     async def get(self) -> None:  # noqa: D102 - tornado verb
         hint = self.get_argument("id_token_hint", "")
-        if hint and await self.context.db.run(self.context.keyring.verify, hint, "JWT"):
+        if hint and await self.context.db.run(self.context.keyring.verify, hint, "JWT") is not None:
             return await self._done()
         keep = [(k, self.get_argument(k)) for k in ("post_logout_redirect_uri", "state", "client_id")
                 if self.get_argument(k, "")]

@@ -102,7 +102,7 @@ class PageHandler(BaseHandler):
         """The ``IdProvider`` of the VO a request's scope names (directly or through a group), if any."""
         asked = ScopeRequest.parse(scope)
         vo = asked.vo or (self.registry.vo_of_group(asked.group) if asked.group else None)
-        return self.registry.vos[vo].idp if vo in self.registry.vos else None
+        return self.registry.vos[vo].idp if vo is not None and vo in self.registry.vos else None
 
     def show_group_choice(self, username: str, client_name: str, action: str, groups: tuple[str, ...],
                           hidden: list[tuple[str, str]] | None = None) -> None:

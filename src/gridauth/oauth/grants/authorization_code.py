@@ -116,9 +116,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code: IssuedCode) -> GridUser:
         """The code's user and group, checked against the registry as it is now."""
-        authorization_code = authorization_code.row
-        asked = ScopeRequest.parse(authorization_code.scope)
-        membership = current_membership(self.server.registry(), authorization_code.username,
-                                        authorization_code.group_name, authorization_code.vo, asked.properties,
-                                        authorization_code.idp)
-        return GridUser(membership, auth_time=authorization_code.auth_time, idp=authorization_code.idp)
+        row = authorization_code.row
+        asked = ScopeRequest.parse(row.scope)
+        membership = current_membership(self.server.registry(), row.username, row.group_name, row.vo,
+                                        asked.properties, row.idp)
+        return GridUser(membership, auth_time=row.auth_time, idp=row.idp)
