@@ -9,14 +9,17 @@ private state directory, and ``alice`` as the author of edits. The paths the doc
 ``/tmp/gdoc``) stand for the sandbox.
 
 What changes from run to run is masked on both sides before comparing: times, secrets, salted
-hashes, configuration fingerprints, key ids. An output line ``...`` stands for any number of lines.
+hashes, configuration fingerprints, key ids, tokens, ``Etag``; the ``Date`` and ``Server`` headers every
+reply has are left out, as the docs leave them out. An output line ``...`` stands for any number of lines.
 
 Directives, in an HTML comment just before the block (invisible when the docs are read):
 ``<!-- docs-test: skip REASON -->`` for an example that cannot run here (it needs a running server, a
 terminal, a lock held by a second editor); ``<!-- docs-test: alone -->`` for one that runs in a
 sandbox of its own, so that it neither sees nor changes the state the other examples share;
 ``<!-- docs-test: setup COMMAND -->`` to run COMMAND, unshown and unchecked, before the block (state
-the docs describe in prose). Every example is either run or skipped with a reason: a new example
+the docs describe in prose); ``<!-- docs-test: server -->`` for requests to a running server: a real
+``gridauth serve`` on the sandbox, started once per document, stands for the addresses the docs show
+(``127.0.0.1:1843x``, ``localhost:8080``). Every example is either run or skipped with a reason: a new example
 cannot escape the test unnoticed.
 """
 
@@ -26,8 +29,11 @@ import functools
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +43,9 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 EXAMPLE = REPO / "etc" / "gridauth.cfg"
 DOC_PATHS = ("/tmp/gdemo", "/tmp/gdoc")
-DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(skip|alone|setup)\b\s*(.*?)\s*-->")
+DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(skip|alone|setup|server)\b\s*(.*?)\s*-->")
+# The addresses the docs show for a running server, and what they stand for in the test.
+DOC_SERVER = re.compile(r"127\.0\.0\.1:1843\d|localhost:8080")
 # Files the docs validate without showing them: the test suite's broken configurations.
 DOC_FILES = {"syntax.cfg": REPO / "tests" / "data" / "docs" / "syntax.cfg",
              "semantic.cfg": REPO / "tests" / "data" / "docs" / "semantic.cfg"}
@@ -48,6 +56,10 @@ MASKS = (
     (re.compile(r'(?<=client_secret: )[A-Za-z0-9_-]{43}|(?<="client_secret": ")[A-Za-z0-9_-]{43}'), "<secret>"),
     (re.compile(r"(?<=signing key )[A-Za-z0-9_-]{16}\b|^[A-Za-z0-9_-]{16}(?=\t)", re.M), "<kid>"),
     (re.compile(r"\b[0-9a-f]{16}\b"), "<fingerprint>"),
+    (re.compile(r"^(Date|Server): .*\r?\n", re.M), ""),  # the docs leave out what every reply has
+    (re.compile(r"^Etag: .*$", re.M), "Etag: <varies>"),
+    (re.compile(r'(?<="kid": ")[A-Za-z0-9_-]{16}|(?<="n": ")[A-Za-z0-9_-]+'), "<key>"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]*(\.[A-Za-z0-9_.-]+)?…?"), "<jwt>"),  # the docs may cut a token short with …
     (re.compile(r"(?<=version )\d+|(?<=\"version\": )\d+"), "<n>"),
 )
 
@@ -116,8 +128,13 @@ def _commands(block: list[tuple[int, str]]) -> list[Command]:
     return commands
 
 
-def mask(text: str, sandbox: Path) -> str:
-    """*text* with the sandbox path shown as the docs show it and every run-dependent value masked."""
+def mask(text: str, sandbox: Path, port: int = 0) -> str:
+    """*text* with the sandbox path and server address shown as the docs show them and every
+    run-dependent value masked."""
+    if port:
+        text = text.replace(f"127.0.0.1:{port}", "127.0.0.1:18431").replace(f"localhost:{port}", "localhost:8080")
+    text = DOC_SERVER.sub(lambda found: "localhost:8080" if found[0].startswith("localhost") else "127.0.0.1:18431",
+                          text)
     text = text.replace(str(sandbox), DOC_PATHS[0])
     for path in DOC_PATHS[1:]:
         text = text.replace(path, DOC_PATHS[0])
@@ -157,10 +174,13 @@ def new_sandbox(root: Path) -> tuple[Path, dict[str, str]]:
     return root, env
 
 
-def run(command: str, sandbox: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run one doc command with bash in *sandbox*; the doc's paths stand for the sandbox."""
+def run(command: str, sandbox: Path, env: dict[str, str], port: int = 0) -> subprocess.CompletedProcess[str]:
+    """Run one doc command with bash in *sandbox*; the doc's paths stand for the sandbox, and its
+    server addresses for the server on *port*."""
     for path in DOC_PATHS:
         command = command.replace(path, str(sandbox))
+    if port:
+        command = DOC_SERVER.sub(lambda found: f"{found[0].split(':')[0]}:{port}", command)
     return subprocess.run(["bash", "-c", command], cwd=sandbox, env=env, capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL)
 
@@ -172,34 +192,80 @@ DOCUMENTS = sorted(path.name for path in DOCS.glob("*.md") if parse(path))
 def test_every_example_is_run_or_skipped_with_a_reason(name):
     for example in parse(DOCS / name):
         assert example.directive != "skip" or example.reason, f"{name}:{example.line}: a skip needs its reason"
-        runnable = all(_runnable(command.text) for command in example.commands)
+        runnable = all(_runnable(command.text, example.directive == "server") for command in example.commands)
         assert runnable or example.directive == "skip", (
             f"{name}:{example.line}: this example needs more than the gridauth command; run it here or mark it "
             f"<!-- docs-test: skip REASON -->")
 
 
-def _runnable(command: str) -> bool:
+def _runnable(command: str, server: bool) -> bool:
     words = command.split()
-    return bool(words) and words[0] in {"gridauth", "echo", "sed", "grep", "cat", "ls", "stat"} and "curl" not in words
+    if server and words and words[0] == "curl":
+        return "$" not in command  # a token from an earlier step is not at hand
+    return bool(words) and words[0] in {"gridauth", "echo", "sed", "grep", "cat", "ls", "stat"}
+
+
+class Server:
+    """A real ``gridauth serve`` on a document's sandbox, started at its first ``server`` example."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    def start(self, sandbox: Path, env: dict[str, str]) -> int:
+        """Start the server once; return its port."""
+        if self.process is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            self.process = subprocess.Popen(["gridauth", "serve", "--port", str(self.port)], cwd=sandbox, env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+            deadline = time.monotonic() + 30
+            while not self._answers():
+                assert self.process.poll() is None and time.monotonic() < deadline, "gridauth serve did not start"
+                time.sleep(0.1)
+        return self.port
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop the server if it was started."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
 
 
 @pytest.mark.parametrize("name", DOCUMENTS)
 def test_examples_print_what_the_docs_say(name, tmp_path):
     shared = new_sandbox(tmp_path / "doc")
-    failures: list[str] = []
-    for example in parse(DOCS / name):
-        if example.directive == "skip":
-            continue
-        sandbox, env = new_sandbox(tmp_path / f"alone-{example.line}") if example.directive == "alone" else shared
-        if example.directive == "setup":
-            prepared = run(example.reason, sandbox, env)
-            assert prepared.returncode == 0, f"{name}:{example.line}: setup failed: {prepared.stderr}"
-        for command in example.commands:
-            done = run(command.text, sandbox, env)
-            expected = mask("\n".join(command.output), sandbox).splitlines()
-            out, err = mask(done.stdout, sandbox).splitlines(), mask(done.stderr, sandbox).splitlines()
-            if done.returncode != command.exit_code or not matches(expected, out, err):
-                failures.append(f"{name}:{command.line}: $ {command.text}\n  exit {done.returncode} "
-                                f"(docs: {command.exit_code})\n  docs say:\n    " + "\n    ".join(expected)
-                                + "\n  it printed:\n    " + "\n    ".join(out + err))
+    server = Server()
+    try:
+        failures = [failure for example in parse(DOCS / name) if example.directive != "skip"
+                    for failure in _check(example, shared, server, tmp_path)]
+    finally:
+        server.stop()
     assert not failures, "\n\n".join(failures)
+
+
+def _check(example: Example, shared: tuple[Path, dict[str, str]], server: Server, tmp_path: Path) -> list[str]:
+    """Run one example; return a description of every command whose output or status differs."""
+    sandbox, env = new_sandbox(tmp_path / f"alone-{example.line}") if example.directive == "alone" else shared
+    port = server.start(sandbox, env) if example.directive == "server" else 0
+    if example.directive == "setup":
+        prepared = run(example.reason, sandbox, env)
+        assert prepared.returncode == 0, f"{example.doc}:{example.line}: setup failed: {prepared.stderr}"
+    failures: list[str] = []
+    for command in example.commands:
+        done = run(command.text, sandbox, env, port)
+        expected = mask("\n".join(command.output), sandbox).splitlines()
+        out, err = mask(done.stdout, sandbox, port).splitlines(), mask(done.stderr, sandbox, port).splitlines()
+        if done.returncode != command.exit_code or not matches(expected, out, err):
+            failures.append(f"{example.doc}:{command.line}: $ {command.text}\n  exit {done.returncode} "
+                            f"(docs: {command.exit_code})\n  docs say:\n    " + "\n    ".join(expected)
+                            + "\n  it printed:\n    " + "\n    ".join(out + err))
+    return failures
