@@ -366,7 +366,7 @@ def test_rotated_provider_key_is_fetched_at_most_once_a_minute(start_provider: C
     clock, http = Clock(), CountingHTTP()
 
     async def flow() -> None:
-        rp = OIDCRelyingParty(idp_for(provider), http, clock=clock)  # type: ignore[arg-type]
+        rp = OIDCRelyingParty(idp_for(provider), http, clock=clock)  # type: ignore[arg-type]  # duck-typed client
         await rp.complete(*await code_and_state(rp, browser))
         jwks_uri = (await rp.metadata())["jwks_uri"]
         assert [k.kid for k in await rp.keys()] == ["test-0"] and http.urls.count(jwks_uri) == 1
@@ -398,7 +398,7 @@ def test_key_replaced_under_the_same_kid_is_fetched_again(start_provider: Callab
     clock, http = Clock(), CountingHTTP()
 
     async def flow() -> None:
-        rp = OIDCRelyingParty(idp_for(provider), http, clock=clock)  # type: ignore[arg-type]
+        rp = OIDCRelyingParty(idp_for(provider), http, clock=clock)  # type: ignore[arg-type]  # duck-typed client
         await rp.complete(*await code_and_state(rp, browser))
         old = (await rp.keys())[0].key.as_dict()
         key = new_signing_key("test-0")  # a new key under the old kid
