@@ -140,6 +140,30 @@ def test_user_add_modify_remove(gridauth, cfg_copy: Path) -> None:
     assert "dave" not in cfg_copy.read_text()
 
 
+def test_user_dn_and_id_repeat(gridauth, cfg_copy: Path) -> None:
+    """Repeated --dn and --id keep every value (add, and modify which replaces the list); none is dropped."""
+    gridauth("admin", "user", "add", "erin", "--config", cfg_copy, "--dn", "/DC=org/CN=Erin", "--dn",
+             "/DC=org/CN=Erin Robot", "--id", "erin-at-a", "--id", "erin-at-b", "--groups", "dteam_user", ok=True)
+    registry = registry_of(cfg_copy)
+    erin = registry.user("erin")
+    assert erin is not None
+    assert erin.dns == ("/DC=org/CN=Erin", "/DC=org/CN=Erin Robot")
+    assert erin.subjects == ("erin-at-a", "erin-at-b")
+    assert registry.user_by_dn("/DC=org/CN=Erin Robot") == erin == registry.user_by_subject("erin-at-b")
+
+    gridauth("admin", "user", "modify", "erin", "--config", cfg_copy, "--id", "erin-at-c", "--id", "erin-at-a",
+             "--id", "erin-at-c", ok=True)
+    erin = registry_of(cfg_copy).user("erin")
+    assert erin is not None
+    assert erin.subjects == ("erin-at-c", "erin-at-a")  # replaced, in order, a repeat kept once
+    assert erin.dns == ("/DC=org/CN=Erin", "/DC=org/CN=Erin Robot")  # not given: unchanged
+
+    gridauth("admin", "user", "modify", "erin", "--config", cfg_copy, "--dn", "/DC=org/CN=Erin New", ok=True)
+    assert registry_of(cfg_copy).user("erin").dns == ("/DC=org/CN=Erin New",)
+    shown = json.loads(gridauth("admin", "user", "list", "--json", "--config", cfg_copy, ok=True).stdout)
+    assert [row for row in shown if row["name"] == "erin"][0]["id"] == "erin-at-c, erin-at-a"
+
+
 def test_user_list(background) -> None:
     rows = json.loads(background("user-json")[0].stdout)
     assert isinstance(rows, list) and all(isinstance(row, dict) and "name" in row for row in rows)

@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
+from gridauth.clock import Clock
 from gridauth.config.builder import load_text
 from gridauth.config.model import IdProvider
 from gridauth.identity import (
@@ -30,6 +32,7 @@ from gridauth.identity import (
     OIDCRelyingParty,
     map_identity,
 )
+from gridauth.identity.jwks import REFETCH_INTERVAL, KeyCache
 from gridauth.identity.oidc_rp import s256_challenge
 
 from .conftest import (
@@ -345,20 +348,100 @@ def test_unknown_subject_is_not_mapped(start_provider: Callable[..., OpenIDProvi
 
 
 # -- keys ------------------------------------------------------------------------------------------------
-def test_new_provider_key_is_fetched_once(start_provider: Callable[..., OpenIDProvider], browser: Browser) -> None:
-    provider = start_provider()
+class CountingHTTP:
+    """Tornado's HTTP client, recording every URL the relying party asks for (to count JWKS fetches)."""
 
-    async def flow() -> tuple[list[str | None], list[str | None]]:
-        rp = OIDCRelyingParty(idp_for(provider))
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    async def fetch(self, request: HTTPRequest, **kwargs: Any) -> HTTPResponse:
+        self.urls.append(request.url)
+        return await AsyncHTTPClient().fetch(request, **kwargs)
+
+
+def test_rotated_provider_key_is_fetched_at_most_once_a_minute(start_provider: Callable[..., OpenIDProvider],
+                                                               browser: Browser) -> None:
+    """A new kid is fetched again on its first failure, rate-limited to one JWKS fetch a minute."""
+    provider = start_provider()
+    clock, http = Clock(), CountingHTTP()
+
+    async def flow() -> None:
+        rp = OIDCRelyingParty(idp_for(provider), http, clock=clock)  # type: ignore[arg-type]  # duck-typed client
         await rp.complete(*await code_and_state(rp, browser))
-        before = [k.kid for k in await rp.keys()]
+        jwks_uri = (await rp.metadata())["jwks_uri"]
+        assert [k.kid for k in await rp.keys()] == ["test-0"] and http.urls.count(jwks_uri) == 1
+
         key = new_signing_key("rotated")
         provider.restart(provider_config(key), key)  # same issuer, new signing key, new sessions
-        await rp.complete(*await code_and_state(rp, Browser()))
-        return before, [k.kid for k in await rp.keys()]
+        with pytest.raises(IdentityError, match="has no key for the ID token"):  # fetched a moment ago: not again
+            await rp.complete(*await code_and_state(rp, Browser()))
+        assert http.urls.count(jwks_uri) == 1
 
-    before, after = run(flow())
-    assert before == ["test-0"] and after == ["rotated"]
+        clock.advance(REFETCH_INTERVAL + 1)
+        await rp.complete(*await code_and_state(rp, Browser()))  # refetched once, then verified
+        assert [k.kid for k in await rp.keys()] == ["rotated"] and http.urls.count(jwks_uri) == 2
+
+        state = LoginState("TestOP", "s" * 43, "n" * 43, "v" * 64, REDIRECT_URI)
+        forged = _id_token(provider, state, key=RSAKey.generate_key(2048, private=True), header={"kid": "made-up"})
+        for _ in range(3):  # made-up kids do not make gridauth hammer the provider
+            with pytest.raises(IdentityError, match="has no key"):
+                await rp.verify_id_token(forged, state)
+        assert http.urls.count(jwks_uri) == 2
+
+    run(flow())
+
+
+def test_key_replaced_under_the_same_kid_is_fetched_again(start_provider: Callable[..., OpenIDProvider],
+                                                          browser: Browser) -> None:
+    """A signature that does not verify with the key of its kid makes the JWKS be fetched again (once)."""
+    provider = start_provider()
+    clock, http = Clock(), CountingHTTP()
+
+    async def flow() -> None:
+        rp = OIDCRelyingParty(idp_for(provider), http, clock=clock)  # type: ignore[arg-type]  # duck-typed client
+        await rp.complete(*await code_and_state(rp, browser))
+        old = (await rp.keys())[0].key.as_dict()
+        key = new_signing_key("test-0")  # a new key under the old kid
+        provider.restart(provider_config(key), key)
+        clock.advance(REFETCH_INTERVAL + 1)
+        identity = await rp.complete(*await code_and_state(rp, Browser()))
+        assert identity.subject == SUBJECT
+        keys = await rp.keys()
+        assert [k.kid for k in keys] == ["test-0"] and keys[0].key.as_dict() != old
+        assert http.urls.count((await rp.metadata())["jwks_uri"]) == 2
+
+    run(flow())
+
+
+def test_key_cache_rate_limit_and_generations() -> None:
+    """KeyCache on its own: one refetch per interval, a failed fetch counts, newer keys are shared."""
+    clock = Clock()
+    jwks = [[new_signing_key("a").as_dict()], [new_signing_key("b").as_dict()], [new_signing_key("c").as_dict()]]
+    fetched: list[int] = []
+
+    async def fetch() -> list[Any]:
+        fetched.append(len(fetched))
+        if len(fetched) == 3:
+            raise IdentityError("provider down")
+        return jwks[min(len(fetched) - 1, 2)]
+
+    async def flow() -> None:
+        cache = KeyCache(fetch, clock, refetch_interval=60)
+        first = await cache.get()
+        assert [k.kid for k in first.keys] == ["a"] and await cache.get() is first and len(fetched) == 1
+        assert await cache.after_failure(first) is None  # within the interval
+        clock.advance(61)
+        second = await cache.after_failure(first)
+        assert second is not None and [k.kid for k in second.keys] == ["b"] and len(fetched) == 2
+        assert await cache.after_failure(first) is second  # a caller that tried the old keys gets the new ones
+        clock.advance(61)
+        with pytest.raises(IdentityError):
+            await cache.after_failure(second)
+        assert await cache.after_failure(second) is None and len(fetched) == 3  # the failed fetch counts
+        assert (await cache.get()).keys == second.keys
+        assert [k.kid for k in (await cache.get(refresh=True)).keys] == ["c"]  # explicit refresh: no limit
+
+    run(flow())
 
 
 # -- ID-token checks, with tokens signed by the provider's own key ---------------------------------------

@@ -82,23 +82,28 @@ def _check_names(cfg: CFG, kind: str, names: Iterable[str]) -> None:
 
 
 # -- users ---------------------------------------------------------------------------------------
-def user_add(cfg: CFG, name: str, dn: str | None = None, subject: str | None = None,
+def _values(values: Sequence[str] | None) -> str | None:
+    """A list option's text (repeats kept once, in order), or None to leave the option as it is."""
+    return None if values is None else _join(dict.fromkeys(values))
+
+
+def user_add(cfg: CFG, name: str, dns: Sequence[str] = (), subjects: Sequence[str] = (),
              email: str | None = None, groups: Sequence[str] = ()) -> None:
-    """Register user *name* and put them in *groups*."""
+    """Register user *name* (with any number of DNs and provider subjects) and put them in *groups*."""
     _require_absent(cfg, "user", name)
     _check_names(cfg, "group", groups)
     ensure_section(cfg, [*USERS.strip("/").split("/"), name])
-    _set_many(cfg, f"{USERS}/{name}", {"DN": dn, "ID": subject, "Email": email})
+    _set_many(cfg, f"{USERS}/{name}", {"DN": _values(dns or None), "ID": _values(subjects or None), "Email": email})
     for group in groups:
         _set_members(cfg, group, [*_members(_require(cfg, "group", group)), name])
 
 
-def user_modify(cfg: CFG, name: str, dn: str | None = None, subject: str | None = None,
+def user_modify(cfg: CFG, name: str, dns: Sequence[str] | None = None, subjects: Sequence[str] | None = None,
                 email: str | None = None, groups: Sequence[str] | None = None,
                 add_groups: Sequence[str] = (), remove_groups: Sequence[str] = ()) -> None:
-    """Change a user's DN, subject, e-mail or group membership (``groups`` replaces it)."""
+    """Change a user's DNs, subjects, e-mail or group membership (``dns``, ``subjects``, ``groups`` replace)."""
     _require(cfg, "user", name)
-    _set_many(cfg, f"{USERS}/{name}", {"DN": dn, "ID": subject, "Email": email})
+    _set_many(cfg, f"{USERS}/{name}", {"DN": _values(dns), "ID": _values(subjects), "Email": email})
     current = set(_groups_containing(cfg, name))
     wanted = set(groups) if groups is not None else set(current)
     wanted = (wanted | set(add_groups)) - set(remove_groups)

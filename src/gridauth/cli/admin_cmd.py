@@ -62,8 +62,10 @@ def _add_user(sub: argparse._SubParsersAction) -> None:
     for action in ("add", "modify"):
         p = _cmd(users, action, f"{action} a user", _user_add if action == "add" else _user_modify)
         p.add_argument("name")
-        p.add_argument("--dn", help="certificate DN")
-        p.add_argument("--id", dest="subject", help="subject at the identity provider")
+        p.add_argument("--dn", action="append", dest="dns", metavar="DN",
+                       help="a certificate DN (repeat for several; modify: replaces the list)")
+        p.add_argument("--id", action="append", dest="subjects", metavar="SUBJECT",
+                       help="a subject at an identity provider (repeat for several; modify: replaces the list)")
         p.add_argument("--email")
         p.add_argument("--groups", type=csv, metavar="G1,G2", help="groups (modify: replaces the membership)")
         if action == "modify":
@@ -74,12 +76,13 @@ def _add_user(sub: argparse._SubParsersAction) -> None:
 
 
 def _user_add(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.user_add(cfg, a.name, a.dn, a.subject, a.email, a.groups or ()), f"user add {a.name}")
+    _edit(a, lambda cfg: edits.user_add(cfg, a.name, a.dns or (), a.subjects or (), a.email,
+                                        a.groups or ()), f"user add {a.name}")
     return 0
 
 
 def _user_modify(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.user_modify(cfg, a.name, a.dn, a.subject, a.email, a.groups, a.add_groups,
+    _edit(a, lambda cfg: edits.user_modify(cfg, a.name, a.dns, a.subjects, a.email, a.groups, a.add_groups,
                                            a.remove_groups), f"user modify {a.name}")
     return 0
 

@@ -2,8 +2,8 @@
 
 One :class:`OIDCRelyingParty` per configured identity provider (``/Resources/IdProviders/<name>`` of type
 OAuth2, OIDC, CheckIn or IAM). It can be kept for the life of the process: it caches the provider's
-discovery document (an hour) and its JWKS (until an ID token names a key it does not hold; then the JWKS
-is fetched again, once).
+discovery document (an hour) and its JWKS (until a token does not verify with the keys it holds; then the
+JWKS is fetched again, at most once a minute: :mod:`gridauth.identity.jwks`).
 
 A login is two steps, with the browser going to the provider and back in between:
 
@@ -18,6 +18,9 @@ A login is two steps, with the browser going to the provider and back in between
 
 Every failure raises :class:`IdentityError`, whose message is one line meant for a person and never
 contains a code, token, verifier or secret.
+
+HTTP to the provider is :mod:`gridauth.identity.http`, the ID token's claim checks
+:mod:`gridauth.identity.id_token`.
 """
 
 from __future__ import annotations
@@ -26,10 +29,9 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any
@@ -37,26 +39,19 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from joserfc import jws
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
+from tornado.httpclient import AsyncHTTPClient
 
 from ..clock import Clock
 from ..config.builder import check_url
 from ..config.model import IdProvider
 from .claims import ExternalIdentity
+from .http import TIMEOUT, IdentityError, ProviderHTTP, one_line
+from .id_token import audience_ok, b64url, check_at_hash, check_id_claims
+from .jwks import ALGORITHMS, REFETCH_INTERVAL, Key, KeyCache, verify
 
 DEFAULT_SCOPE = ("openid", "profile", "email")
-LEEWAY = 60
 DISCOVERY_TTL = 3600.0
-TIMEOUT = 10.0
 MAX_CODE_LENGTH = 4096
-# Signature algorithms accepted for ID tokens and signed userinfo; never "none" nor HMAC.
-ALGORITHMS = {
-    "RS256": ("RSA", "sha256"), "RS384": ("RSA", "sha384"), "RS512": ("RSA", "sha512"),
-    "PS256": ("RSA", "sha256"), "PS384": ("RSA", "sha384"), "PS512": ("RSA", "sha512"),
-    "ES256": ("EC", "sha256"), "ES384": ("EC", "sha384"), "ES512": ("EC", "sha512"),
-    "EdDSA": ("OKP", "sha512"), "Ed25519": ("OKP", "sha512"),
-}
 # Authorization request parameters that begin() sets itself and *extra* may not replace.
 RESERVED_PARAMETERS = frozenset({
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge",
@@ -67,27 +62,12 @@ PROTOCOL_CLAIMS = frozenset({
     "iss", "sub", "aud", "azp", "exp", "iat", "nbf", "nonce", "auth_time", "acr", "amr", "at_hash", "c_hash",
     "sid", "jti",
 })
-
-PublicKey = RSAKey | ECKey | OKPKey
-
-
-class IdentityError(Exception):
-    """A login through an external identity provider failed; the message is one line, safe to show."""
-
-
-def _one_line(text: object, limit: int = 200) -> str:
-    """*text* as one printable line of at most *limit* characters."""
-    line = re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in str(text))).strip()
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+__all__ = ["IdentityError", "LoginState", "OIDCRelyingParty", "s256_challenge"]
 
 
 def s256_challenge(verifier: str) -> str:
     """The PKCE ``S256`` code challenge of *verifier* (RFC 7636)."""
-    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+    return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
 @dataclass(frozen=True)
@@ -116,27 +96,21 @@ class LoginState:
         return cls(**{n: data[n] for n in names})
 
 
-@dataclass(frozen=True)
-class _Key:
-    kid: str | None
-    key: PublicKey
-
-
 class OIDCRelyingParty:
     """gridauth as a client of one external OpenID provider (authorization code flow, PKCE S256)."""
 
     def __init__(self, idp: IdProvider, http: AsyncHTTPClient | None = None, *, clock: Clock | None = None,
-                 timeout: float = TIMEOUT, discovery_ttl: float = DISCOVERY_TTL) -> None:
+                 timeout: float = TIMEOUT, discovery_ttl: float = DISCOVERY_TTL,
+                 keys_refetch_interval: float = REFETCH_INTERVAL) -> None:
         if idp.is_local or not idp.issuer or not idp.client_id:
             raise IdentityError(f"identity provider {idp.name} is not an OpenID provider gridauth is registered with")
         self.idp = idp
         self.clock = clock or Clock()
-        self.timeout = timeout
         self.discovery_ttl = discovery_ttl
-        self._http = http
+        self._http = ProviderHTTP(idp.name, http, timeout)
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
-        self._keys: tuple[_Key, ...] | None = None
+        self._keys = KeyCache(self._fetch_jwks, self.clock, keys_refetch_interval)
 
     @property
     def name(self) -> str:
@@ -151,29 +125,6 @@ class OIDCRelyingParty:
             scopes.insert(0, "openid")
         return " ".join(scopes)
 
-    # -- HTTP --------------------------------------------------------------------------------------
-    async def _fetch(self, what: str, url: str, follow_redirects: bool = False, **kwargs: Any) -> HTTPResponse:
-        http = self._http or AsyncHTTPClient()
-        request = HTTPRequest(url, connect_timeout=self.timeout, request_timeout=self.timeout,
-                              follow_redirects=follow_redirects, max_redirects=3, **kwargs)
-        try:
-            response = await http.fetch(request, raise_error=False)
-        except Exception as exc:  # socket errors, TLS failures, timeouts: all mean "unreachable"
-            raise IdentityError(f"cannot reach the {what} of {self.name}: {_one_line(exc)}") from None
-        if response.code == 599:
-            raise IdentityError(f"cannot reach the {what} of {self.name}: {_one_line(response.error)}")
-        return response
-
-    def _json(self, what: str, response: HTTPResponse) -> dict[str, Any]:
-        try:
-            body = json.loads(response.body or b"")
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            raise IdentityError(f"the {what} of {self.name} did not answer with a JSON object "
-                                f"(HTTP {response.code})")
-        return body
-
     def _check_endpoint(self, metadata: Mapping[str, Any], name: str, required: bool = True) -> None:
         value = metadata.get(name)
         if value is None and not required:
@@ -187,48 +138,33 @@ class OIDCRelyingParty:
         if not refresh and self._metadata is not None and time.monotonic() - self._metadata_at < self.discovery_ttl:
             return self._metadata
         url = self.idp.issuer.rstrip("/") + "/.well-known/openid-configuration"
-        response = await self._fetch("discovery document", url, True, headers={"Accept": "application/json"})
+        response = await self._http.fetch("discovery document", url, True, headers={"Accept": "application/json"})
         if response.code != 200:
             raise IdentityError(f"the discovery document of {self.name} answered HTTP {response.code}")
-        metadata = self._json("discovery document", response)
+        metadata = self._http.json("discovery document", response)
         issuer = metadata.get("issuer")
         if not isinstance(issuer, str) or issuer.rstrip("/") != self.idp.issuer.rstrip("/"):
             raise IdentityError(f"the discovery document of {self.name} names another issuer "
-                                f"({_one_line(issuer, 100)!r}, expected {self.idp.issuer!r})")
+                                f"({one_line(issuer, 100)!r}, expected {self.idp.issuer!r})")
         for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             self._check_endpoint(metadata, name)
         self._check_endpoint(metadata, "userinfo_endpoint", required=False)
         self._metadata, self._metadata_at = metadata, time.monotonic()
         return metadata
 
-    async def keys(self, refresh: bool = False) -> tuple[_Key, ...]:
-        """The provider's signature keys (cached until *refresh*); unusable JWKS entries are skipped."""
-        if self._keys is not None and not refresh:
-            return self._keys
+    async def keys(self, refresh: bool = False) -> tuple[Key, ...]:
+        """The provider's signature keys (cached; fetched again on *refresh*); unusable JWKS entries are skipped."""
+        return (await self._keys.get(refresh)).keys
+
+    async def _fetch_jwks(self) -> list[Any]:
         metadata = await self.metadata()
-        response = await self._fetch("JWKS", metadata["jwks_uri"], True, headers={"Accept": "application/json"})
+        response = await self._http.fetch("JWKS", metadata["jwks_uri"], True, headers={"Accept": "application/json"})
         if response.code != 200:
             raise IdentityError(f"the JWKS of {self.name} answered HTTP {response.code}")
-        entries = self._json("JWKS", response).get("keys")
+        entries = self._http.json("JWKS", response).get("keys")
         if not isinstance(entries, list):
             raise IdentityError(f"the JWKS of {self.name} has no key list")
-        keys = []
-        for entry in entries:
-            if not isinstance(entry, dict) or entry.get("use", "sig") != "sig" or entry.get("kty") == "oct":
-                continue
-            ops = entry.get("key_ops")
-            if isinstance(ops, list) and "verify" not in ops:
-                continue
-            try:
-                key = import_key({k: v for k, v in entry.items() if k not in ("d", "p", "q", "dp", "dq", "qi")})
-            except (JoseError, ValueError, TypeError, KeyError):
-                continue
-            if not isinstance(key, (RSAKey, ECKey, OKPKey)):
-                continue
-            kid = entry.get("kid")
-            keys.append(_Key(kid if isinstance(kid, str) else None, key))
-        self._keys = tuple(keys)
-        return self._keys
+        return entries
 
     # -- step 1 --------------------------------------------------------------------------------------
     async def begin(self, redirect_uri: str, extra: Mapping[str, Any] | None = None) -> tuple[str, LoginState]:
@@ -293,8 +229,8 @@ class OIDCRelyingParty:
         error = arg("error")
         if error is not None:
             description = arg("error_description")
-            detail = f" ({_one_line(description, 150)})" if description else ""
-            raise IdentityError(f"{self.name} refused the login: {_one_line(error, 60)}{detail}")
+            detail = f" ({one_line(description, 150)})" if description else ""
+            raise IdentityError(f"{self.name} refused the login: {one_line(error, 60)}{detail}")
         code = arg("code")
         if not code:
             raise IdentityError(f"the login answer of {self.name} has no authorization code")
@@ -315,7 +251,7 @@ class OIDCRelyingParty:
         access_token = access_token if isinstance(access_token, str) and access_token else None
         token_type = tokens.get("token_type")
         if access_token and isinstance(token_type, str) and token_type.lower() != "bearer":
-            raise IdentityError(f"{self.name} issued a {_one_line(token_type, 20)} access token, not a bearer one")
+            raise IdentityError(f"{self.name} issued a {one_line(token_type, 20)} access token, not a bearer one")
         id_claims = await self.verify_id_token(id_token, state, access_token)
         claims = dict(id_claims)
         if metadata.get("userinfo_endpoint"):
@@ -331,17 +267,16 @@ class OIDCRelyingParty:
                               access_token: str | None = None) -> dict[str, Any]:
         """The claims of *id_token* once it is shown to answer *state*'s login at this provider.
 
-        Checks the signature against the provider's JWKS (fetched again once for an unknown ``kid``) with an
-        algorithm the provider advertises, ``iss``, ``aud`` and ``azp``, ``exp``, ``iat`` and ``nbf`` (60 s
+        Checks the signature against the provider's JWKS (fetched again, at most once a minute, when the
+        keys held do not verify it) with an algorithm the provider advertises, then the claims
+        (:mod:`gridauth.identity.id_token`): ``iss``, ``aud`` and ``azp``, ``exp``, ``iat`` and ``nbf`` (60 s
         leeway), ``nonce``, ``sub``, and ``at_hash`` when both it and *access_token* are there.
         """
         metadata = await self.metadata()
         claims, alg = await self._verify_jwt("ID token", id_token, self._algorithms(metadata, "id_token"))
-        self._check_id_claims(claims, metadata["issuer"], state)
-        if "at_hash" in claims and access_token:
-            digest = hashlib.new(ALGORITHMS[alg][1], access_token.encode("ascii", "replace")).digest()
-            if not hmac.compare_digest(str(claims["at_hash"]), _b64url(digest[: len(digest) // 2])):
-                raise IdentityError(f"the ID token of {self.name} does not match its access token (at_hash)")
+        check_id_claims(claims, provider=self.name, issuer=metadata["issuer"], client_id=self.idp.client_id,
+                        nonce=state.nonce, now=self.clock.now())
+        check_at_hash(claims, alg, access_token, self.name)
         return claims
 
     async def _exchange(self, metadata: Mapping[str, Any], code: str, state: LoginState) -> dict[str, Any]:
@@ -358,7 +293,7 @@ class OIDCRelyingParty:
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
         else:
             form["client_id"] = self.idp.client_id
-        response = await self._fetch("token endpoint", metadata["token_endpoint"], method="POST",
+        response = await self._http.fetch("token endpoint", metadata["token_endpoint"], method="POST",
                                      headers=headers, body=urlencode(form))
         if response.code != 200:
             try:
@@ -367,25 +302,25 @@ class OIDCRelyingParty:
                 answer = None
             if isinstance(answer, dict) and isinstance(answer.get("error"), str):
                 description = answer.get("error_description")
-                detail = f" ({_one_line(description, 150)})" if isinstance(description, str) and description else ""
+                detail = f" ({one_line(description, 150)})" if isinstance(description, str) and description else ""
                 raise IdentityError(f"{self.name} refused the authorization code: "
-                                    f"{_one_line(answer['error'], 60)}{detail}")
+                                    f"{one_line(answer['error'], 60)}{detail}")
             raise IdentityError(f"the token endpoint of {self.name} answered HTTP {response.code}")
-        return self._json("token endpoint", response)
+        return self._http.json("token endpoint", response)
 
     async def _userinfo(self, metadata: Mapping[str, Any], access_token: str) -> dict[str, Any]:
-        response = await self._fetch("userinfo endpoint", metadata["userinfo_endpoint"], headers={
+        response = await self._http.fetch("userinfo endpoint", metadata["userinfo_endpoint"], headers={
             "Authorization": f"Bearer {access_token}", "Accept": "application/json, application/jwt"})
         if response.code != 200:
             raise IdentityError(f"the userinfo endpoint of {self.name} answered HTTP {response.code}")
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/jwt":
-            return self._json("userinfo endpoint", response)
+            return self._http.json("userinfo endpoint", response)
         claims, _ = await self._verify_jwt("signed userinfo", (response.body or b"").decode("ascii", "replace"),
                                            self._algorithms(metadata, "userinfo"))
         if "iss" in claims and claims["iss"] != metadata["issuer"]:
             raise IdentityError(f"the signed userinfo of {self.name} names another issuer")
-        if "aud" in claims and not self._audience_ok(claims["aud"]):
+        if "aud" in claims and not audience_ok(claims["aud"], self.idp.client_id):
             raise IdentityError(f"the signed userinfo of {self.name} is meant for another client")
         return claims
 
@@ -407,21 +342,16 @@ class OIDCRelyingParty:
             raise IdentityError(f"the {what} of {self.name} is not a readable JWT") from None
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in algorithms:
-            raise IdentityError(f"the {what} of {self.name} is signed with {_one_line(alg, 20)!r}, "
+            raise IdentityError(f"the {what} of {self.name} is signed with {one_line(alg, 20)!r}, "
                                 f"which is not accepted")
-        candidates = self._candidates(await self.keys(), alg, kid)
-        if not candidates and kid is not None:
-            candidates = self._candidates(await self.keys(refresh=True), alg, kid)
-        if not candidates:
+        keys = await self._keys.get()
+        payload, had_key = verify(token, keys.keys, alg, kid)
+        if payload is None and (newer := await self._keys.after_failure(keys)) is not None:
+            payload, had_key = verify(token, newer.keys, alg, kid)
+        if payload is None and not had_key:
             raise IdentityError(f"the JWKS of {self.name} has no key for the {what} "
-                                f"(kid {_one_line(kid, 60)!r}, {alg})")
-        for key in candidates:
-            try:
-                payload = jws.deserialize_compact(token, key, algorithms=[alg]).payload
-                break
-            except (JoseError, ValueError):
-                continue
-        else:
+                                f"(kid {one_line(kid, 60)!r}, {alg})")
+        if payload is None:
             raise IdentityError(f"the signature of the {what} of {self.name} does not verify")
         try:
             claims = json.loads(payload)
@@ -430,46 +360,3 @@ class OIDCRelyingParty:
         if not isinstance(claims, dict):
             raise IdentityError(f"the {what} of {self.name} does not carry a JSON object")
         return claims, alg
-
-    @staticmethod
-    def _candidates(keys: Sequence[_Key], alg: str, kid: object) -> list[PublicKey]:
-        kty = ALGORITHMS[alg][0]
-        return [k.key for k in keys if k.key.key_type == kty and (kid is None or k.kid == kid)]
-
-    def _audience_ok(self, aud: object) -> bool:
-        if isinstance(aud, str):
-            return aud == self.idp.client_id
-        return isinstance(aud, list) and self.idp.client_id in aud and all(isinstance(a, str) for a in aud)
-
-    def _check_id_claims(self, claims: Mapping[str, Any], issuer: str, state: LoginState) -> None:
-        def bad(reason: str) -> IdentityError:
-            return IdentityError(f"the ID token of {self.name} {reason}")
-
-        def number(name: str) -> float | None:
-            value = claims.get(name)
-            if value is None:
-                return None
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise bad(f"has a malformed {name}")
-            return value
-
-        if claims.get("iss") != issuer:
-            raise bad("was issued by someone else (iss mismatch)")
-        if not self._audience_ok(claims.get("aud")):
-            raise bad("is meant for another client (aud mismatch)")
-        if "azp" in claims and claims["azp"] != self.idp.client_id:
-            raise bad("was requested by another client (azp mismatch)")
-        now = self.clock.now()
-        exp, iat, nbf = number("exp"), number("iat"), number("nbf")
-        if exp is None or iat is None:
-            raise bad("lacks exp or iat")
-        if exp <= now - LEEWAY:
-            raise bad("has expired")
-        if iat > now + LEEWAY or (nbf is not None and nbf > now + LEEWAY):
-            raise bad("is not valid yet (check the clocks)")
-        nonce = claims.get("nonce")
-        if not isinstance(nonce, str) or not hmac.compare_digest(nonce.encode(), state.nonce.encode()):
-            raise bad("does not answer this login (nonce mismatch)")
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub or len(sub) > 255:
-            raise bad("has no usable subject")
