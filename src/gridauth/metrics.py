@@ -21,20 +21,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
     multiprocess,
 )
+from prometheus_client.exposition import choose_encoder
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 OTHER = "other"
 LABEL_MAX = 64
 
@@ -131,13 +129,17 @@ def watch_pool(engine: Engine) -> None:
     event.listen(engine, "checkin", lambda *_: db_in_use.dec())
 
 
-def exposition() -> bytes:
-    """The text a scrape gets: this process's metrics, or every worker's summed in multiprocess mode."""
+def exposition(accept: str | None) -> tuple[bytes, str]:
+    """What a scrape gets and its content type (the format the *accept* header asks for, Prometheus text else).
+
+    This process's metrics, or every worker's summed in multiprocess mode.
+    """
+    encoder, content_type = choose_encoder(accept or "")
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        return encoder(registry), content_type
+    return encoder(REGISTRY), content_type
 
 
 def process_ended(pid: int) -> None:

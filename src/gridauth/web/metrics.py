@@ -37,5 +37,6 @@ class MetricsHandler(BaseHandler):
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.finish("metrics are not served to this address (see MetricsAllowFrom)\n")
             return
-        self.set_header("Content-Type", metrics.CONTENT_TYPE)
-        self.finish(metrics.exposition())
+        body, content_type = metrics.exposition(self.request.headers.get("Accept"))
+        self.set_header("Content-Type", content_type)
+        self.finish(body)
