@@ -12,7 +12,9 @@ import time
 
 import pytest
 
+from gridauth.config.builder import load_text
 from gridauth.config.cfgfile import set_option
+from gridauth.errors import ConfigInvalid
 from gridauth.web.metrics import address_allowed
 
 from .conftest import PORTAL, SERVICE, Browser
@@ -110,9 +112,27 @@ def test_address_rule():
     assert not address_allowed("not an address", LOOPBACK_NETWORKS) and not address_allowed(None, LOOPBACK_NETWORKS)
 
 
+def test_scrapers_get_the_format_they_ask_for(service):
+    reply = service.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert reply.headers["Content-Type"].startswith("application/openmetrics-text") and reply.body.endswith(b"# EOF\n")
+    assert service.get("/metrics").headers["Content-Type"].startswith("text/plain")
+
+
+def test_a_bad_metrics_network_is_a_configuration_error(example_text):
+    opening = "Authorization\n    {\n"
+    text = example_text.replace(opening, opening + "      MetricsAllowFrom = 10.0.0.0/8, nonsense\n", 1)
+    assert "nonsense" in text
+    with pytest.raises(ConfigInvalid) as caught:
+        load_text(text)
+    assert [(i.where, i.reason) for i in caught.value.issues] == [
+        ("/DIRAC/Security/Authorization/MetricsAllowFrom",
+         "'nonsense' is not an IP address or network (e.g. 10.0.0.0/8, 192.0.2.7)")]
+
+
 @pytest.fixture
 def two_workers(config_file, db_url, tmp_path):
-    yield from serving(config_file, db_url, tmp_path, "--processes", "2", "--log-format", "json")
+    yield from serving(config_file, db_url, tmp_path, "--processes", "2", "--log-format", "json",
+                       "--reload-interval", "0.2")
 
 
 def _pids_serving(server, path: str) -> set[int]:
@@ -122,8 +142,9 @@ def _pids_serving(server, path: str) -> set[int]:
     return {entry["pid"] for entry in lines if entry.get("path") == path}
 
 
-def test_one_scrape_shows_every_worker_and_survives_a_worker_restart(two_workers):
+def test_one_scrape_shows_every_worker_and_survives_a_worker_restart(two_workers, config_file):
     server = two_workers
+    first_version = server.get("/health").body["config"]["version"]
     sent = 0
     while len(_pids_serving(server, "/token")) < 2 and sent < 400:  # new connections: the kernel spreads them
         assert server.post("/token", CC, auth=SERVICE).status == 200
@@ -138,8 +159,9 @@ def test_one_scrape_shows_every_worker_and_survives_a_worker_restart(two_workers
         assert value(samples, "gridauth_http_request_duration_seconds_count", endpoint="/token") == sent + 1
         versions = [dict(labels)["version"] for (name, labels), v in samples.items()
                     if name == "gridauth_config_info" and v == 1]
-        assert versions == [server.get("/health").body["config"]["version"]]
+        assert versions == [first_version]
         assert value(samples, "gridauth_config_last_reload_timestamp_seconds") > time.time() - 600
+        assert value(samples, "gridauth_db_connections_in_use") == 0  # every connection went back to its pool
     victim = sorted(_pids_serving(server, "/token"))[0]
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 15
@@ -147,6 +169,19 @@ def test_one_scrape_shows_every_worker_and_survives_a_worker_restart(two_workers
         time.sleep(0.1)
     time.sleep(1.5)  # the replacement starts after a one-second pause
     assert value(scrape(server), "gridauth_tokens_issued_total", grant_type="client_credentials") == sent
+    loaded_before = value(scrape(server), "gridauth_config_last_reload_timestamp_seconds")
+    config_file.write_text(config_file.read_text() + "\n# an edit\n")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        samples = scrape(server)
+        if value(samples, "gridauth_config_info", version=first_version) == 0:
+            break
+        time.sleep(0.2)
+    new_version = server.get("/health").body["config"]["version"]
+    assert new_version != first_version
+    assert value(samples, "gridauth_config_info", version=first_version) == 0  # no live worker serves it any more
+    assert value(samples, "gridauth_config_info", version=new_version) == 1
+    assert value(samples, "gridauth_config_last_reload_timestamp_seconds") > loaded_before
 
 
 def test_behind_a_proxy_the_forwarded_address_is_checked(config_file, db_url, tmp_path):
