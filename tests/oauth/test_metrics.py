@@ -6,8 +6,11 @@ compare a scrape before and after what they do; the multiprocess tests run a rea
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -136,8 +139,6 @@ def two_workers(config_file, db_url, tmp_path):
 
 
 def _pids_serving(server, path: str) -> set[int]:
-    import json
-
     lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
     return {entry["pid"] for entry in lines if entry.get("path") == path}
 
@@ -189,3 +190,15 @@ def test_behind_a_proxy_the_forwarded_address_is_checked(config_file, db_url, tm
         assert server.get("/metrics").status == 200  # Prometheus on the host itself, not through the proxy
         assert server.get("/metrics", headers={"X-Real-Ip": "203.0.113.9"}).status == 403  # a client via the proxy
         assert server.get("/metrics", headers={"X-Real-Ip": "127.0.0.1"}).status == 200
+
+
+def test_health_answers_head_for_load_balancers(service):
+    reply = service.get("/health", method="HEAD")
+    assert reply.status == 200 and not reply.body
+
+
+def test_the_command_line_does_not_import_prometheus_client_before_serve_chooses_its_mode():
+    # prometheus-client picks in-memory or multiprocess values when first imported: serve must come first.
+    code = "import sys, gridauth.cli.main; print('prometheus_client' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr
