@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from ..config.paths import config_path, database_url
 from ..errors import GridauthError
+from ..logfmt import FORMATS, configure_logging
 from .common import add_config_option, add_db_option
-from .supervisor import run_workers
+from .supervisor import run_workers, shared_metrics_dir
 
 if TYPE_CHECKING:
     from ..service import ServiceContext
@@ -43,19 +44,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--reload-interval", type=float, default=2.0, metavar="SECONDS",
                         help="how often to look for edits of the configuration file (default: 2)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="text", choices=FORMATS,
+                        help="text lines (default) or one JSON object per line")
     parser.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve with the workers' shared metrics directory in place before any server module is imported."""
+    with shared_metrics_dir(args.processes):
+        return _start(args)
+
+
+def _start(args: argparse.Namespace) -> int:
     """Load and check everything first (refusing an invalid configuration), then fork and serve."""
     # The server's modules are imported here, not at the top: every other command starts faster.
     from tornado.netutil import bind_sockets
 
+    from .. import metrics
     from ..config.reload import RegistryHolder
     from ..db.engine import Database
     from ..service import ServiceContext
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, args.log_format)
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))  # its DEBUG shows tokens
     path = config_path(args.config)
     url = database_url(args.db)
@@ -72,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         context = ServiceContext(RegistryHolder(path), Database(url))
         asyncio.run(_serve(context, sockets, args.host, args.port, args.behind_proxy, args.reload_interval))
 
-    return run_workers(worker, args.processes)
+    return run_workers(worker, args.processes, metrics.process_ended)
 
 
 async def _serve(context: ServiceContext, sockets: list[socket.socket], host: str, port: int,

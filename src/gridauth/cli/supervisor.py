@@ -3,6 +3,10 @@
 The parent forks the workers after binding, restarts a worker that dies unexpectedly, and forwards
 SIGTERM/SIGINT so that stopping the parent stops every worker. Each worker also asks the kernel to
 end it if the parent disappears (``PR_SET_PDEATHSIG``), so no worker outlives a killed parent.
+
+The workers share one metrics directory (prometheus-client's multiprocess mode, see
+``gridauth/metrics.py``) so that one scrape of any worker shows the whole service:
+:func:`shared_metrics_dir` prepares it before anything imports prometheus-client.
 """
 
 from __future__ import annotations
@@ -11,14 +15,47 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 log = logging.getLogger("gridauth.serve")
 PR_SET_PDEATHSIG = 1
 RESTART_PAUSE = 1.0
 MAX_RESTART_PAUSE = 60.0
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def shared_metrics_dir(processes: int) -> Iterator[Path | None]:
+    """The directory where every worker keeps its metrics (None: one process, metrics kept in memory).
+
+    It must be in the environment before ``prometheus_client`` is first imported, which decides then
+    whether values live in memory or in files. The operator's ``$PROMETHEUS_MULTIPROC_DIR`` (e.g. under
+    systemd's ``RuntimeDirectory``) is used and emptied of an earlier run's files, so that counts start
+    from zero; otherwise a private temporary directory is made and removed at the end.
+    """
+    given = os.environ.get(METRICS_DIR_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        yield path
+        return
+    if processes == 1:
+        yield None
+        return
+    path = Path(tempfile.mkdtemp(prefix="gridauth-metrics-"))
+    os.environ[METRICS_DIR_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop(METRICS_DIR_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _die_with_parent() -> None:
@@ -44,8 +81,11 @@ def _spawn(worker: Callable[[], None]) -> int:
     return pid
 
 
-def run_workers(worker: Callable[[], None], processes: int) -> int:
-    """Run *worker* in this process (``processes == 1``) or in N forked children (0: one per CPU)."""
+def run_workers(worker: Callable[[], None], processes: int, ended: Callable[[int], None] | None = None) -> int:
+    """Run *worker* in this process (``processes == 1``) or in N forked children (0: one per CPU).
+
+    *ended* is called with the process id of every worker that has ended (to forget its live metrics).
+    """
     if processes == 1:
         worker()
         return 0
@@ -73,6 +113,8 @@ def run_workers(worker: Callable[[], None], processes: int) -> int:
         except InterruptedError:
             continue
         children.discard(pid)
+        if ended is not None:
+            ended(pid)
         if not stopping:
             code = os.waitstatus_to_exitcode(status)
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from .cfgfile import as_list, parse
 from .model import (
     AUTH_METHODS,
     GRANT_TYPES,
+    LOOPBACK_NETWORKS,
     PROVIDER_TYPES,
     SIGNING_ALGORITHMS,
     VO,
@@ -116,12 +118,24 @@ def _settings(tree: Tree, issues: _Issues) -> AuthorizationSettings:
     if wlcg not in YES_NO:
         issues.add(f"{AUTHZ}/WLCGClaims", f"expected yes or no, found {wlcg!r}")
     return AuthorizationSettings(
+        metrics_allow_from=_networks(authz, "MetricsAllowFrom", issues) or LOOPBACK_NETWORKS,
         issuer=issuer,
         lifetimes=Lifetimes(**values),
         signing_algorithm=algorithm,
         wlcg_claims=YES_NO.get(wlcg, False),
         audience=_opt(authz, "Audience"),
     )
+
+
+def _networks(tree: Tree, name: str, issues: _Issues) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A list of addresses and networks (``10.0.0.0/8, 192.0.2.7, ::1``); an empty option gives ()."""
+    networks = []
+    for entry in as_list(_opt(tree, name)):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            issues.add(f"{AUTHZ}/{name}", f"{entry!r} is not an IP address or network (e.g. 10.0.0.0/8, 192.0.2.7)")
+    return tuple(networks)
 
 
 def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ GRANT_TYPES = frozenset(
 AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "none"})
 SIGNING_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 PROVIDER_TYPES = frozenset({"Local", "OAuth2", "OIDC", "CheckIn", "IAM"})
+LOOPBACK_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
 
@@ -37,6 +39,7 @@ class AuthorizationSettings:
     signing_algorithm: str = "RS256"
     wlcg_claims: bool = False
     audience: str = ""
+    metrics_allow_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = LOOPBACK_NETWORKS
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,16 @@
-"""The route table: one handler per endpoint, readable at a glance."""
+"""The route table: one handler per endpoint, readable at a glance; and what every finished request leaves behind."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 from tornado.web import Application, RequestHandler
 
+from .. import metrics
 from ..service import ServiceContext
 from .authorize import AuthorizeHandler
 from .base import NotFoundHandler
@@ -16,6 +20,7 @@ from .external_login import LoginCallbackHandler
 from .health import HealthHandler
 from .login import LoginHandler
 from .logout import LogoutHandler
+from .metrics import MetricsHandler
 from .token import IntrospectionHandler, RevocationHandler, TokenHandler
 from .userinfo import UserInfoHandler
 
@@ -23,33 +28,67 @@ TEMPLATES = Path(__file__).parent / "templates"
 access_log = logging.getLogger("tornado.access")
 
 
+ROUTES: list[tuple[str, type[RequestHandler]]] = [
+    ("/.well-known/openid-configuration", MetadataHandler),
+    ("/.well-known/oauth-authorization-server", MetadataHandler),
+    ("/jwks", JWKSHandler),
+    ("/token", TokenHandler),
+    ("/revoke", RevocationHandler),
+    ("/introspect", IntrospectionHandler),
+    ("/authorize", AuthorizeHandler),
+    ("/device_authorization", DeviceAuthorizationHandler),
+    ("/device", DeviceVerificationHandler),
+    ("/login", LoginHandler),
+    ("/login/callback", LoginCallbackHandler),
+    ("/logout", LogoutHandler),
+    ("/userinfo", UserInfoHandler),
+    ("/health", HealthHandler),
+    ("/metrics", MetricsHandler),
+]
+ROUTE_PATHS = frozenset(path for path, _ in ROUTES)
+CLIENT_ID_MAX = 128
+
+
+def client_id_of(handler: RequestHandler) -> str | None:
+    """The client a request says it comes from: HTTP Basic's user part, else a ``client_id`` parameter.
+
+    Only the identifier: the password part of HTTP Basic is never decoded into anything kept.
+    """
+    request = handler.request
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user = base64.b64decode(credentials, validate=True).split(b":", 1)[0].decode("utf-8")
+            return unquote_plus(user)[:CLIENT_ID_MAX]
+        except ValueError:  # not base64 or not UTF-8: nothing worth logging
+            return None
+    values = request.arguments.get("client_id")
+    return values[0].decode("utf-8", "replace")[:CLIENT_ID_MAX] if values else None
+
+
 def log_request(handler: RequestHandler) -> None:
-    """The access log line, without the query string: it may hold an ID token or a code."""
+    """The access log line and the request metrics; without the query string, it may hold an ID token or a code.
+
+    The text line keeps its short form; the request's fields also travel as the record's attributes for
+    the JSON format (``gridauth serve --log-format json``). Metrics are labelled by route, never by the
+    raw path, so that unknown paths cannot create series.
+    """
+    request = handler.request
     status = handler.get_status()
+    seconds = request.request_time()
+    metrics.record_request(request.path if request.path in ROUTE_PATHS else metrics.OTHER, status, seconds)
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    access_log.log(level, "%d %s %s (%s) %.2fms", status, handler.request.method, handler.request.path,
-                   handler.request.remote_ip, 1000.0 * handler.request.request_time())
+    fields = {"method": request.method, "path": request.path, "status": status,
+              "duration_ms": round(1000.0 * seconds, 2), "client": request.remote_ip,
+              "client_id": client_id_of(handler)}
+    access_log.log(level, "%d %s %s (%s) %.2fms", status, request.method, request.path, request.remote_ip,
+                   1000.0 * seconds, extra=fields)
 
 
 def make_app(context: ServiceContext) -> Application:
-    """The Tornado application serving *context*."""
-    routes = [
-        (r"/\.well-known/openid-configuration", MetadataHandler),
-        (r"/\.well-known/oauth-authorization-server", MetadataHandler),
-        (r"/jwks", JWKSHandler),
-        (r"/token", TokenHandler),
-        (r"/revoke", RevocationHandler),
-        (r"/introspect", IntrospectionHandler),
-        (r"/authorize", AuthorizeHandler),
-        (r"/device_authorization", DeviceAuthorizationHandler),
-        (r"/device", DeviceVerificationHandler),
-        (r"/login", LoginHandler),
-        (r"/login/callback", LoginCallbackHandler),
-        (r"/logout", LogoutHandler),
-        (r"/userinfo", UserInfoHandler),
-        (r"/health", HealthHandler),
-    ]
-    return Application([(path, handler, {"context": context}) for path, handler in routes],
+    """The Tornado application serving *context* (its database pool is watched for the metrics)."""
+    metrics.watch_pool(context.db.engine)
+    return Application([(re.escape(path), handler, {"context": context}) for path, handler in ROUTES],
                        default_handler_class=NotFoundHandler, default_handler_args={"context": context},
                        template_path=str(TEMPLATES), xsrf_cookies=True, log_function=log_request,
                        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},

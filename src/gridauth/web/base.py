@@ -6,7 +6,8 @@ import json
 import logging
 from typing import Any
 
-from tornado.web import RequestHandler
+from tornado.log import app_log, gen_log
+from tornado.web import HTTPError, RequestHandler
 
 from ..config.registry import Registry
 from ..errors import DatabaseUnavailable
@@ -39,11 +40,16 @@ class BaseHandler(RequestHandler):
     def check_xsrf_cookie(self) -> None:
         """APIs authenticate clients, not cookies: only the pages (PageHandler) check the CSRF token."""
 
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:  # noqa: D102 - an outage is no crash
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Tornado's log lines without the query string (it may hold an ID token or a code); an outage is no crash."""
+        summary = f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
         if isinstance(value, DatabaseUnavailable):
             log.warning("%s %s: %s", self.request.method, self.request.path, value)
+        elif isinstance(value, HTTPError):
+            if value.log_message:
+                gen_log.warning("%d %s: " + value.log_message, value.status_code, summary, *value.args)
         else:
-            super().log_exception(typ, value, tb)
+            app_log.error("Uncaught exception %s", summary, exc_info=(typ, value, tb))
 
     @staticmethod
     def outage(kwargs: dict[str, Any]) -> bool:

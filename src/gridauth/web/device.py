@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
+from .. import metrics
 from ..db.models import DeviceFlowRow
 from ..oauth.grants.device_code import normalize_user_code
 from ..oauth.scopes import Membership, ScopeRequest, select
@@ -122,6 +123,7 @@ class DeviceVerificationHandler(PageHandler):
                                 status=409)
         log.info("device flow %s by %r for client %s in group %s", "approved" if approve else "denied",
                  session.username, row.client_id, selection.group)
+        metrics.record_device_decision(approve)
         if approve:
             self.message("Device connected", f"{self._client_name(row)} can now act as {session.username} "
                          f"in group {selection.group} of VO {selection.vo}.",

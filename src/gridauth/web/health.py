@@ -8,7 +8,7 @@ from .base import BaseHandler
 class HealthHandler(BaseHandler):
     """Report that the process serves, and which configuration version it serves."""
 
-    async def get(self) -> None:  # noqa: D102 - tornado verb
+    async def get(self) -> None:  # noqa: D102 - tornado verb (HEAD too: the same status, no body)
         registry = self.registry
         database = await self.context.db.run(self.context.db.ping)
         self.write_json({
@@ -17,3 +17,5 @@ class HealthHandler(BaseHandler):
             "config": {"version": registry.version, "vos": len(registry.vos), "groups": len(registry.groups),
                        "users": len(registry.users), "clients": len(registry.clients)},
         }, 200 if database else 503)
+
+    head = get

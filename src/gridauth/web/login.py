@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from .. import metrics
 from .external_login import start_external_login
 from .pages import PageHandler, safe_next
 
@@ -40,6 +41,7 @@ class LoginHandler(PageHandler):
         keys = ((f"login-ip:{self.client_ip()}", limit * 5), (f"login-user:{username}", limit))
         if not all([await context.db.run(context.flows.within, key, now, most, window) for key, most in keys]):
             log.warning("login rate limit hit for %r from %s", username, self.client_ip())
+            metrics.record_login("local", "rate_limited")
             self._show("Too many failed attempts. Wait a few minutes and try again.", username, status=429)
             return
         local, _ = self._providers()
@@ -49,8 +51,10 @@ class LoginHandler(PageHandler):
             for key, most in keys:  # only failures count
                 await context.db.run(context.flows.hit, key, now, most, window)
             log.info("failed local login for %r from %s", username, self.client_ip())
+            metrics.record_login("local", "failure")
             self._show("Wrong user name or password.", username, status=401)
             return
         await self.start_session(username, "local", None)
         log.info("local login of %r from %s", username, self.client_ip())
+        metrics.record_login("local", "success")
         self.redirect(next_url)

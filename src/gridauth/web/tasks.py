@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from tornado.ioloop import PeriodicCallback
 
+from .. import metrics
 from ..service import ServiceContext
 
 log = logging.getLogger("gridauth.web")
@@ -29,7 +31,8 @@ class BackgroundTasks:
         self._reloading = False
 
     def start(self) -> None:
-        """Start both periodic callbacks on the running IOLoop."""
+        """Start both periodic callbacks on the running IOLoop (and publish the version served now)."""
+        metrics.record_config(self.context.registry.version, time.time())
         for callback, seconds in ((self.check_config, self.reload_interval), (self.purge, PURGE_INTERVAL)):
             task = PeriodicCallback(callback, seconds * 1000)
             task.start()
@@ -48,7 +51,8 @@ class BackgroundTasks:
             return
         self._reloading = True
         try:
-            await asyncio.get_running_loop().run_in_executor(None, holder.reload)
+            if await asyncio.get_running_loop().run_in_executor(None, holder.reload):
+                metrics.record_config(holder.current.version, time.time())
         except Exception:  # the last good snapshot keeps serving whatever happened
             log.exception("configuration reload failed")
         finally:

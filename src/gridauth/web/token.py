@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from .. import metrics
 from .oauth_handler import OAuthHandler
 
 
 class TokenHandler(OAuthHandler):
-    """The token endpoint."""
+    """The token endpoint; each answer is counted by grant type and error code (``/metrics``)."""
 
     async def post(self) -> None:  # noqa: D102 - tornado verb
-        await self.run_endpoint(self.context.server.create_token_response)
+        status, body, _ = await self.run_endpoint(self.context.server.create_token_response)
+        sent = self.request.body_arguments.get("grant_type", [])
+        grant_type = sent[0].decode("utf-8", "replace") if len(sent) == 1 else ""
+        metrics.record_token_response(grant_type, status, body)
 
 
 class RevocationHandler(OAuthHandler):

@@ -1,0 +1,46 @@
+"""Log line formats of ``gridauth serve``: the classic text line, or one JSON object per line for log shippers.
+
+The JSON object always has ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message`` and ``pid``; an
+access-log line adds the request's ``method``, ``path`` (never the query string), ``status``,
+``duration_ms``, ``client`` and ``client_id`` (see ``web/app.py``); an exception adds ``exception``. Only
+these named attributes are copied from a record, so nothing a library attaches to a record reaches the
+log by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+
+TEXT_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+REQUEST_FIELDS = ("method", "path", "status", "duration_ms", "client", "client_id")
+FORMATS = ("text", "json")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (control characters are escaped by JSON itself)."""
+
+    def format(self, record: logging.LogRecord) -> str:  # noqa: D102 - logging hook
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        for name in REQUEST_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """Send every log record to standard error in *fmt* (``text`` or ``json``) from *level* up."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
