@@ -153,15 +153,15 @@ def upgrade(db: Database) -> tuple[SchemaStatus, SchemaStatus]:
     config = _config()
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with db.connect() as connection:
+            with db.engine.begin() as connection:  # untranslated: a failed DDL statement is no outage
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
             break
-        except (DBAPIError, GridauthError) as exc:
+        except DBAPIError as exc:
             if status(db).state == "current":  # another process finished it
                 break
             if attempt == ATTEMPTS:
-                raise GridauthError(f"{db.safe_url}: upgrade to revision {before.head} failed: {exc}") from exc
-            log.warning("%s: upgrade attempt %d failed (%s); trying again", db.safe_url, attempt, exc)
+                raise GridauthError(f"{db.safe_url}: upgrade to revision {before.head} failed: {exc.orig}") from exc
+            log.info("%s: upgrade attempt %d failed (%s); trying again", db.safe_url, attempt, exc.orig)
             time.sleep(attempt * 0.5)
     return before, status(db)
