@@ -113,18 +113,24 @@ class Database:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[Connection]:
-        """A plain connection in one transaction (schema work), with errors translated as in :meth:`transaction`."""
-        with self.translated(), self.engine.begin() as connection:
+        """A plain connection in one transaction, for schema work at the start of a command or of ``serve``.
+
+        Errors are translated as in :meth:`transaction`, an outage with the database and the driver's
+        reason: the person who started the command reads it, not a client.
+        """
+        with self.translated(detailed=True), self.engine.begin() as connection:
             yield connection
 
     @contextlib.contextmanager
-    def translated(self) -> Iterator[None]:
+    def translated(self, detailed: bool = False) -> Iterator[None]:
         """Driver errors raised inside become :func:`translate`'s errors (a bug's error rises unchanged)."""
         try:
             yield
         except DBAPIError as exc:
             if (error := translate(exc, self.safe_url)) is None:
                 raise
+            if detailed and isinstance(error, DatabaseUnavailable):
+                error = DatabaseUnavailable(f"{self.safe_url}: database unavailable: {exc.orig}")
             raise error from exc
 
     async def run(self, func: Callable[..., T], *args: object) -> T:
