@@ -67,3 +67,13 @@ class DatabaseUnavailable(GridauthError):
     """The database cannot be reached right now (the service answers 503 and retries later)."""
 
     exit_code = 7
+
+
+class SchemaMismatch(GridauthError):
+    """The database's schema is not this gridauth's revision: empty, older, newer, or altered under it.
+
+    Kept apart from :class:`DatabaseUnavailable`: waiting does not fix it, ``gridauth db upgrade``
+    (or the right gridauth version) does, so the service answers 500 and says so in its log.
+    """
+
+    exit_code = 8

@@ -7,20 +7,24 @@ rotates a key builds no web objects. The periodic tasks of a running server live
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock
 from .config.registry import Registry
 from .config.reload import RegistryHolder
+from .db import schema
 from .db.accounts import AccountStore
 from .db.engine import Database
 from .db.flows import FlowStore
 from .db.keys import KeyStore
 from .db.tokens import TokenStore
-from .oauth.keys import KeyRing
+from .oauth.keys import KeyRing, SigningKey
 from .oauth.metadata import build_metadata
 from .oauth.server import GridAuthorizationServer
+
+log = logging.getLogger("gridauth.service")
 
 
 @dataclass
@@ -46,10 +50,23 @@ class ServiceContext:
                                               lambda: self.registry)
 
     def prepare_storage(self) -> None:
-        """Create or migrate tables and make sure a signing key of the configured algorithm exists."""
-        self.db.create_schema()
-        settings = self.registry.settings
-        self.keyring.ensure(settings.signing_algorithm, retire_after=max_access_token_lifetime(self.registry) + 60)
+        """Make the database ready to serve: at the code's schema revision, with a signing key.
+
+        An empty database is initialised here, so that a first ``gridauth serve`` is one command. Any
+        other database not at the code's revision is refused (:class:`SchemaMismatch`): changing
+        the schema of a database that other hosts may be serving from is the operator's deliberate
+        act (``gridauth db upgrade``), never a side effect of starting one more server.
+        """
+        if schema.status(self.db).state == "empty":
+            _, after = schema.upgrade(self.db)
+            log.info("initialised the empty database %s at schema revision %s", self.db.safe_url, after.revision)
+        schema.check(self.db)
+        self.ensure_signing_key()
+
+    def ensure_signing_key(self) -> SigningKey:
+        """Make sure a signing key of the configured algorithm exists (the first one of a new database)."""
+        retire_after = max_access_token_lifetime(self.registry) + 60
+        return self.keyring.ensure(self.registry.settings.signing_algorithm, retire_after=retire_after)
 
     @property
     def registry(self) -> Registry:
@@ -63,7 +80,7 @@ class ServiceContext:
         return self._metadata[1]
 
     def purge(self) -> dict[str, int]:
-        """Delete expired tokens, grants, codes, device flows, sessions and login states."""
+        """Delete expired tokens, grants, codes, device flows, sessions and login states (counts by kind)."""
         now = self.clock.now()
         return {**self.tokens.purge_expired(now), **self.flows.purge_expired(now)}
 

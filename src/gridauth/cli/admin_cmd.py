@@ -230,19 +230,21 @@ def _passwd(a: argparse.Namespace) -> int:
     registry = store_from(a).load()
     if registry.user(a.name) is None:
         raise EditError(f"unknown user {a.name!r} (add it first with gridauth admin user add)")
-    from ..db.accounts import AccountStore  # the database layer only for this command: others start faster
+    from ..db import schema  # the database layer only for this command: others start faster
+    from ..db.accounts import AccountStore
     from ..db.engine import Database
 
-    password = _read_password()
-    if len(password) < MIN_PASSWORD:
-        raise EditError(f"the password must have at least {MIN_PASSWORD} characters; nothing changed")
-    db = Database(database_url(a.db), workers=1)
+    # The database first: a password typed for a database that cannot take it is a password lost.
+    db = Database(database_url(a.db), workers=1, create=False)
     try:
-        db.create_schema()
+        schema.check(db)
+        password = _read_password()
+        if len(password) < MIN_PASSWORD:
+            raise EditError(f"the password must have at least {MIN_PASSWORD} characters; nothing changed")
         AccountStore(db).set_password(a.name, password, Clock().now())
     finally:
         db.close()
-    print(f"password set for {a.name}", file=sys.stderr)
+    print(f"password set for {a.name} in {db.safe_url}", file=sys.stderr)
     return 0
 
 

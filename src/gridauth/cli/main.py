@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigInvalid, GridauthError
-from . import admin_cmd, client_cmd, config_cmd, keys_cmd, serve_cmd
+from . import admin_cmd, client_cmd, config_cmd, db_cmd, keys_cmd, serve_cmd
 
 EXIT_INTERRUPTED = 130
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.add_parser(sub)
     admin_cmd.add_parser(sub)
     keys_cmd.add_parser(sub)
+    db_cmd.add_parser(sub)
     client_cmd.add_parser(sub)
     return parser
 

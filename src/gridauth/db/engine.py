@@ -1,8 +1,12 @@
-"""The database engine: URL resolution, connection pooling, schema creation, and a worker pool.
+"""The database engine: URL resolution, connection pooling, error translation, and a worker pool.
 
 Every query runs on the :class:`Database` thread pool, never on the IOLoop thread; transactions
 are short (one request's work) and connections are pooled and pinged, so a database that went away
-and came back is used again without a restart.
+and came back is used again without a restart. The schema itself is Alembic's (``db/schema.py``).
+
+Errors are translated in one place (:func:`translate`): a missing table or column is a
+:class:`SchemaMismatch` (the code is newer than the database: run ``gridauth db upgrade``), any other
+operational error a :class:`DatabaseUnavailable` (an outage: try again shortly).
 """
 
 from __future__ import annotations
@@ -16,12 +20,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import DatabaseUnavailable, GridauthError
-from .models import SCHEMA_VERSION, Base, Meta
+from ..errors import DatabaseUnavailable, GridauthError, SchemaMismatch
 
 log = logging.getLogger("gridauth.db")
 T = TypeVar("T")
@@ -36,8 +39,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for *url*: SQLite in WAL mode (directory created), or a pinged, recycled MySQL pool."""
+# MySQL/MariaDB error numbers of a schema that lacks what the code uses: unknown column, no such table.
+MYSQL_SCHEMA_ERRORS = {1054, 1146}
+SQLITE_SCHEMA_ERRORS = ("no such table", "no such column", "has no column named")
+
+
+def make_engine(url: str, create: bool = True) -> Engine:
+    """An engine for *url*: SQLite in WAL mode, or a pinged, recycled MySQL pool.
+
+    With *create* (the commands that initialise a database, and ``serve``), a missing SQLite file is
+    created with its directory; without it, a missing file is refused, so a command aimed at the
+    wrong path says so instead of leaving an empty database behind.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -46,6 +59,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database)
+            if not create and not path.exists():
+                raise SchemaMismatch(f"{shown}: no such database file; create it with "
+                                     f"`gridauth db init --db {shown}`")
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not path.exists():  # the database holds signing keys: readable by the service only
                 path.touch(mode=0o600)
@@ -65,9 +81,9 @@ def make_engine(url: str) -> Engine:
 class Database:
     """The engine, a session factory and the worker threads that run every query."""
 
-    def __init__(self, url: str, workers: int = 8) -> None:
+    def __init__(self, url: str, workers: int = 8, create: bool = True) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gridauth-db")
 
@@ -75,21 +91,6 @@ class Database:
     def safe_url(self) -> str:
         """The URL with its password hidden, for logs."""
         return make_url(self.url).render_as_string(hide_password=True)
-
-    def create_schema(self) -> None:
-        """Create missing tables and record the schema version (safe to run from several processes)."""
-        try:
-            Base.metadata.create_all(self.engine, checkfirst=True)
-        except OperationalError as exc:
-            if "already exists" not in str(exc):  # another process created it a moment ago
-                raise DatabaseUnavailable(f"{self.safe_url}: cannot create tables: {exc.orig}") from None
-        with self.transaction() as session:
-            row = session.get(Meta, "schema_version")
-            if row is None:
-                session.merge(Meta(name="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(row.value) > SCHEMA_VERSION:
-                raise GridauthError(f"{self.safe_url}: schema version {row.value} is newer than this gridauth "
-                                    f"({SCHEMA_VERSION}); upgrade gridauth")
 
     def ping(self) -> bool:
         """Whether the database answers right now."""
@@ -107,13 +108,30 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on any error."""
+        with self.translated(), self.sessions.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A plain connection in one transaction, for schema work at the start of a command or of ``serve``.
+
+        Errors are translated as in :meth:`transaction`, an outage with the database and the driver's
+        reason: the person who started the command reads it, not a client.
+        """
+        with self.translated(detailed=True), self.engine.begin() as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def translated(self, detailed: bool = False) -> Iterator[None]:
+        """Driver errors raised inside become :func:`translate`'s errors (a bug's error rises unchanged)."""
         try:
-            with self.sessions.begin() as session:
-                yield session
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise DatabaseUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
-            raise
+            yield
+        except DBAPIError as exc:
+            if (error := translate(exc, self.safe_url)) is None:
+                raise
+            if detailed and isinstance(error, DatabaseUnavailable):
+                error = DatabaseUnavailable(f"{self.safe_url}: database unavailable: {exc.orig}")
+            raise error from exc
 
     async def run(self, func: Callable[..., T], *args: object) -> T:
         """Run blocking *func* (which may query) on the worker threads and await its result."""
@@ -123,3 +141,30 @@ class Database:
         """Stop the workers and close pooled connections."""
         self.executor.shutdown(wait=True)
         self.engine.dispose()
+
+
+def schema_problem(exc: DBAPIError) -> str | None:
+    """The driver's message when *exc* says a table or column the code uses is missing, else None.
+
+    Only the driver's own message is kept: SQLAlchemy's text of the error also shows the statement's
+    parameters, which may be secrets.
+    """
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in MYSQL_SCHEMA_ERRORS:
+        return str(args[1]) if len(args) > 1 else str(args[0])
+    message = str(orig)
+    if any(marker in message for marker in SQLITE_SCHEMA_ERRORS):
+        return message
+    return None
+
+
+def translate(exc: DBAPIError, shown_url: str) -> GridauthError | None:
+    """What a driver error means for gridauth: a schema mismatch, an outage, or None (a bug: let it rise)."""
+    problem = schema_problem(exc)
+    if problem is not None:
+        return SchemaMismatch(f"the schema of {shown_url} is not this gridauth's revision ({problem}); "
+                              f"run `gridauth db upgrade --db {shown_url}`")
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return DatabaseUnavailable(f"database unavailable: {type(exc.orig).__name__}")
+    return None

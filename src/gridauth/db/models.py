@@ -1,23 +1,18 @@
-"""Tables of the state database. Times are whole seconds since the epoch (portable across back ends)."""
+"""Tables of the state database. Times are whole seconds since the epoch (portable across back ends).
+
+These classes are what the code reads and writes; the tables themselves are made and changed by
+the Alembic revisions in ``db/migrations/versions`` (one per change: edit a class here, add a
+revision there, and ``tests/test_migrations.py`` checks that the two agree).
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2
-
 
 class Base(DeclarativeBase):
     """Declarative base of every gridauth table."""
-
-
-class Meta(Base):
-    """One row per setting of the database itself (schema version)."""
-
-    __tablename__ = "gridauth_meta"
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255))
 
 
 class GrantRow(Base):

@@ -10,10 +10,12 @@ from tornado.log import app_log, gen_log
 from tornado.web import HTTPError, RequestHandler
 
 from ..config.registry import Registry
-from ..errors import DatabaseUnavailable
+from ..errors import DatabaseUnavailable, SchemaMismatch
 from ..service import ServiceContext
 
 log = logging.getLogger("gridauth.web")
+# What a client is told when the database's schema is not the code's (the log says what to run).
+SCHEMA_ERROR = {"error": "server_error", "error_description": "the service's database is not at its schema revision"}
 
 
 class BaseHandler(RequestHandler):
@@ -45,6 +47,8 @@ class BaseHandler(RequestHandler):
         summary = f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
         if isinstance(value, DatabaseUnavailable):
             log.warning("%s %s: %s", self.request.method, self.request.path, value)
+        elif isinstance(value, SchemaMismatch):  # one line that says what to run, not a traceback
+            log.error("%s %s: %s", self.request.method, self.request.path, value)
         elif isinstance(value, HTTPError):
             if value.log_message:
                 gen_log.warning("%d %s: " + value.log_message, value.status_code, summary, *value.args)
@@ -54,8 +58,12 @@ class BaseHandler(RequestHandler):
     @staticmethod
     def outage(kwargs: dict[str, Any]) -> bool:
         """Whether the error being written comes from a database outage."""
-        exc_info = kwargs.get("exc_info")
-        return isinstance(exc_info, tuple) and isinstance(exc_info[1], DatabaseUnavailable)
+        return _raised(kwargs, DatabaseUnavailable)
+
+    @staticmethod
+    def schema_error(kwargs: dict[str, Any]) -> bool:
+        """Whether the error being written comes from a database whose schema is not the code's."""
+        return _raised(kwargs, SchemaMismatch)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:  # noqa: D102 - tornado hook
         if self.outage(kwargs):
@@ -67,9 +75,15 @@ class BaseHandler(RequestHandler):
             return
         error = "server_error" if status_code >= 500 else "invalid_request"
         description = "internal error" if status_code >= 500 else self._reason
+        body = SCHEMA_ERROR if self.schema_error(kwargs) else {"error": error, "error_description": description}
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps({"error": error, "error_description": description}))
+        self.finish(json.dumps(body))
+
+
+def _raised(kwargs: dict[str, Any], kind: type[Exception]) -> bool:
+    exc_info = kwargs.get("exc_info")
+    return isinstance(exc_info, tuple) and isinstance(exc_info[1], kind)
 
 
 class NotFoundHandler(BaseHandler):

@@ -9,8 +9,8 @@ from typing import Any
 
 from authlib.oauth2.base import OAuth2Error
 
-from ..errors import DatabaseUnavailable
-from .base import BaseHandler
+from ..errors import DatabaseUnavailable, SchemaMismatch
+from .base import SCHEMA_ERROR, BaseHandler
 from .oauth_request import TornadoOAuth2Request, build_oauth_request
 
 log = logging.getLogger("gridauth.web")
@@ -50,6 +50,9 @@ class OAuthHandler(BaseHandler):
             response = (503, {"error": "temporarily_unavailable",
                               "error_description": "the database is unavailable; try again shortly"},
                         [*NO_STORE, ("Retry-After", "5")])
+        except SchemaMismatch as exc:  # not an outage: waiting will not fix it, `gridauth db upgrade` will
+            log.error("%s %s: %s", self.request.method, self.request.path, exc)
+            response = (500, SCHEMA_ERROR, NO_STORE)
         except OAuth2Error as error:
             response = error()
         except Exception:

@@ -1,0 +1,1 @@
+"""Alembic migration scripts of the state database, shipped in the package (see ``db/schema.py``)."""

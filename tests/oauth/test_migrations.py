@@ -1,0 +1,273 @@
+"""Schema revisions: every earlier gridauth database upgrades without losing a row, then serves.
+
+Each pre-Alembic schema (frozen in ``tests/data/legacy_schemas.py``) is built on SQLite and, with
+``GRIDAUTH_TEST_MYSQL``, on MariaDB; a row goes in every table; the real ``gridauth db upgrade``
+runs; every row is read back; then the service runs on the database and answers a client-credentials
+request (signed with the old database's key) and a refresh of the old database's grant.
+
+Also here: ``serve`` refusing a database at another revision (one line, exit 8), a table altered
+under a running service (500 ``server_error`` and one log line, never a 503 "unavailable"), the
+commands that say which database they wrote to, and ``admin passwd`` refusing an uninitialised one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from joserfc.jwk import RSAKey
+from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
+
+from data.legacy_schemas import FIRST, IDP, INTERACTIVE, SCHEMA_VERSION, legacy_schema
+from gridauth.db.models import Base
+from gridauth.db.schema import head
+from gridauth.hashing import PASSWORD_ITERATIONS, hash_secret, token_digest
+
+from .conftest import PASSWORDS, PORTAL, SERVICE, Service
+
+SCHEMA_EXIT = 8
+LEGACY_REFRESH = "legacy-refresh-token-0123456789abcdefghij"
+GRANT_ID = "0123456789abcdef0123456789abcdef"
+SCOPE = "openid profile vo:dteam group:dteam_user"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A plain SQLAlchemy engine on the test's database, to build old schemas and read rows back."""
+    eng = create_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def legacy_rows(now: int, kid: str, private_jwk: str) -> dict[str, list[dict[str, Any]]]:
+    """One row per table of the newest legacy schema (older schemas take the columns they have)."""
+    return {
+        "gridauth_meta": [{"name": "schema_version", "value": "2"}],
+        "grants": [{"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH),
+                    "client_id": PORTAL[0], "username": "alice", "group_name": "dteam_user", "vo": "dteam",
+                    "scope": SCOPE, "auth_time": now - 60, "issued_at": now - 60, "expires_at": now + 43200,
+                    "revoked_at": None, "idp": "local"}],
+        "access_tokens": [{"jti": "legacy-jti", "grant_id": GRANT_ID, "client_id": PORTAL[0], "username": "alice",
+                           "scope": SCOPE, "issued_at": now - 60, "expires_at": now + 1140, "revoked_at": None}],
+        "signing_keys": [{"kid": kid, "alg": "RS256", "private_jwk": private_jwk, "created_at": now - 3600,
+                          "publish_until": None, "seq": 1}],
+        "local_accounts": [{"username": "alice", "updated_at": now,
+                            "password_hash": hash_secret(PASSWORDS["alice"], PASSWORD_ITERATIONS)}],
+        "authorization_codes": [{"code_hash": "c" * 64, "client_id": PORTAL[0], "redirect_uri": "http://x/cb",
+                                 "scope": SCOPE, "username": "alice", "group_name": "dteam_user", "vo": "dteam",
+                                 "properties": "[]", "nonce": "n", "code_challenge": "x" * 43,
+                                 "code_challenge_method": "S256", "auth_time": now, "expires_at": now + 300,
+                                 "used_at": None, "grant_id": None, "idp": "local"}],
+        "device_flows": [{"device_code_hash": "d" * 64, "user_code": "ABCD-EFGH", "client_id": "gridauth-cli",
+                          "scope": SCOPE, "status": "pending", "interval": 5, "last_polled_at": None,
+                          "expires_at": now + 600, "username": None, "group_name": None, "vo": None,
+                          "properties": None, "auth_time": None, "idp": None}],
+        "sessions": [{"id_hash": "s" * 64, "username": "alice", "idp": "local", "groups": None, "auth_time": now,
+                      "expires_at": now + 3600, "revoked_at": None}],
+        "login_states": [{"state": "st" * 20, "data": "{}", "next_url": "/", "expires_at": now + 600}],
+        "rate_limits": [{"key": "login:alice", "window_start": now, "count": 3}],
+    }
+
+
+# The databases to upgrade: made by one commit, or made by one and opened later by another, whose
+# create_all then added its missing tables (never columns) and left the recorded version alone.
+HISTORIES = [(FIRST,), (INTERACTIVE,), (IDP,), (FIRST, IDP)]
+
+
+def build_legacy(engine: Engine, history: tuple[str, ...]) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """Make the database the *history* of commits made, and fill every table; the rows and the key id."""
+    key = RSAKey.generate_key(2048, private=True)
+    kid = key.thumbprint()[:16]
+    rows = legacy_rows(int(time.time()), kid, json.dumps(key.as_dict(private=True)))
+    rows["gridauth_meta"][0]["value"] = SCHEMA_VERSION[history[0]]
+    for commit in history:
+        legacy_schema(commit).create_all(engine)  # checkfirst, as create_schema did
+    made = MetaData()
+    made.reflect(engine)
+    stored: dict[str, list[dict[str, Any]]] = {}
+    with engine.begin() as conn:
+        for table in made.sorted_tables:
+            stored[table.name] = [{c: v for c, v in row.items() if c in table.c} for row in rows[table.name]]
+            conn.execute(table.insert(), stored[table.name])
+    return stored, kid
+
+
+def read_back(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table of today's models."""
+    with engine.connect() as conn:
+        return {name: [dict(row._mapping) for row in conn.execute(select(table))]
+                for name, table in Base.metadata.tables.items()}
+
+
+def jwt_kid(token: str) -> str:
+    """The ``kid`` of a JWT's header."""
+    header = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+
+
+@pytest.mark.parametrize("history", HISTORIES, ids="+".join)
+def test_legacy_database_upgrades_keeps_every_row_and_serves(history: tuple[str, ...], engine: Engine, db_url: str,
+                                                              config_file: Path, gridauth: Any) -> None:
+    stored, kid = build_legacy(engine, history)
+    has_accounts = "local_accounts" in stored
+    shown = engine.url.render_as_string(hide_password=True)
+
+    # serve refuses it: the schema is the operator's to change, once, not every starting host's
+    refused = gridauth("serve", "--config", config_file, "--db", db_url, "--port", "0")
+    assert refused.returncode == SCHEMA_EXIT, refused.stderr
+    assert f"run `gridauth db upgrade --db {shown}`" in refused.stderr and head() in refused.stderr
+
+    upgraded = gridauth("db", "upgrade", "--db", db_url, ok=True)
+    assert upgraded.stdout.strip() == (f"upgraded {shown} from schema revision none (made before schema "
+                                       f"revisions) to {head()}")
+    now = read_back(engine)
+    for table in Base.metadata.tables.values():
+        expected = [{column.name: row.get(column.name) for column in table.columns}
+                    for row in stored.get(table.name, [])]
+        assert now[table.name] == expected, table.name
+    assert "gridauth_meta" not in inspect(engine).get_table_names()
+    assert gridauth("db", "current", "--db", db_url, ok=True).stdout.strip() == (
+        f"{shown}: revision {head()}, this gridauth's (up to date)")
+    again = gridauth("db", "upgrade", "--db", db_url, ok=True)
+    assert "nothing to do" in again.stdout
+
+    service = Service(config_file, db_url)
+    try:
+        issued = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
+        assert issued.status == 200, issued.body
+        assert jwt_kid(issued.body["access_token"]) == kid  # the old database's key signs
+        assert service.context.accounts.check_password("alice", PASSWORDS["alice"]) is has_accounts
+        refreshed = service.refresh(LEGACY_REFRESH)  # grants from before the idp column too (NULL: not recorded)
+        assert refreshed.status == 200, refreshed.body
+        assert service.introspect(refreshed.body["access_token"])["active"] is True
+    finally:
+        service.stop()
+
+
+def test_revisions_create_exactly_the_models(engine: Engine, db_url: str, gridauth: Any) -> None:
+    """The DDL lives in the revisions; models.py must describe what they made (a new column needs both)."""
+    with engine.begin() as conn:
+        conn.execute(text("SELECT 1"))  # the SQLite file exists: `db upgrade` does not create one
+    result = gridauth("db", "upgrade", "--db", db_url, ok=True)
+    assert "from schema revision none (empty database)" in result.stdout
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
+
+
+def test_several_upgrades_at_once_all_succeed(engine: Engine, db_url: str, gridauth: Any) -> None:
+    """Hosts upgrading one database at the same moment: one does the work, the others see it done."""
+    legacy_schema(IDP).create_all(engine)
+    results = gridauth.many([("db", "upgrade", "--db", db_url)] * 4, ok=True)
+    assert all(r.stderr == "" for r in results), [r.stderr for r in results]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head()]
+    assert "idp" in {c["name"] for c in inspect(engine).get_columns("grants")}
+
+
+def test_serve_refuses_an_unknown_revision_in_one_line(engine: Engine, db_url: str, config_file: Path,
+                                                       gridauth: Any, helpers: Any) -> None:
+    gridauth("db", "init", "--config", config_file, "--db", db_url, ok=True)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'f00dcafe'"))
+    shown = engine.url.render_as_string(hide_password=True)
+    refused = gridauth("serve", "--config", config_file, "--db", db_url, "--port", "0")
+    (line,) = helpers.clean_failure(refused, SCHEMA_EXIT, one_line=True)
+    assert line == (f"gridauth: error: {shown}: revision f00dcafe, unknown to this gridauth (whose revision is "
+                    f"{head()}); a newer gridauth upgraded it; run that newer gridauth version on it")
+    current = gridauth("db", "current", "--db", db_url)
+    assert current.returncode == SCHEMA_EXIT and "f00dcafe" in current.stdout
+    helpers.clean_failure(gridauth("db", "upgrade", "--db", db_url), SCHEMA_EXIT, one_line=True)
+
+
+def test_init_and_serve_on_an_empty_database(tmp_path: Path, cfg_copy: Path, gridauth: Any, start_server: Any,
+                                             helpers: Any) -> None:
+    """`db init` makes a database ready and says which; `serve` on an empty one initialises it (first run)."""
+    path = tmp_path / "init.sqlite"
+    url = f"sqlite:///{path}"
+    first = gridauth("db", "init", "--config", cfg_copy, "--db", url, ok=True)
+    assert first.stdout.startswith(f"initialised {url} at schema revision {head()}; signing key ")
+    again = gridauth("db", "init", "--config", cfg_copy, "--db", url, ok=True)
+    assert again.stdout.startswith(f"{url} is already initialised (schema revision {head()})")
+
+    server = start_server(cfg_copy)  # its own, empty database
+    assert "initialised the empty database" in server.log_text()
+    served = f"sqlite:///{tmp_path / 'serve.sqlite'}"
+    assert gridauth("db", "current", "--db", served, ok=True).stdout.startswith(f"{served}: revision {head()}")
+
+
+def test_init_refuses_an_old_database(engine: Engine, db_url: str, config_file: Path, gridauth: Any,
+                                      helpers: Any) -> None:
+    legacy_schema(IDP).create_all(engine)
+    (line,) = helpers.clean_failure(gridauth("db", "init", "--config", config_file, "--db", db_url),
+                                    SCHEMA_EXIT, one_line=True)
+    assert "`db init` only initialises an empty database" in line and "gridauth db upgrade --db" in line
+
+
+def test_passwd_names_the_database_and_refuses_an_uninitialised_one(
+        engine: Engine, db_url: str, config_file: Path, gridauth: Any, helpers: Any, tmp_path: Path) -> None:
+    shown = engine.url.render_as_string(hide_password=True)
+    missing = tmp_path / "typo" / "gridauth.sqlite"
+    (line,) = helpers.clean_failure(gridauth("admin", "passwd", "alice", "--config", config_file,
+                                             "--db", f"sqlite:///{missing}"), SCHEMA_EXIT, one_line=True)
+    assert "no such database file" in line and "gridauth db init" in line
+    assert not missing.parent.exists()  # no stray database left behind
+
+    with engine.begin() as conn:
+        conn.execute(text("SELECT 1"))  # an existing, empty database (SQLite file or MariaDB schema)
+    (line,) = helpers.clean_failure(gridauth("admin", "passwd", "alice", "--config", config_file, "--db", db_url),
+                                    SCHEMA_EXIT, one_line=True)
+    assert line == (f"gridauth: error: {shown}: empty (no gridauth tables); this gridauth's revision is {head()}; "
+                    f"run `gridauth db init --db {shown}`")
+    assert inspect(engine).get_table_names() == []
+
+    gridauth("db", "init", "--config", config_file, "--db", db_url, ok=True)
+    result = _passwd(gridauth, config_file, db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == f"password set for alice in {shown}"
+
+
+def _passwd(gridauth: Any, config_file: Path, db_url: str) -> Any:
+    """``admin passwd`` with the password on standard input (a new interpreter: the fork server's stdin is null)."""
+    return subprocess.run(gridauth.argv("admin", "passwd", "alice", "--config", config_file, "--db", db_url),
+                          input=PASSWORDS["alice"] + "\n", env=gridauth.env, cwd=gridauth.cwd, text=True,
+                          capture_output=True, timeout=60)
+
+
+def test_keys_rotate_and_purge_name_the_database(db_url: str, engine: Engine, config_file: Path,
+                                                 gridauth: Any) -> None:
+    shown = engine.url.render_as_string(hide_password=True)
+    gridauth("db", "init", "--config", config_file, "--db", db_url, ok=True)
+    rotated = gridauth("keys", "rotate", "--config", config_file, "--db", db_url, ok=True)
+    assert f" in {shown}, published now" in rotated.stdout
+    purged = gridauth("db", "purge", "--config", config_file, "--db", db_url, ok=True)
+    assert purged.stdout.startswith("purged ") and purged.stdout.strip().endswith(f" from {shown}")
+
+
+@pytest.mark.parametrize("alteration", ["table", "column"])
+def test_a_schema_changed_under_the_service_is_a_server_error_not_an_outage(
+        alteration: str, service: Service, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    assert service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE).status == 200
+    with engine.begin() as conn:
+        if alteration == "table":
+            conn.execute(text("ALTER TABLE access_tokens RENAME TO access_tokens_moved"))
+        else:
+            conn.execute(text("ALTER TABLE access_tokens DROP COLUMN username"))
+    with caplog.at_level(logging.ERROR, logger="gridauth.web"):
+        reply = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
+    assert reply.status == 500, reply.body
+    assert reply.body == {"error": "server_error",
+                          "error_description": "the service's database is not at its schema revision"}
+    assert "Retry-After" not in reply.headers
+    (record,) = [r for r in caplog.records if r.name == "gridauth.web"]
+    assert record.exc_info is None and "\n" not in record.getMessage()
+    assert "is not this gridauth's revision" in record.getMessage()
+    assert "run `gridauth db upgrade --db" in record.getMessage()
