@@ -152,6 +152,10 @@ def test_one_scrape_shows_every_worker_and_survives_a_worker_restart(two_workers
         sent += 1
     assert len(_pids_serving(server, "/token")) == 2, "one worker took every request"
     assert server.post("/token", CC, auth=("example-service", "wrong")).status == 401
+    deadline = time.monotonic() + 5  # a duration is recorded as its answer goes out: wait for the last one
+    while value(scrape(server), "gridauth_http_request_duration_seconds_count", endpoint="/token") <= sent:
+        assert time.monotonic() < deadline, "the last request's duration was never counted"
+        time.sleep(0.05)
     for _ in range(4):  # whichever worker answers the scrape, it shows the whole service
         samples = scrape(server)
         assert value(samples, "gridauth_tokens_issued_total", grant_type="client_credentials") == sent
