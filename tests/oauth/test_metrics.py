@@ -152,6 +152,10 @@ def test_one_scrape_shows_every_worker_and_survives_a_worker_restart(two_workers
         sent += 1
     assert len(_pids_serving(server, "/token")) == 2, "one worker took every request"
     assert server.post("/token", CC, auth=("example-service", "wrong")).status == 401
+    deadline = time.monotonic() + 5  # a duration is recorded as its answer goes out: wait for the last one
+    while value(scrape(server), "gridauth_http_request_duration_seconds_count", endpoint="/token") <= sent:
+        assert time.monotonic() < deadline, "the last request's duration was never counted"
+        time.sleep(0.05)
     for _ in range(4):  # whichever worker answers the scrape, it shows the whole service
         samples = scrape(server)
         assert value(samples, "gridauth_tokens_issued_total", grant_type="client_credentials") == sent
@@ -202,3 +206,12 @@ def test_the_command_line_does_not_import_prometheus_client_before_serve_chooses
     code = "import sys, gridauth.cli.main; print('prometheus_client' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_an_unusable_metrics_directory_stops_serve_with_one_line(gridauth, config_file, helpers, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = gridauth("serve", "--config", config_file, "--port", "0", "--processes", "2",
+                      env={**gridauth.env, "PROMETHEUS_MULTIPROC_DIR": str(blocker / "metrics")})
+    lines = helpers.clean_failure(result, exit_code=1, one_line=True)
+    assert "cannot prepare the metrics directory" in lines[0] and "a-file/metrics" in lines[0], lines

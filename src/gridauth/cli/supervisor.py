@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..errors import GridauthError
+
 log = logging.getLogger("gridauth.serve")
 PR_SET_PDEATHSIG = 1
 RESTART_PAUSE = 1.0
@@ -41,9 +43,13 @@ def shared_metrics_dir(processes: int) -> Iterator[Path | None]:
     given = os.environ.get(METRICS_DIR_ENV)
     if given:
         path = Path(given)
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for stale in path.glob("*.db"):
-            stale.unlink()
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for stale in path.glob("*.db"):
+                stale.unlink()
+        except OSError as exc:
+            raise GridauthError(f"cannot prepare the metrics directory {given} ($PROMETHEUS_MULTIPROC_DIR): "
+                                f"{exc.strerror or exc}") from None
         yield path
         return
     if processes == 1:

@@ -25,17 +25,14 @@ class OAuthHandler(BaseHandler):
     def check_xsrf_cookie(self) -> None:  # noqa: D102 - protocol endpoints authenticate clients, not cookies
         return None
 
-    async def run_endpoint(self, work: Callable[[TornadoOAuth2Request], Response]) -> Response:
-        """Build authlib's request, run *work* on a database worker with this request's registry, write the result.
-
-        The written (status, body, headers) is returned, for the endpoints that count their outcomes.
-        """
+    async def run_endpoint(self, work: Callable[[TornadoOAuth2Request], Response]) -> None:
+        """Build authlib's request, run *work* on a database worker with this request's registry, write the result."""
         try:
             oauth_request = build_oauth_request(self.request)
         except OAuth2Error as error:
             response = error()
-            self.write_response(*response)
-            return response
+            self.answered(*response)
+            return self.write_response(*response)
         registry = self.registry
         server = self.context.server
 
@@ -58,8 +55,14 @@ class OAuthHandler(BaseHandler):
         except Exception:
             log.exception("%s %s failed", self.request.method, self.request.path)
             response = (500, {"error": "server_error", "error_description": "internal error"}, NO_STORE)
+        self.answered(*response)
         self.write_response(*response)
-        return response
+
+    def answered(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:
+        """Hook: the answer, just before it is written.
+
+        The token endpoint counts it here, so that a scrape made once the client has its answer includes it.
+        """
 
     def write_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:
         """Write authlib's (status, body, headers)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import metrics
 from .oauth_handler import OAuthHandler
 
@@ -10,7 +12,9 @@ class TokenHandler(OAuthHandler):
     """The token endpoint; each answer is counted by grant type and error code (``/metrics``)."""
 
     async def post(self) -> None:  # noqa: D102 - tornado verb
-        status, body, _ = await self.run_endpoint(self.context.server.create_token_response)
+        await self.run_endpoint(self.context.server.create_token_response)
+
+    def answered(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:  # noqa: D102 - hook
         sent = self.request.body_arguments.get("grant_type", [])
         grant_type = sent[0].decode("utf-8", "replace") if len(sent) == 1 else ""
         metrics.record_token_response(grant_type, status, body)
