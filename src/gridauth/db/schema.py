@@ -15,6 +15,7 @@ Every error here says which database it is about (password hidden) and what to r
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -85,7 +86,9 @@ def _config() -> Config:
     return config
 
 
+@functools.cache
 def _scripts() -> ScriptDirectory:
+    # Read once per process: the revisions shipped with the code do not change under it.
     return ScriptDirectory.from_config(_config())
 
 
