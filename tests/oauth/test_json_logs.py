@@ -23,9 +23,11 @@ REQUEST_FIELDS = {"method", "path", "status", "duration_ms", "client"}
 
 @pytest.fixture
 def json_server(config_file, db_url, tmp_path):
-    subprocess.run([sys.executable, "-m", "gridauth.cli.main", "admin", "passwd", "alice", "--config",
-                    str(config_file), "--db", db_url], input="alice-password\n", text=True, check=True,
+    command = [sys.executable, "-m", "gridauth.cli.main"]
+    subprocess.run([*command, "db", "init", "--config", str(config_file), "--db", db_url], text=True, check=True,
                    capture_output=True)
+    subprocess.run([*command, "admin", "passwd", "alice", "--config", str(config_file), "--db", db_url],
+                   input="alice-password\n", text=True, check=True, capture_output=True)
     yield from serving(config_file, db_url, tmp_path, "--log-format", "json")
 
 
