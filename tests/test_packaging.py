@@ -60,7 +60,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # workers may be building the same checkout at the same moment.
     source = out / "source"
     shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "node_modules", "build", "dist", "*.egg-info", "__pycache__", "test-artifacts", ".*_cache"))
+        ".git", ".venv*", "node_modules", "build", "dist", "*.egg-info", "__pycache__", "test-artifacts", ".*_cache"))
     run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", out, source])
     (built,) = out.glob("gridauth-*.whl")
     return built
