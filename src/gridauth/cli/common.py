@@ -13,7 +13,7 @@ from ..config.store import ConfigStore
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     """``--config FILE`` (else ``$GRIDAUTH_CONFIG``, else the installed default)."""
     parser.add_argument("--config", metavar="FILE", help="configuration file (default: $GRIDAUTH_CONFIG, "
-                        "else the installed etc/gridauth/gridauth.cfg)")
+                        "else the example shipped in the package)")
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:

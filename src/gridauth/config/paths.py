@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from ..errors import GridauthError
@@ -18,12 +17,13 @@ def state_dir() -> Path:
 
 
 def installed_config() -> Path:
-    """The example configuration installed with the package (``<prefix>/etc/gridauth/gridauth.cfg``)."""
-    installed = Path(sys.prefix) / "etc" / "gridauth" / "gridauth.cfg"
-    if installed.exists():
-        return installed
-    source_tree = Path(__file__).resolve().parents[3] / "etc" / "gridauth.cfg"
-    return source_tree if source_tree.exists() else installed
+    """The example configuration shipped inside the package (``gridauth/etc/gridauth.cfg``).
+
+    Package data, not ``<prefix>/etc``: it is found wherever the package is, in a venv, a ``pip install
+    --user`` (whose ``data_files`` land under ``~/.local``, outside ``sys.prefix``) or a source checkout,
+    where it is a symbolic link to the repository's ``etc/gridauth.cfg`` so that edits change that file.
+    """
+    return Path(__file__).resolve().parent.parent / "etc" / "gridauth.cfg"
 
 
 def config_path(option: str | None = None) -> Path:

@@ -72,9 +72,12 @@ def make_engine(url: str, create: bool = True) -> Engine:
     if parsed.get_backend_name() == "mysql":
         query = dict(parsed.query)
         query.setdefault("charset", "utf8mb4")
-        return create_engine(parsed.set(query=query), pool_pre_ping=True, pool_recycle=3600, pool_size=10,
-                             max_overflow=10, isolation_level="READ COMMITTED",
-                             connect_args={"connect_timeout": 5})
+        try:
+            return create_engine(parsed.set(query=query), pool_pre_ping=True, pool_recycle=3600, pool_size=10,
+                                 max_overflow=10, isolation_level="READ COMMITTED",
+                                 connect_args={"connect_timeout": 5})
+        except ImportError as exc:  # the driver is the optional extra, not a dependency of gridauth
+            raise GridauthError(f"{shown}: no MySQL driver ({exc}): pip install 'gridauth[mysql]'") from None
     raise GridauthError(f"{shown}: unsupported database (use sqlite:/// or mysql+mysqldb://)")
 
 
