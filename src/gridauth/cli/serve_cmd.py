@@ -51,26 +51,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The server's modules are imported here, not at the top: every other command starts faster.
     from tornado.netutil import bind_sockets
 
+    from ..config.builder import local_issuer
     from ..config.reload import RegistryHolder
     from ..db.engine import Database
     from ..service import ServiceContext
+    from .first_run import start_notes
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))  # its DEBUG shows tokens
     path = config_path(args.config)
     url = database_url(args.db)
-    holder = RegistryHolder(path)
-    setup = ServiceContext(holder, Database(url, workers=1))
-    setup.prepare_storage()
-    setup.db.close()
-    try:
+    try:  # bound first: the issuer a configuration leaves unset is this port's (--port 0 included)
         sockets = bind_sockets(args.port, address=args.host)
     except OSError as exc:
         raise GridauthError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    port = sockets[0].getsockname()[1]
+    holder = RegistryHolder(path, local_issuer(port))
+    setup = ServiceContext(holder, Database(url, workers=1))
+    setup.prepare_storage()
+    for note in start_notes(setup, port, args.behind_proxy, path, args.db):
+        log.warning("%s", note)
+    setup.db.close()
 
     def worker() -> None:
-        context = ServiceContext(RegistryHolder(path), Database(url))
-        asyncio.run(_serve(context, sockets, args.host, args.port, args.behind_proxy, args.reload_interval))
+        context = ServiceContext(RegistryHolder(path, holder.default_issuer), Database(url))
+        asyncio.run(_serve(context, sockets, args.host, port, args.behind_proxy, args.reload_interval))
 
     return run_workers(worker, args.processes)
 

@@ -9,11 +9,11 @@ from tornado.web import Application, RequestHandler
 
 from ..service import ServiceContext
 from .authorize import AuthorizeHandler
-from .base import NotFoundHandler
 from .device import DeviceAuthorizationHandler, DeviceVerificationHandler
 from .discovery import JWKSHandler, MetadataHandler
 from .external_login import LoginCallbackHandler
 from .health import HealthHandler
+from .home import HomeHandler, NotFoundHandler
 from .login import LoginHandler
 from .logout import LogoutHandler
 from .token import IntrospectionHandler, RevocationHandler, TokenHandler
@@ -34,6 +34,7 @@ def log_request(handler: RequestHandler) -> None:
 def make_app(context: ServiceContext) -> Application:
     """The Tornado application serving *context*."""
     routes = [
+        (r"/", HomeHandler),
         (r"/\.well-known/openid-configuration", MetadataHandler),
         (r"/\.well-known/oauth-authorization-server", MetadataHandler),
         (r"/jwks", JWKSHandler),

@@ -21,11 +21,14 @@ class BaseHandler(RequestHandler):
     context: ServiceContext
     registry: Registry
 
-    def initialize(self, context: ServiceContext) -> None:  # noqa: D102 - tornado hook
-        self.context = context
+    def initialize(self, context: ServiceContext) -> None:
+        """Take the registry snapshot once, when the request arrives.
 
-    def prepare(self) -> None:  # noqa: D102 - tornado hook
-        self.registry = self.context.registry
+        Here rather than in ``prepare``: Tornado checks the CSRF token before ``prepare``, and the
+        error page of a refused form needs the snapshot too.
+        """
+        self.context = context
+        self.registry = context.registry
 
     def set_default_headers(self) -> None:  # noqa: D102 - tornado hook
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -65,10 +68,3 @@ class BaseHandler(RequestHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps({"error": error, "error_description": description}))
 
-
-class NotFoundHandler(BaseHandler):
-    """Unknown paths: a JSON 404, never an HTML page."""
-
-    def prepare(self) -> None:  # noqa: D102 - tornado hook
-        self.set_status(404)
-        self.write_json({"error": "not_found", "error_description": f"no endpoint at {self.request.path}"}, 404)
