@@ -42,7 +42,8 @@ class LogoutHandler(PageHandler):
                 if self.get_argument(k, "")]
         self.message("Sign out?", "Do you want to sign out of gridauth in this browser? Applications that use "
                      "gridauth will then ask you to sign in again.",
-                     form_action="/logout", hidden=keep, button_name="logout", button_label="Sign out")
+                     form_action="/logout", hidden=keep, button_name="logout", button_label="Sign out",
+                     links=(("/", "Stay signed in and go to the home page"),))
 
     async def post(self) -> None:  # noqa: D102 - tornado verb
         await self._done()
