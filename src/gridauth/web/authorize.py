@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import urlencode
 
 from authlib.oauth2.base import OAuth2Error
@@ -10,9 +11,11 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
 from ..oauth.models import GridUser
 from ..oauth.scopes import ScopeRequest, select
-from .messages import authorize_problem, damaged_request
+from .messages import authorize_problem, could_not_finish, damaged_request
 from .oauth_request import build_oauth_request
 from .pages import PageHandler
+
+log = logging.getLogger("gridauth.authorize")
 
 
 class LoginRequiredError(OAuth2Error):
@@ -94,5 +97,6 @@ class AuthorizeHandler(PageHandler):
         for name, value in headers:
             if name.lower() == "location":
                 return self.redirect(value)
-        self.set_status(status)
-        self.finish(body)
+        # authlib answers without a redirect only for an error it could not send back: a page, not JSON.
+        log.warning("authorization response without a redirect (%d): %s", status, body)
+        self.problem(could_not_finish(status))

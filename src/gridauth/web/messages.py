@@ -82,6 +82,13 @@ def authorize_problem(error: OAuth2Error, payload: Mapping[str, Any], client_kno
                     START_AGAIN, TELL_APP_ADMINS), details=details)
 
 
+def could_not_finish(status: int) -> Problem:
+    """The sign-in was done but the answer to the application could not be made (nothing to redirect to)."""
+    return Problem("This sign-in could not be finished",
+                   ("You are signed in, but the answer for the application that sent you here could not be made.",
+                    START_AGAIN, TELL_APP_ADMINS), status=status if status >= 400 else 500)
+
+
 def scope_problem(error: OAuth2Error, client_name: str, username: str) -> Problem:
     """Why the person cannot approve a device's request for a group, and what to do about it."""
     reason = error.reason if isinstance(error, ScopeRefused) else ""
