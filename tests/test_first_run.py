@@ -127,8 +127,7 @@ def test_the_password_hint_only_when_local_sign_in_is_possible(tmp_path: Path) -
         service.stop()
     external_only = text.replace("ProviderType = Local", "ProviderType = OIDC\n      issuer = https://idp.example.org"
                                  "\n      client_id = gridauth")
-    config.write_text(external_only.replace("IdProvider = LocalAccounts", "IdProvider = LocalAccounts"),
-                      encoding="utf-8")
+    config.write_text(external_only, encoding="utf-8")  # the VOs keep naming it: now an OpenID provider
     service = Service(config, f"sqlite:///{tmp_path / 'db2.sqlite'}")
     try:
         assert password_hint(service.context, config, db_chosen=False) is None
