@@ -72,6 +72,7 @@ def test_unknown_page_is_a_page_for_people_and_json_for_programs(stack: Stack, p
     assert "There is no page at /no/such/page on this service." in who.text()
     reply = stack.gridauth.get("/no/such/page")  # a program: no Accept: text/html
     assert reply.status == 404 and reply.body["error"] == "not_found"
+    assert "Content-Security-Policy" not in reply.headers  # the headers of any JSON answer, not a page's
 
 
 AUTHORIZE_ERRORS = {

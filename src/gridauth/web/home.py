@@ -7,6 +7,7 @@ Unknown addresses get a page for browsers and JSON for programs (chosen by ``Acc
 
 from __future__ import annotations
 
+from .base import BaseHandler
 from .messages import not_found
 from .pages import PageHandler
 
@@ -30,8 +31,13 @@ class NotFoundHandler(PageHandler):
     def check_xsrf_cookie(self) -> None:
         """Nothing is done at an unknown address, so a POST there needs no CSRF token."""
 
+    def set_default_headers(self) -> None:
+        """A program's 404 carries the headers of any JSON answer; a browser's, those of a page (below)."""
+        BaseHandler.set_default_headers(self)
+
     def prepare(self) -> None:  # noqa: D102 - tornado hook
         if wants_html(self.request.headers.get("Accept", "")):
+            PageHandler.set_default_headers(self)
             self.problem(not_found(self.request.path))
         else:
             self.write_json({"error": "not_found", "error_description": f"no endpoint at {self.request.path}"}, 404)
