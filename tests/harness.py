@@ -31,6 +31,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from gridauth.clock import Clock
+from gridauth.config.model import DEFAULT_ISSUER
 from gridauth.config.reload import RegistryHolder
 from gridauth.config.store import ConfigStore
 from gridauth.db.engine import Database
@@ -132,13 +133,16 @@ def bind(host: str = "127.0.0.1") -> tuple[list[Any], str]:
 class Service:
     """A gridauth service in this process on a loopback port, with a controllable clock.
 
-    *sockets*/*url* come from :func:`bind` when the configuration must name the service's real URL
-    as its issuer (browser and command-line tests); otherwise a port of 127.0.0.1 is bound here.
+    *sockets*/*url* come from :func:`bind` when the issuer must be the service's real URL (browser and
+    command-line tests): like ``gridauth serve``, the service then defaults the issuer to *url* when
+    the configuration names none. Otherwise a port of 127.0.0.1 is bound here and the issuer stays
+    the configuration's, else ``http://localhost:8080``.
     *users* get their local passwords from :data:`PASSWORDS` (about 0.1 s each).
     """
 
     def __init__(self, config: Path, db_url: str, sockets: list[Any] | None = None, url: str | None = None,
                  users: tuple[str, ...] = ()) -> None:
+        default_issuer = url or DEFAULT_ISSUER
         if sockets is None:
             sockets, url = bind()
         assert url is not None
@@ -146,7 +150,7 @@ class Service:
         self.url = url
         self.port = sockets[0].getsockname()[1]
         self.clock = Clock()
-        self.context = ServiceContext(RegistryHolder(config), Database(db_url), self.clock)
+        self.context = ServiceContext(RegistryHolder(config, default_issuer), Database(db_url), self.clock)
         self.context.prepare_storage()
         for user in users:
             self.context.accounts.set_password(user, PASSWORDS[user], self.clock.now())

@@ -39,11 +39,11 @@ def history_of(path: Path) -> list[tuple[int, str, str]]:
 # -- reading ---------------------------------------------------------------------------------------
 def test_show_and_get(gridauth, cfg_copy: Path) -> None:
     before = cfg_copy.read_bytes()
-    whole, section, option, issuer, listed = gridauth.many([
+    whole, section, option, algorithm, listed = gridauth.many([
         ("config", "show", "--config", cfg_copy),
         ("config", "show", "/Registry/Users/alice", "--config", cfg_copy),
         ("config", "show", "/Registry/Users/alice/Email", "--config", cfg_copy),
-        ("config", "get", f"{AUTHZ}/issuer", "--config", cfg_copy),
+        ("config", "get", f"{AUTHZ}/SigningAlgorithm", "--config", cfg_copy),  # the example pins no issuer
         ("config", "get", "/Registry/Groups/dteam_admin/Properties", "--config", cfg_copy),
     ], ok=True)
     shown, original = load_text(whole.stdout), load_file(str(cfg_copy))
@@ -52,7 +52,7 @@ def test_show_and_get(gridauth, cfg_copy: Path) -> None:
     assert comment_blocks(whole.stdout) == comment_blocks(before.decode())
     assert section.stdout == (f"DN = {ALICE_DN}\nID = 4b1d6f2e-0c9a-4e8b-9f3d-alice\nEmail = alice@example.org\n")
     assert option.stdout == "Email = alice@example.org\n"
-    assert issuer.stdout == "http://localhost:8080\n"
+    assert algorithm.stdout == "RS256\n"
     assert listed.stdout == "NormalUser, ProxyManagement, ServiceAdministrator\n"
     # reading neither changes the file nor starts a history
     assert cfg_copy.read_bytes() == before

@@ -35,6 +35,9 @@ def issues_of(text: str) -> list[ConfigIssue]:
     return caught.value.issues
 
 
+SIGNING = "      SigningAlgorithm = RS256"  # the example leaves the issuer unset: mutations add one before this line
+
+
 # -- syntax errors: every one carries its line number ---------------------------------------------
 SYNTAX_CASES = {
     "unclosed-section": (
@@ -139,9 +142,9 @@ CASES = {
     "client-lifetime": Case("client_id = example-portal\n",
                             "client_id = example-portal\n          RefreshTokenLifetime = 12h\n",
                             f"{CLIENTS}/example-portal/RefreshTokenLifetime", "malformed lifetime '12h'"),
-    "issuer-malformed": Case("issuer = http://localhost:8080", "issuer = localhost:8080",
+    "issuer-malformed": Case(SIGNING, "issuer = localhost:8080\n" + SIGNING,
                              f"{AUTHZ}/issuer", "malformed URL 'localhost:8080'"),
-    "issuer-http-remote": Case("issuer = http://localhost:8080", "issuer = http://auth.example.org",
+    "issuer-http-remote": Case(SIGNING, "issuer = http://auth.example.org\n" + SIGNING,
                                f"{AUTHZ}/issuer", "must use https"),
     "redirect-uri-malformed": Case("redirect_uris = http://localhost:8081/callback",
                                    "redirect_uris = portal.example.org/callback",
@@ -322,7 +325,7 @@ def test_file_that_is_not_utf8_is_a_clean_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("url", ["https://auth.example.org:notaport", "https://auth.example.org:99999",
                                  "https://auth example.org", "https://auth.example.org:-1/"])
 def test_malformed_issuer_port_or_host_is_refused(url: str) -> None:
-    text = EXAMPLE_TEXT.replace("issuer = http://localhost:8080", f"issuer = {url}")
+    text = EXAMPLE_TEXT.replace(SIGNING, f"issuer = {url}\n{SIGNING}")
     issues = issues_of(text)
     assert [i.where for i in issues] == [f"{AUTHZ}/issuer"]
     assert "malformed URL" in issues[0].reason

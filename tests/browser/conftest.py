@@ -6,8 +6,9 @@ example portal (``examples/portal.py``, in this process too) and, for the extern
 ``oidc-provider`` harness of ``tests/identity``. The browser is Debian's Chromium (``/usr/bin/chromium``)
 driven by Playwright's sync API; nothing is downloaded. Without that binary the tests are skipped.
 
-Both gridauth and the portal are served as ``http://localhost:<port>``: the issuer in gridauth's copied
-configuration and the portal's registered redirect URIs use the real ports, and cookies are per host.
+Both gridauth and the portal are served as ``http://localhost:<port>``: gridauth's issuer is left unset in
+its copied configuration, so it is the service's own URL (as ``gridauth serve`` makes it), the portal's
+registered redirect URIs use the real ports, and cookies are per host.
 
 Every page a test sees is photographed to ``test-artifacts/screenshots/<test>/<NN>-<step>.png`` (the
 directory is emptied when the test starts), and every gridauth or portal page is checked for the
@@ -103,21 +104,20 @@ class StackBuilder:
         self.servers: list[Service | LoopServer] = []
 
     def configure(self, edit: Callable[[Any], None] | None = None) -> Path:
-        """A copy of etc/gridauth.cfg for these URLs (plus *edit*, a change on the diraccfg CFG, as
+        """A copy of etc/gridauth.cfg for the portals' URLs (plus *edit*, a change on the diraccfg CFG, as
         ``gridauth config set`` makes them: :func:`gridauth.config.cfgfile.set_option`)."""
         config = self.workdir / "gridauth.cfg"
         shutil.copyfile(EXAMPLE_CONFIG, config)
         portal_urls = [self.portal_url, *(url for _, _, url in self.extra.values())]
 
         def change(cfg: Any) -> None:
-            set_option(cfg, "DIRAC/Security/Authorization/issuer", self.gridauth_url)
             client = f"{CLIENTS}/example-portal"
             set_option(cfg, f"{client}/redirect_uris", ", ".join(u + "/callback" for u in portal_urls))
             set_option(cfg, f"{client}/post_logout_redirect_uris", ", ".join(u + "/" for u in portal_urls))
             if edit is not None:
                 edit(cfg)
 
-        ConfigStore(config).edit(change, "browser-tests", "issuer and portal URLs of this test")
+        ConfigStore(config).edit(change, "browser-tests", "portal URLs of this test")
         return config
 
     def start(self, edit: Callable[[Any], None] | None = None) -> Stack:

@@ -150,6 +150,7 @@ def test_unregistered_subject_is_refused(with_provider: tuple[Stack, Any], perso
     assert who.url.startswith(stack.gridauth.url + "/login/callback?"), who.url
     assert who.heading() == "Not registered"
     assert STRANGER in who.text() and IDP in who.text()
+    assert "is not registered with this service, so you cannot sign in yet" in who.text()
     assert stack.portal.callbacks == 0 and not stack.portal.sessions  # the portal got nothing back
     assert stack.gridauth.issued() == {"sessions": 0, "authorization_codes": 0, "grants": 0, "access_tokens": 0}
     assert "gridauth_session" not in {c["name"] for c in who.page.context.cookies(stack.gridauth.url)}
@@ -195,6 +196,8 @@ def test_login_answer_is_refused_in_another_browser(with_provider: tuple[Stack, 
     stolen = capture_callback(attacker, stack, provider, harness.SUBJECT)
     victim = person(*own(stack))
     victim.open(stolen, "victim-opens-attackers-answer")
+    assert victim.heading() == "This sign-in cannot be finished here"
+    assert "sign in again, in this browser" in victim.text()
     assert "gridauth_session" not in {c["name"] for c in victim.page.context.cookies(stack.gridauth.url)}
     assert stack.gridauth.issued()["sessions"] == 0
 
@@ -211,5 +214,6 @@ def test_login_answer_naming_another_issuer_is_refused(with_provider: tuple[Stac
     query["iss"] = ["http://127.0.0.1:9/another-issuer"]
     who.open(urlunsplit(parts._replace(query=urlencode(query, doseq=True))), "answer-with-another-iss")
     assert who.heading() == "Sign-in failed", who.text()
-    assert "iss mismatch" in who.text()
+    assert "could not be accepted, so you are not signed in" in who.text()
+    assert "iss mismatch" in who.text(".details")
     assert stack.gridauth.issued()["sessions"] == 0

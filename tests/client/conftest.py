@@ -38,8 +38,7 @@ COMMAND_TIMEOUT = 60
 def service_config(path: Path, issuer: str, extra_client: str = "") -> Path:
     """The example configuration with *issuer*, a one-second device-flow interval and maybe one more client."""
     text = EXAMPLE.read_text(encoding="utf-8")
-    for old, new in (("issuer = http://localhost:8080", f"issuer = {issuer}"),
-                     ("DeviceCodeInterval = 5", "DeviceCodeInterval = 1")):
+    for old, new in (("DeviceCodeInterval = 5", f"issuer = {issuer}\n      DeviceCodeInterval = 1"),):
         assert text.count(old) == 1, old
         text = text.replace(old, new)
     if extra_client:

@@ -158,7 +158,8 @@ def test_pkce_mismatch_is_invalid_grant(service, accounts):
 
 def test_wrong_redirect_uri_is_not_redirected_to(service, accounts):
     status, page, location = Browser(service).follow(authorize_url(redirect_uri="http://localhost:8081/evil"))
-    assert status == 400 and not location and "not valid" in page
+    assert status == 400 and not location and "This sign-in link is not safe to follow" in page
+    assert "has not registered here (http://localhost:8081/evil)" in page
 
 
 def test_redirect_uri_mismatch_at_token_endpoint(service, accounts):
@@ -229,7 +230,7 @@ def test_loopback_redirect_uri_may_use_any_port(service, accounts):
     assert reply.status == 200, reply.body
     _, page, location = browser.follow(authorize_url("gridauth-cli", "http://127.0.0.1:47113/other",
                                                      "openid g:dteam_user", challenge=challenge))
-    assert not location and "not valid" in page
+    assert not location and "This sign-in link is not safe to follow" in page
 
 
 def test_vo_scope_takes_the_vo_default_group_and_the_choice_offers_the_default_first(service, accounts):

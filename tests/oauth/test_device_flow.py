@@ -93,7 +93,7 @@ def test_user_code_is_single_use(service, accounts):
     browser = Browser(service)
     approve(browser, flow)
     _, page, _ = browser.follow(f"/device?user_code={flow['user_code']}")
-    assert "not valid" in page
+    assert "We found no waiting request with this code" in page
 
 
 def test_user_code_is_typed_loosely(service, accounts):

@@ -15,5 +15,5 @@ def test_form_post_without_csrf_token_gets_an_error_page(service, path, caplog):
     reply = http(service.url + path, {"username": "alice", "password": "x"})
     assert reply.status == 403
     assert reply.headers["Content-Type"].startswith("text/html")
-    assert b"The form expired or was not sent by this site" in reply.body
+    assert b"This form has expired" in reply.body
     assert not [r for r in caplog.records if r.exc_info], "a refused form must not log a traceback"

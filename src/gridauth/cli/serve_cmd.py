@@ -61,26 +61,31 @@ def _start(args: argparse.Namespace) -> int:
     from tornado.netutil import bind_sockets
 
     from .. import metrics
+    from ..config.builder import local_issuer
     from ..config.reload import RegistryHolder
     from ..db.engine import Database
     from ..service import ServiceContext
+    from .first_run import start_notes
 
     configure_logging(args.log_level, args.log_format)
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))  # its DEBUG shows tokens
     path = config_path(args.config)
     url = database_url(args.db)
-    holder = RegistryHolder(path)
-    setup = ServiceContext(holder, Database(url, workers=1))
-    setup.prepare_storage()
-    setup.db.close()
-    try:
+    try:  # bound first: the issuer a configuration leaves unset is this port's (--port 0 included)
         sockets = bind_sockets(args.port, address=args.host)
     except OSError as exc:
         raise GridauthError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    port = sockets[0].getsockname()[1]
+    holder = RegistryHolder(path, local_issuer(port))
+    setup = ServiceContext(holder, Database(url, workers=1))
+    setup.prepare_storage()
+    for note in start_notes(setup, port, args.behind_proxy, path, args.db):
+        log.warning("%s", note)
+    setup.db.close()
 
     def worker() -> None:
-        context = ServiceContext(RegistryHolder(path), Database(url))
-        asyncio.run(_serve(context, sockets, args.host, args.port, args.behind_proxy, args.reload_interval))
+        context = ServiceContext(RegistryHolder(path, holder.default_issuer), Database(url))
+        asyncio.run(_serve(context, sockets, args.host, port, args.behind_proxy, args.reload_interval))
 
     return run_workers(worker, args.processes, metrics.process_ended)
 

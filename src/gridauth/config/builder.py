@@ -14,6 +14,7 @@ from ..hashing import is_hashed
 from .cfgfile import as_list, parse
 from .model import (
     AUTH_METHODS,
+    DEFAULT_ISSUER,
     GRANT_TYPES,
     LOOPBACK_NETWORKS,
     PROVIDER_TYPES,
@@ -102,9 +103,9 @@ def _lifetime(tree: Tree, name: str, where: str, issues: _Issues, default: _Defa
     return int(raw)
 
 
-def _settings(tree: Tree, issues: _Issues) -> AuthorizationSettings:
+def _settings(tree: Tree, issues: _Issues, default_issuer: str) -> AuthorizationSettings:
     authz = _section(tree, "DIRAC", "Security", "Authorization")
-    issuer = _opt(authz, "issuer", "http://localhost:8080").rstrip("/")
+    issuer = _opt(authz, "issuer", default_issuer).rstrip("/")
     if problem := check_url(issuer):
         issues.add(f"{AUTHZ}/issuer", problem)
     values = {}
@@ -297,10 +298,15 @@ def _groups(registry: Tree, users: Mapping[str, User], vos: Mapping[str, VO], is
     return groups
 
 
-def build_from_tree(tree: Tree, version: str = "") -> tuple[Registry, list[ConfigIssue]]:
-    """Build a registry from the nested dict of a CFG; return it with every issue found."""
+def build_from_tree(tree: Tree, version: str = "", default_issuer: str = DEFAULT_ISSUER
+                    ) -> tuple[Registry, list[ConfigIssue]]:
+    """Build a registry from the nested dict of a CFG; return it with every issue found.
+
+    *default_issuer* is the issuer when the CFG names none: the running server's own URL, which only
+    the server knows (``gridauth serve --port``), so it is passed in rather than read from the file.
+    """
     issues = _Issues()
-    settings = _settings(tree, issues)
+    settings = _settings(tree, issues, default_issuer)
     clients = _clients(tree, issues)
     idps = _idps(tree, issues)
     registry = _section(tree, "Registry")
@@ -319,10 +325,10 @@ def version_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def load_text(text: str, source: str = "") -> Registry:
+def load_text(text: str, source: str = "", default_issuer: str = DEFAULT_ISSUER) -> Registry:
     """Parse and validate CFG *text*; raise :class:`ConfigInvalid` listing every error."""
     cfg = parse(text, source)
-    registry, issues = build_from_tree(cfg.getAsDict(), version_of(text))
+    registry, issues = build_from_tree(cfg.getAsDict(), version_of(text), default_issuer)
     if issues:
         raise ConfigInvalid(issues, source)
     return registry
@@ -331,6 +337,30 @@ def load_text(text: str, source: str = "") -> Registry:
 def load_file(path: str) -> Registry:
     """Read, parse and validate the configuration file at *path*."""
     return load_text(read_text(path), str(path))
+
+
+def local_issuer(port: int) -> str:
+    """The issuer of a server that names none in its configuration: itself, as reached on this machine."""
+    return f"http://localhost:{port}"
+
+
+def issuer_port_warning(issuer: str, port: int, behind_proxy: bool) -> str | None:
+    """What to set when the issuer names another port than the server listens on (None when they agree).
+
+    Clients fetch ``<issuer>/.well-known/...`` and tokens carry the issuer: a pinned issuer on another
+    port (a copied example, a changed ``--port``) sends every client to a server that is not there.
+    Behind a reverse proxy the public port differs from the local one on purpose.
+    """
+    parts = urlsplit(issuer)
+    try:
+        published = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if behind_proxy or published == port:
+        return None
+    return (f"the configured issuer {issuer} names port {published} but this server listens on port {port}: "
+            f"remove {AUTHZ}/issuer to use {local_issuer(port)}, set it to the URL clients use, "
+            f"or pass --behind-proxy when a reverse proxy publishes the service")
 
 
 def read_text(path: str, reader: Callable[..., Any] = open) -> str:

@@ -15,6 +15,9 @@ AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "none"})
 SIGNING_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 PROVIDER_TYPES = frozenset({"Local", "OAuth2", "OIDC", "CheckIn", "IAM"})
 LOOPBACK_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+# The issuer when the configuration names none and no serve-time default is given (``gridauth serve``'s
+# default port): ``gridauth serve --port N`` passes ``http://localhost:N`` instead.
+DEFAULT_ISSUER = "http://localhost:8080"
 
 
 
@@ -34,7 +37,7 @@ class Lifetimes:
 class AuthorizationSettings:
     """``/DIRAC/Security/Authorization``: who we are and how long things live."""
 
-    issuer: str = "http://localhost:8080"
+    issuer: str = DEFAULT_ISSUER
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
     signing_algorithm: str = "RS256"
     wlcg_claims: bool = False

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import ConfigInvalid
 from .builder import load_text, read_text, version_of
+from .model import DEFAULT_ISSUER
 from .registry import Registry
 
 log = logging.getLogger("gridauth.config")
@@ -29,12 +30,17 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 class RegistryHolder:
-    """The current registry of a configuration file, reloaded when the file changes."""
+    """The current registry of a configuration file, reloaded when the file changes.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    *default_issuer* is the issuer when the file names none (``gridauth serve`` passes its own
+    ``http://localhost:<port>``); it holds for every reload, so each worker of a server agrees.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], default_issuer: str = DEFAULT_ISSUER) -> None:
         self.path = Path(path)
+        self.default_issuer = default_issuer
         self._stamp = _stamp(self.path)
-        self._current = load_text(read_text(str(self.path)), str(self.path))
+        self._current = load_text(read_text(str(self.path)), str(self.path), default_issuer)
         self._refused: tuple[int, int, int] | None = None
 
     @property
@@ -55,7 +61,7 @@ class RegistryHolder:
             version = version_of(text)
             if version == self._current.version:
                 return False
-            new = load_text(text, str(self.path))
+            new = load_text(text, str(self.path), self.default_issuer)
         except ConfigInvalid as exc:
             if self._refused != stamp:  # log each refused edit once, not every second
                 log.error("configuration edit refused, still serving version %s: %s", self._current.version, exc)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
+
+from sqlalchemy import select
 
 from ..hashing import PASSWORD_ITERATIONS, hash_secret, verify_secret
 from .engine import Database
@@ -36,6 +39,21 @@ class AccountStore:
         """Whether *username* has a local password."""
         with self.db.transaction() as session:
             return session.get(LocalAccountRow, username) is not None
+
+    def any_password(self, usernames: Iterable[str]) -> bool:
+        """Whether at least one of *usernames* has a local password (a first run has none: say how to set one).
+
+        Asked with the registry's users, so that passwords left over from removed users do not count.
+        """
+        names = list(usernames)
+        with self.db.transaction() as session:
+            for start in range(0, len(names), 500):  # bounded IN lists, whatever the size of the registry
+                chunk = names[start:start + 500]
+                found = session.scalar(select(LocalAccountRow.username)
+                                       .where(LocalAccountRow.username.in_(chunk)).limit(1))
+                if found is not None:
+                    return True
+        return False
 
 
 @functools.cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 
@@ -31,7 +32,21 @@ def find_token(server: GridAuthorizationServer, token: str, hint: str | None) ->
     return TokenRef("refresh_token", grant.client_id, grant, now) if grant else None
 
 
-class RevocationEndpoint(_Revocation):
+class AnyHint:
+    """``token`` is required; any ``token_type_hint`` is accepted, even one we do not know.
+
+    RFC 7009 §2.1: a hint the server does not understand is ignored and every kind of token is
+    searched; RFC 7662 §2.1 lets introspection ignore it too (authlib refuses both with
+    ``unsupported_token_type``). :func:`find_token` never needs the hint: it tells the two kinds
+    apart by their shape.
+    """
+
+    def check_params(self, request: Any, client: OAuthClient) -> None:  # noqa: D102 - authlib hook
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
+
+class RevocationEndpoint(AnyHint, _Revocation):
     """Revoking a refresh token ends its grant (with every access token from it); an access token, itself alone."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
@@ -47,7 +62,7 @@ class RevocationEndpoint(_Revocation):
             self.server.tokens.revoke_access_token(token.row.jti, token.now)
 
 
-class IntrospectionEndpoint(_Introspection):
+class IntrospectionEndpoint(AnyHint, _Introspection):
     """For resource servers: confidential clients may introspect any token of this issuer."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]

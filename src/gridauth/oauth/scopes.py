@@ -9,12 +9,27 @@ the other scopes, then ``vo:<vo> group:<group>`` (and the ``property:`` scopes a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
 from ..config.registry import Registry
 
 GROUP_PREFIXES = ("g:", "group:")
+
+
+class ScopeRefused(InvalidScopeError):
+    """``invalid_scope`` with a machine-readable *reason* and its *details* (group, VO, properties).
+
+    The protocol answer keeps the short English description; pages tell the person in their own
+    words from *reason*, without parsing that description. Reasons: ``too_many``, ``empty``,
+    ``not_member``, ``not_in_vo``, ``missing_properties``, ``no_group``, ``no_default_group``.
+    """
+
+    def __init__(self, reason: str, description: str, **details: Any) -> None:
+        super().__init__(description)
+        self.reason = reason
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -43,9 +58,9 @@ class ScopeRequest:
             elif item not in plain:
                 plain.append(item)
         if len(groups) > 1 or len(vos) > 1:
-            raise InvalidScopeError("ask for one group and one VO at most")
+            raise ScopeRefused("too_many", "ask for one group and one VO at most")
         if "" in groups or "" in vos or "" in properties:
-            raise InvalidScopeError("empty group, VO or property in scope")
+            raise ScopeRefused("empty", "empty group, VO or property in scope")
         return cls(tuple(plain), next(iter(groups), None), next(iter(vos), None), tuple(dict.fromkeys(properties)))
 
     @property
@@ -67,13 +82,16 @@ class Membership:
 def _membership(registry: Registry, username: str, group: str, request: ScopeRequest,
                 candidates: tuple[str, ...]) -> Membership:
     found = registry.group(group)
+    # The VO first: a group of another VO is not among the candidates of the VO asked for, and
+    # "not in VO" is the reason that tells the person (and the client) what to change.
+    if found is not None and request.vo and found.vo != request.vo:
+        raise ScopeRefused("not_in_vo", f"group {group!r} is not in VO {request.vo!r}", group=group, vo=request.vo)
     if found is None or group not in candidates:
-        raise InvalidScopeError(f"the user may not act in group {group!r}")
-    if request.vo and found.vo != request.vo:
-        raise InvalidScopeError(f"group {group!r} is not in VO {request.vo!r}")
+        raise ScopeRefused("not_member", f"the user may not act in group {group!r}", group=group)
     unknown = [p for p in request.properties if p not in found.properties]
     if unknown:
-        raise InvalidScopeError(f"group {group!r} does not have the properties {', '.join(unknown)}")
+        raise ScopeRefused("missing_properties", f"group {group!r} does not have the properties {', '.join(unknown)}",
+                           group=group, properties=tuple(unknown))
     return Membership(username, group, found.vo, tuple(request.properties or found.properties))
 
 
@@ -84,7 +102,8 @@ def resolve(registry: Registry, username: str, request: ScopeRequest) -> Members
         group = registry.default_group(username, request.vo)
         if group is None:
             where = f" in VO {request.vo!r}" if request.vo else ""
-            raise InvalidScopeError(f"no default group{where} for this user; ask for one with group:<name>")
+            raise ScopeRefused("no_default_group", f"no default group{where} for this user; ask for one with "
+                               "group:<name>", vo=request.vo)
     return _membership(registry, username, group, request, registry.groups_of(username))
 
 
@@ -107,7 +126,7 @@ def select(registry: Registry, username: str, request: ScopeRequest, allowed: tu
     if group is None:
         if not candidates:
             where = f" in VO {request.vo!r}" if request.vo else ""
-            raise InvalidScopeError(f"the user has no group{where}")
+            raise ScopeRefused("no_group", f"the user has no group{where}", vo=request.vo)
         if len(candidates) > 1:
             return tuple(sorted(candidates, key=lambda g: g != default))
         group = candidates[0]
@@ -128,4 +147,4 @@ def check_plain_allowed(allowed: tuple[str, ...], plain: tuple[str, ...]) -> Non
     if allowed:
         extra = [s for s in plain if s not in allowed]
         if extra:
-            raise InvalidScopeError(f"the client may not ask for {', '.join(extra)}")
+            raise ScopeRefused("client_scope", f"the client may not ask for {', '.join(extra)}", scopes=tuple(extra))

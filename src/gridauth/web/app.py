@@ -13,11 +13,11 @@ from tornado.web import Application, RequestHandler
 from .. import metrics
 from ..service import ServiceContext
 from .authorize import AuthorizeHandler
-from .base import NotFoundHandler
 from .device import DeviceAuthorizationHandler, DeviceVerificationHandler
 from .discovery import JWKSHandler, MetadataHandler
 from .external_login import LoginCallbackHandler
 from .health import HealthHandler
+from .home import HomeHandler, NotFoundHandler
 from .login import LoginHandler
 from .logout import LogoutHandler
 from .metrics import MetricsHandler
@@ -29,6 +29,7 @@ access_log = logging.getLogger("tornado.access")
 
 
 ROUTES: list[tuple[str, type[RequestHandler]]] = [
+    ("/", HomeHandler),
     ("/.well-known/openid-configuration", MetadataHandler),
     ("/.well-known/oauth-authorization-server", MetadataHandler),
     ("/jwks", JWKSHandler),

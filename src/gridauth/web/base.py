@@ -24,9 +24,12 @@ class BaseHandler(RequestHandler):
     context: ServiceContext
     registry: Registry
 
-    def initialize(self, context: ServiceContext) -> None:  # noqa: D102 - tornado hook
-        # Tornado makes one handler per request and calls this first: the snapshot is taken here, not in
-        # prepare(), because the CSRF check runs before prepare() and its error page needs the registry.
+    def initialize(self, context: ServiceContext) -> None:
+        """Take the registry snapshot once, when the request arrives.
+
+        Here rather than in ``prepare``: Tornado checks the CSRF token before ``prepare``, and the
+        error page of a refused form needs the snapshot too.
+        """
         self.context = context
         self.registry = context.registry
 
@@ -85,10 +88,3 @@ def _raised(kwargs: dict[str, Any], kind: type[Exception]) -> bool:
     exc_info = kwargs.get("exc_info")
     return isinstance(exc_info, tuple) and isinstance(exc_info[1], kind)
 
-
-class NotFoundHandler(BaseHandler):
-    """Unknown paths: a JSON 404, never an HTML page."""
-
-    def prepare(self) -> None:  # noqa: D102 - tornado hook
-        self.set_status(404)
-        self.write_json({"error": "not_found", "error_description": f"no endpoint at {self.request.path}"}, 404)

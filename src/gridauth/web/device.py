@@ -16,6 +16,7 @@ from .. import metrics
 from ..db.models import DeviceFlowRow
 from ..oauth.grants.device_code import normalize_user_code
 from ..oauth.scopes import Membership, ScopeRequest, select
+from .messages import NO_LONGER_PENDING, TOO_MANY_CODES, WRONG_CODE, scope_problem
 from .oauth_handler import OAuthHandler
 from .pages import PageHandler
 
@@ -54,11 +55,9 @@ class DeviceVerificationHandler(PageHandler):
                                        limit, window)
         if not allowed:
             log.warning("too many wrong user codes from %s", self.client_ip())
-            self.page("device.html", status=429, user_code="",
-                      error="Too many wrong codes. Wait a few minutes and try again.")
+            self.page("device.html", status=429, user_code="", error=TOO_MANY_CODES)
         else:
-            self.page("device.html", status=400, user_code=raw_code[:32],
-                      error="That code is not valid, was already used, or has expired. Check it and try again.")
+            self.page("device.html", status=400, user_code=raw_code[:32], error=WRONG_CODE)
         return None
 
     def _select(self, row: DeviceFlowRow, chosen: str | None) -> Membership | tuple[str, ...] | None:
@@ -67,8 +66,7 @@ class DeviceVerificationHandler(PageHandler):
         try:
             return select(self.registry, self.session.username, ScopeRequest.parse(row.scope), allowed, chosen)
         except InvalidScopeError as error:
-            self.message("You cannot approve this request", error.description or "",
-                         "Ask your VO administrator to add you to the right group.", status=403)
+            self.problem(scope_problem(error, self._client_name(row), self.session.username))
             return None
 
     def _client_name(self, row: DeviceFlowRow) -> str:
@@ -119,15 +117,14 @@ class DeviceVerificationHandler(PageHandler):
                 vo=selection.vo, properties=" ".join(selection.properties), auth_time=session.auth_time,
                 idp=session.idp))
         if not decided:
-            return self.message("This request is no longer pending", "It was already approved, denied, or expired.",
-                                status=409)
+            return self.problem(NO_LONGER_PENDING)
         log.info("device flow %s by %r for client %s in group %s", "approved" if approve else "denied",
                  session.username, row.client_id, selection.group)
         metrics.record_device_decision(approve)
         if approve:
             self.message("Device connected", f"{self._client_name(row)} can now act as {session.username} "
                          f"in group {selection.group} of VO {selection.vo}.",
-                         "You can close this window and return to your device.")
+                         "You can close this window and go back to your device.")
         else:
             self.message("Request denied", f"{self._client_name(row)} was not given access. "
                          "You can close this window.")

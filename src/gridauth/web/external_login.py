@@ -13,6 +13,7 @@ from .. import metrics
 from ..config.model import IdProvider
 from ..identity.claims import map_identity
 from ..identity.oidc_rp import IdentityError, LoginState, OIDCRelyingParty
+from .messages import NOT_STARTED_HERE, SIGN_IN_EXPIRED, not_registered, provider_unreachable, sign_in_failed
 from .pages import PageHandler, safe_next
 
 log = logging.getLogger("gridauth.login")
@@ -42,7 +43,7 @@ async def start_external_login(handler: PageHandler, idp: IdProvider, next_url: 
     except IdentityError as error:
         log.warning("cannot start a login at %s: %s", idp.name, error)
         metrics.record_login(idp.name, "unavailable")
-        return handler.message("Identity provider unavailable", f"{idp.name}: {error}", status=502)
+        return handler.problem(provider_unreachable(idp.name, error))
     context = handler.context
     await context.db.run(context.flows.save_login_state, state.state, state.to_dict(), next_url,
                          context.clock.now() + LOGIN_STATE_LIFETIME)
@@ -63,14 +64,11 @@ class LoginCallbackHandler(PageHandler):
         if not started_here:
             log.warning("external login answer refused: it does not belong to this browser (%s)", self.client_ip())
             metrics.record_login("external", "failure")
-            return self.message("Sign-in refused", "This answer from the identity provider does not belong to a "
-                                "sign-in started in this browser.", "Start again from the site you came from.",
-                                status=400)
+            return self.problem(NOT_STARTED_HERE)
         taken = await context.db.run(context.flows.take_login_state, state_param, context.clock.now())
         if taken is None:
             metrics.record_login("external", "failure")
-            return self.message("Sign-in expired", "This sign-in is unknown or took too long.",
-                                "Start again from the site you came from.", status=400)
+            return self.problem(SIGN_IN_EXPIRED)
         data, next_url = taken
         try:
             state = LoginState.from_dict(data)
@@ -82,16 +80,15 @@ class LoginCallbackHandler(PageHandler):
             identity = await party.complete(code, state)
         except IdentityError as error:
             log.warning("external login failed: %s", error)
-            metrics.record_login(str(data.get("idp") or "external"), "failure")  # a name we saved at the start
-            return self.message("Sign-in failed", str(error), status=400)
+            named = data.get("idp") if isinstance(data, dict) else None
+            metrics.record_login(str(named or "external"), "failure")  # a name we saved at the start
+            return self.problem(sign_in_failed(str(named or "your identity provider"), error))
         mapped = map_identity(self.registry, identity)
         if mapped is None:
             audit.warning("unregistered subject %r from identity provider %s (email %r) was refused",
                           identity.subject, idp.name, identity.claims.get("email"))
             metrics.record_login(idp.name, "unregistered")
-            return self.message("Not registered", f"Your identity at {idp.name} is not registered with this service.",
-                                "Ask your VO administrator to register you, quoting this identifier: "
-                                f"{identity.subject}", status=403)
+            return self.problem(not_registered(idp.name, identity.subject))
         await self.start_session(mapped.username, idp.name, list(mapped.groups))
         log.info("login of %r through %s (groups %s)", mapped.username, idp.name, ", ".join(mapped.groups) or "none")
         metrics.record_login(idp.name, "success")

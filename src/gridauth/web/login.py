@@ -6,6 +6,7 @@ import logging
 
 from .. import metrics
 from .external_login import start_external_login
+from .messages import TOO_MANY_LOGINS, WRONG_PASSWORD
 from .pages import PageHandler, safe_next
 
 log = logging.getLogger("gridauth.login")
@@ -42,7 +43,7 @@ class LoginHandler(PageHandler):
         if not all([await context.db.run(context.flows.within, key, now, most, window) for key, most in keys]):
             log.warning("login rate limit hit for %r from %s", username, self.client_ip())
             metrics.record_login("local", "rate_limited")
-            self._show("Too many failed attempts. Wait a few minutes and try again.", username, status=429)
+            self._show(TOO_MANY_LOGINS, username, status=429)
             return
         local, _ = self._providers()
         known = bool(local) and self.registry.user(username) is not None
@@ -52,7 +53,7 @@ class LoginHandler(PageHandler):
                 await context.db.run(context.flows.hit, key, now, most, window)
             log.info("failed local login for %r from %s", username, self.client_ip())
             metrics.record_login("local", "failure")
-            self._show("Wrong user name or password.", username, status=401)
+            self._show(WRONG_PASSWORD, username, status=401)
             return
         await self.start_session(username, "local", None)
         log.info("local login of %r from %s", username, self.client_ip())

@@ -30,7 +30,9 @@ class LogoutHandler(PageHandler):
         target = await self.context.db.run(self._target)
         if target:
             return self.redirect(target)
-        self.message("Signed out", "You are signed out of gridauth. You can close this window.")
+        self.message("Signed out", "You are signed out of gridauth in this browser.",
+                     "Applications you signed in to through gridauth will ask you to sign in again. "
+                     "You can close this window.", links=(("/", "Home page of this service"),))
 
     async def get(self) -> None:  # noqa: D102 - tornado verb
         hint = self.get_argument("id_token_hint", "")
@@ -38,8 +40,10 @@ class LogoutHandler(PageHandler):
             return await self._done()
         keep = [(k, self.get_argument(k)) for k in ("post_logout_redirect_uri", "state", "client_id")
                 if self.get_argument(k, "")]
-        self.message("Sign out?", "Do you want to sign out of gridauth (single sign-on) in this browser?",
-                     form_action="/logout", hidden=keep, button_name="logout", button_label="Sign out")
+        self.message("Sign out?", "Do you want to sign out of gridauth in this browser? Applications that use "
+                     "gridauth will then ask you to sign in again.",
+                     form_action="/logout", hidden=keep, button_name="logout", button_label="Sign out",
+                     links=(("/", "Stay signed in and go to the home page"),))
 
     async def post(self) -> None:  # noqa: D102 - tornado verb
         await self._done()

@@ -11,6 +11,7 @@ from tornado.web import RequestHandler
 from ..db.models import SessionRow
 from ..oauth.scopes import ScopeRequest
 from .base import BaseHandler
+from .messages import OUTAGE, Problem, http_problem
 
 SESSION_COOKIE = "gridauth_session"
 
@@ -46,10 +47,16 @@ class PageHandler(BaseHandler):
         self.set_status(status)
         self.render(template, issuer=self.registry.settings.issuer, **values)
 
-    def message(self, title: str, *lines: str, status: int = 200, **form: Any) -> None:
-        """A page that says something (and may offer one button)."""
+    def message(self, title: str, *lines: str, status: int = 200, details: str = "",
+                links: tuple[tuple[str, str], ...] = (), **form: Any) -> None:
+        """A page that says something (and may offer links, or one button: *form_action*, *button_label*)."""
         values = {"form_action": None, "hidden": [], "button_name": "", "button_label": "", **form}
-        self.page("message.html", status=status, title=title, lines=lines, **values)
+        self.page("message.html", status=status, title=title, lines=lines, details=details, links=links, **values)
+
+    def problem(self, problem: Problem) -> None:
+        """A page explaining *problem* (see :mod:`gridauth.web.messages`), with a way back home."""
+        self.message(problem.title, *problem.lines, status=problem.status, details=problem.details,
+                     links=(("/", "Home page of this service"),))
 
     def check_xsrf_cookie(self) -> None:
         """Every form a page sends back carries the CSRF token (Tornado's ``_xsrf``)."""
@@ -66,12 +73,8 @@ class PageHandler(BaseHandler):
         self.set_default_headers()
         if self.outage(kwargs):
             self.set_header("Retry-After", "5")
-            return self.message("Temporarily unavailable", "The service cannot reach its database right now.",
-                                "Try again in a moment.", status=503)
-        reason = "The request could not be understood." if status_code < 500 else "Something went wrong on our side."
-        if status_code == 403:
-            reason = "The form expired or was not sent by this site. Go back, reload the page and try again."
-        self.message(f"Error {status_code}", reason, status=status_code)
+            return self.problem(OUTAGE)
+        self.problem(http_problem(status_code, self.request.method or "GET"))
 
     # -- SSO session -----------------------------------------------------------------------------
     async def load_session(self) -> SessionRow | None:
