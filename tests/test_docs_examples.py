@@ -19,7 +19,8 @@ sandbox of its own, so that it neither sees nor changes the state the other exam
 ``<!-- docs-test: setup COMMAND -->`` to run COMMAND, unshown and unchecked, before the block (state
 the docs describe in prose); ``<!-- docs-test: server -->`` for requests to a running server: a real
 ``gridauth serve`` on the sandbox, started once per document, stands for the addresses the docs show
-(``127.0.0.1:1843x``, ``localhost:8080``). Every example is either run or skipped with a reason: a new example
+(``127.0.0.1:1843x``); its issuer, unset in the example configuration, is ``http://localhost:18431``
+as it would be for ``gridauth serve --port 18431``. Every example is either run or skipped with a reason: a new example
 cannot escape the test unnoticed.
 """
 
@@ -45,7 +46,7 @@ EXAMPLE = REPO / "etc" / "gridauth.cfg"
 DOC_PATHS = ("/tmp/gdemo", "/tmp/gdoc")
 DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(skip|alone|setup|server)\b\s*(.*?)\s*-->")
 # The addresses the docs show for a running server, and what they stand for in the test.
-DOC_SERVER = re.compile(r"127\.0\.0\.1:1843\d|localhost:8080")
+DOC_SERVER = re.compile(r"(127\.0\.0\.1|localhost):1843\d")
 # Files the docs validate without showing them: the test suite's broken configurations.
 DOC_FILES = {"syntax.cfg": REPO / "tests" / "data" / "docs" / "syntax.cfg",
              "semantic.cfg": REPO / "tests" / "data" / "docs" / "semantic.cfg"}
@@ -132,9 +133,8 @@ def mask(text: str, sandbox: Path, port: int = 0) -> str:
     """*text* with the sandbox path and server address shown as the docs show them and every
     run-dependent value masked."""
     if port:
-        text = text.replace(f"127.0.0.1:{port}", "127.0.0.1:18431").replace(f"localhost:{port}", "localhost:8080")
-    text = DOC_SERVER.sub(lambda found: "localhost:8080" if found[0].startswith("localhost") else "127.0.0.1:18431",
-                          text)
+        text = text.replace(f"127.0.0.1:{port}", "127.0.0.1:18431").replace(f"localhost:{port}", "localhost:18431")
+    text = DOC_SERVER.sub(lambda found: f"{found[1]}:18431", text)
     text = text.replace(str(sandbox), DOC_PATHS[0])
     for path in DOC_PATHS[1:]:
         text = text.replace(path, DOC_PATHS[0])

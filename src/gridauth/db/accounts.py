@@ -35,11 +35,6 @@ class AccountStore:
             return False
         return verify_secret(password, hashed)
 
-    def has_password(self, username: str) -> bool:
-        """Whether *username* has a local password."""
-        with self.db.transaction() as session:
-            return session.get(LocalAccountRow, username) is not None
-
     def any_password(self, usernames: Iterable[str]) -> bool:
         """Whether at least one of *usernames* has a local password (a first run has none: say how to set one).
 

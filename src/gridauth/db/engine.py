@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -103,10 +103,6 @@ class Database:
             return True
         except DBAPIError:
             return False
-
-    def table_names(self) -> list[str]:
-        """Names of the tables present (for diagnostics and tests)."""
-        return inspect(self.engine).get_table_names()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 MAX_TOKEN_LENGTH = 8192
 
 
-def find_token(server: GridAuthorizationServer, token: str, hint: str | None) -> TokenRef | None:
+def find_token(server: GridAuthorizationServer, token: str) -> TokenRef | None:
     """Find an access token (a JWT of ours, by jti) or a refresh token (by hash); None when unknown."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
@@ -53,7 +53,7 @@ class RevocationEndpoint(AnyHint, _Revocation):
     server: GridAuthorizationServer
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:  # noqa: D102
-        return find_token(self.server, token_string, token_type_hint)
+        return find_token(self.server, token_string)
 
     def revoke_token(self, token: TokenRef, request: Any) -> None:  # noqa: D102 - authlib interface
         if token.kind == "refresh_token":
@@ -69,7 +69,7 @@ class IntrospectionEndpoint(AnyHint, _Introspection):
     server: GridAuthorizationServer
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:  # noqa: D102
-        return find_token(self.server, token_string, token_type_hint)
+        return find_token(self.server, token_string)
 
     def check_permission(self, token: TokenRef, client: OAuthClient, request: Any) -> bool:  # noqa: D102
         return not client.is_public
