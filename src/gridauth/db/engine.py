@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,6 +44,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 # MySQL/MariaDB error numbers of a schema that lacks what the code uses: unknown column, no such table.
 MYSQL_SCHEMA_ERRORS = {1054, 1146}
 SQLITE_SCHEMA_ERRORS = ("no such table", "no such column", "has no column named")
+# A transaction that lost a race, and is safe to run again from the start: a deadlock, which is also
+# how a Galera cluster reports a write set that failed certification at commit, and a lock wait
+# that timed out.
+MYSQL_CONFLICT_ERRORS = {1213, 1205}
+CONFLICT_ATTEMPTS = 4
 
 
 def make_engine(url: str, create: bool = True) -> Engine:
@@ -110,6 +117,25 @@ class Database:
         with self.translated(), self.sessions.begin() as session:
             yield session
 
+    def atomic(self, work: Callable[[Session], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
+        """Run *work* in one transaction and commit; run it again from the start if it lost a race.
+
+        Every state change that reads before it writes goes through here, so that it is one
+        transaction, and so that a conflict with another process or another Galera node (a deadlock
+        or a certification failure at commit) costs a retry, not an error. *work* must therefore do
+        nothing but database work: it may run more than once.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.translated(), self.sessions.begin() as session:
+                    return work(session)
+            except DatabaseUnavailable as error:
+                if attempt == attempts or not conflict(error.__cause__):
+                    raise
+                log.info("transaction conflict (attempt %d of %d), running it again", attempt, attempts)
+                time.sleep(random.uniform(0.001, 0.01) * attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     @contextlib.contextmanager
     def connect(self) -> Iterator[Connection]:
         """A plain connection in one transaction, for schema work at the start of a command or of ``serve``.
@@ -140,6 +166,12 @@ class Database:
         """Stop the workers and close pooled connections."""
         self.executor.shutdown(wait=True)
         self.engine.dispose()
+
+
+def conflict(exc: BaseException | None) -> bool:
+    """Whether *exc* is a transaction that lost a race with another one (worth running again)."""
+    args: tuple[object, ...] = getattr(getattr(exc, "orig", None), "args", ())
+    return bool(args) and isinstance(args[0], int) and args[0] in MYSQL_CONFLICT_ERRORS
 
 
 def schema_problem(exc: DBAPIError) -> str | None:
