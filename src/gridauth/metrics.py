@@ -72,6 +72,10 @@ config_info = Gauge("gridauth_config_info", "1 for the configuration version a l
 config_loaded_at = Gauge("gridauth_config_last_reload_timestamp_seconds",
                          "When a process last loaded a new configuration version (start or hot reload), Unix time",
                          multiprocess_mode="max")
+purge_runs = Counter("gridauth_purge_runs", "Periodic purges of this process, by outcome: done (it held the purge "
+                     "lease), skipped (another process purged this interval), failed", ["outcome"])
+purged_rows = Counter("gridauth_purged_rows", "Rows deleted by this process's purges, by kind", ["kind"])
+PURGE_OUTCOMES = frozenset({"done", "skipped", "failed"})
 _served_version: list[str] = []
 
 
@@ -112,6 +116,13 @@ def record_request(endpoint: str, status: int, seconds: float) -> None:
     """Count one finished request of route *endpoint* (a route path or ``other``) and its duration."""
     request_seconds.labels(endpoint).observe(seconds)
     responses.labels(endpoint, f"{status // 100}xx" if 100 <= status < 600 else OTHER).inc()
+
+
+def record_purge(outcome: str, counts: dict[str, int] | None = None) -> None:
+    """Count one periodic purge and the rows it deleted (the kinds are the stores' fixed names)."""
+    purge_runs.labels(_bounded(outcome, PURGE_OUTCOMES)).inc()
+    for kind, deleted in (counts or {}).items():
+        purged_rows.labels(kind[:LABEL_MAX]).inc(deleted)
 
 
 def record_config(version: str, when: float) -> None:

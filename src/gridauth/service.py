@@ -19,12 +19,18 @@ from .db.accounts import AccountStore
 from .db.engine import Database
 from .db.flows import FlowStore
 from .db.keys import KeyStore
+from .db.lease import Lease
 from .db.tokens import TokenStore
+from .errors import GridauthError
 from .oauth.keys import KeyRing, SigningKey
 from .oauth.metadata import build_metadata
 from .oauth.server import GridAuthorizationServer
 
 log = logging.getLogger("gridauth.service")
+PURGE_INTERVAL = 600  # seconds between two runs of every process's purge timer
+# A purge is due again this long after the last one ended: half an interval, so that one process
+# alone still purges at each tick of its timer, even after a purge that took minutes.
+PURGE_DUE_AFTER = PURGE_INTERVAL // 2
 
 
 @dataclass
@@ -80,9 +86,37 @@ class ServiceContext:
         return self._metadata[1]
 
     def purge(self) -> dict[str, int]:
-        """Delete expired tokens, grants, codes, device flows, sessions and login states (counts by kind)."""
-        now = self.clock.now()
-        return {**self.tokens.purge_expired(now), **self.flows.purge_expired(now)}
+        """Delete expired tokens, grants, codes, device flows, sessions and login states (counts by kind).
+
+        The operator's ``gridauth db purge``: it runs at once unless another process is purging right
+        now (a :class:`GridauthError` then says so). See :meth:`purge_if_due` for the lease.
+        """
+        counts = self._purge(due_only=False)
+        if counts is None:
+            raise GridauthError(f"another process is purging {self.db.safe_url} right now; try again in a few minutes")
+        return counts
+
+    def purge_if_due(self) -> dict[str, int] | None:
+        """The periodic purge of every serving process: done by one process per interval, None for the others.
+
+        One process purges at a time, whatever the host: the purge first takes the database's purge
+        lease (``db/lease.py``) and renews it with every batch. The periodic purge takes it only when
+        no process is purging and none finished in the last :data:`PURGE_DUE_AFTER` seconds.
+        """
+        return self._purge(due_only=True)
+
+    def _purge(self, due_only: bool) -> dict[str, int] | None:
+        lease = Lease(self.db, "purge")
+        if not lease.acquire(self.clock.now(), PURGE_INTERVAL, due_only):
+            return None
+        log.debug("purge lease taken (holder %d, until %d)", lease.holder, lease.held_until)
+        try:
+            now = self.clock.now()
+            counts = self.tokens.purge_expired(now)
+            return {**counts, **self.flows.purge_expired(
+                now, still_ours=lambda session: lease.renew(session, self.clock.now(), PURGE_INTERVAL))}
+        finally:
+            lease.release(self.clock.now(), PURGE_DUE_AFTER)
 
 
 def max_access_token_lifetime(registry: Registry) -> int:

@@ -1,20 +1,49 @@
 """Interactive-flow state: authorization codes, device flows, SSO sessions, external logins, rate limits.
 
-Secrets (codes, device codes, session ids) are stored as SHA-256 hashes. Single use is enforced
-with conditional updates, so two processes racing for the same code or device code cannot both win.
+Secrets (codes, device codes, session ids) are stored as SHA-256 hashes. Every state change is one
+transaction whose writes are conditional (``UPDATE ... WHERE status = 'approved'`` and its row count,
+an upsert for counters), so two processes, or two hosts, racing for the same code, device code or
+counter cannot both win or lose an update, on SQLite as on MariaDB. The purge deletes in small
+batches, each its own short transaction.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import case, delete, inspect, select, update
+from sqlalchemy.orm import Session
 
 from ..hashing import token_digest
 from .engine import Database
+from .lease import PREFIX as LEASE_PREFIX
+from .lease import dialect_insert
 from .models import AuthorizationCodeRow, DeviceFlowRow, LoginStateRow, RateLimitRow, SessionRow
 from .results import rowcount
+
+log = logging.getLogger("gridauth.db")
+PURGE_BATCH = 1000  # rows per purge transaction
+MAX_PAUSE = 0.1  # the longest pause between two purge batches, in seconds
+DEVICE_POLL_TRIES = 3
+
+
+@dataclass(frozen=True)
+class DevicePoll:
+    """What one poll of a device code found, decided and recorded in one transaction.
+
+    *outcome* is ``unknown``, ``consumed`` (used before), ``expired``, ``denied``, ``approved`` (this
+    poll consumed it: issue tokens from *row*), ``pending`` or ``slow_down`` (polled too fast; the
+    interval grew).
+    """
+
+    outcome: str
+    row: DeviceFlowRow | None
 
 
 class FlowStore:
@@ -69,12 +98,6 @@ class FlowStore:
         with self.db.transaction() as session:
             return session.scalar(select(DeviceFlowRow).where(DeviceFlowRow.user_code == user_code))
 
-    def record_poll(self, device_code_hash: str, now: int, interval: int) -> None:
-        """Remember when the client last polled (and its possibly increased interval)."""
-        with self.db.transaction() as session:
-            session.execute(update(DeviceFlowRow).where(DeviceFlowRow.device_code_hash == device_code_hash)
-                            .values(last_polled_at=now, interval=interval))
-
     def decide_device_flow(self, user_code: str, now: int, approved: bool, **who: Any) -> bool:
         """Approve (with the user, group, VO, properties, auth_time) or deny a pending flow; False if not pending."""
         values = {"status": "approved" if approved else "denied", **(who if approved else {})}
@@ -83,12 +106,47 @@ class FlowStore:
                 DeviceFlowRow.user_code == user_code, DeviceFlowRow.status == "pending",
                 DeviceFlowRow.expires_at > now).values(**values))) == 1
 
-    def consume_device_flow(self, device_code_hash: str) -> bool:
-        """Turn an approved flow into a consumed one; True only for the one caller that did it."""
-        with self.db.transaction() as session:
-            return rowcount(session.execute(update(DeviceFlowRow).where(
-                DeviceFlowRow.device_code_hash == device_code_hash, DeviceFlowRow.status == "approved")
-                .values(status="consumed"))) == 1
+    def poll_device_flow(self, device_code_hash: str, now: int, slow_down_step: int) -> DevicePoll:
+        """One poll of the token endpoint for a device code: decide and record it in one transaction.
+
+        An approved flow is consumed by a conditional UPDATE (``WHERE status = 'approved'``), so of
+        parallel polls exactly one gets the tokens. A pending flow records the poll with a
+        compare-and-set on the last poll time and interval, so parallel polls each see the one
+        before: one is ``pending``, the others ``slow_down``, and the interval grows once per
+        ``slow_down`` answered. A write that finds the row changed (an approval, a deny or another
+        poll landed since it was read) reads it again under the lock its failed write took.
+        """
+        flow = DeviceFlowRow
+
+        def work(session: Session) -> DevicePoll:
+            for _ in range(DEVICE_POLL_TRIES):
+                row = session.execute(select(flow).where(flow.device_code_hash == device_code_hash)
+                                      .with_for_update().execution_options(populate_existing=True)).scalar()
+                if row is None:
+                    return DevicePoll("unknown", None)
+                if row.status == "consumed":
+                    return DevicePoll("consumed", row)
+                if row.expires_at <= now:
+                    return DevicePoll("expired", row)
+                if row.status == "denied":
+                    return DevicePoll("denied", row)
+                if row.status == "approved":
+                    if rowcount(session.execute(update(flow).where(
+                            flow.device_code_hash == device_code_hash, flow.status == "approved",
+                            flow.expires_at > now).values(status="consumed"))) == 1:
+                        return DevicePoll("approved", row)
+                    continue
+                too_fast = row.last_polled_at is not None and now - row.last_polled_at < row.interval
+                last = flow.last_polled_at.is_(None) if row.last_polled_at is None \
+                    else flow.last_polled_at == row.last_polled_at
+                if rowcount(session.execute(update(flow).where(
+                        flow.device_code_hash == device_code_hash, flow.status == "pending", last,
+                        flow.interval == row.interval).values(
+                        last_polled_at=now, interval=row.interval + (slow_down_step if too_fast else 0)))) == 1:
+                    return DevicePoll("slow_down" if too_fast else "pending", row)
+            return DevicePoll("slow_down", None)  # lost every race: the client polls too fast anyway
+
+        return self.db.atomic(work)
 
     # -- SSO sessions ----------------------------------------------------------------------------
     def create_session(self, secret: str, username: str, idp: str, groups: list[str] | None, auth_time: int,
@@ -110,10 +168,10 @@ class FlowStore:
         return row
 
     def end_session(self, secret: str, now: int) -> None:
-        """End the session of *secret*."""
+        """End the session of *secret*: revoked, and expired now, so that the purge's indexed range finds it."""
         with self.db.transaction() as session:
-            session.execute(update(SessionRow).where(SessionRow.id_hash == token_digest(secret))
-                            .values(revoked_at=now))
+            session.execute(update(SessionRow).where(SessionRow.id_hash == token_digest(secret)).values(
+                revoked_at=now, expires_at=case((SessionRow.expires_at > now, now), else_=SessionRow.expires_at)))
 
     # -- external logins in progress -------------------------------------------------------------
     def save_login_state(self, state: str, data: dict[str, Any], next_url: str, expires_at: int) -> None:
@@ -135,18 +193,36 @@ class FlowStore:
             return json.loads(row.data), row.next_url
 
     # -- rate limits -----------------------------------------------------------------------------
+    def count_attempt(self, key: str, now: int, window: int) -> int:
+        """Count one attempt under *key* and return the count of the current window, this one included.
+
+        One upsert statement: it inserts the first attempt of a key, adds one to a running window, or
+        starts a new window, under the row's lock, so parallel attempts (other threads, processes or
+        hosts) are each counted once and the first attempts of a new key never collide on its insert.
+        The count is read back in the same transaction, while the row is still locked by it.
+        """
+        key = key[:255]
+        row = RateLimitRow
+        stale = row.window_start <= now - window
+        # MariaDB assigns left to right and the later expressions see the new values: count goes first,
+        # while window_start still holds the old start (SQLite sees the old row in both).
+        changes = [("count", case((stale, 1), else_=row.count + 1)),
+                   ("window_start", case((stale, now), else_=row.window_start))]
+
+        def work(session: Session) -> int:
+            statement = dialect_insert(session, row).values(key=key, window_start=now, count=1)
+            if session.get_bind().dialect.name == "sqlite":
+                statement = statement.on_conflict_do_update(index_elements=[row.key], set_=dict(changes))
+            else:
+                statement = statement.on_duplicate_key_update(changes)
+            session.execute(statement)
+            return int(session.scalar(select(row.count).where(row.key == key)) or 0)
+
+        return self.db.atomic(work)
+
     def hit(self, key: str, now: int, limit: int, window: int) -> bool:
         """Count one attempt under *key*; False when more than *limit* were made in the current window."""
-        with self.db.transaction() as session:
-            row = session.get(RateLimitRow, key[:255])
-            if row is None:
-                session.add(RateLimitRow(key=key[:255], window_start=now, count=1))
-                return True
-            if row.window_start + window <= now:
-                row.window_start, row.count = now, 1
-                return True
-            row.count += 1
-            return row.count <= limit
+        return self.count_attempt(key, now, window) <= limit
 
     def within(self, key: str, now: int, limit: int, window: int) -> bool:
         """Whether fewer than *limit* attempts were counted under *key* in the current window (counts nothing)."""
@@ -155,18 +231,87 @@ class FlowStore:
             return row is None or row.window_start + window <= now or row.count < limit
 
     # -- housekeeping ----------------------------------------------------------------------------
-    def purge_expired(self, now: int) -> dict[str, int]:
-        """Delete expired codes, device flows, sessions, login states and rate-limit windows."""
-        counts = {}
-        with self.db.transaction() as session:
+    def purge_expired(self, now: int, batch: int = PURGE_BATCH,
+                      still_ours: Callable[[Session], bool] | None = None) -> dict[str, int]:
+        """Delete expired codes, device flows, login states, sessions and rate-limit windows, in small batches.
+
+        Each batch deletes at most *batch* rows in its own short transaction, found by an indexed
+        range on the expiry (the rate limits, whose window start has no index, by a walk along the
+        key), so no lock is held for long and the service's own writes get in between batches (a
+        pause as long as the batch took leaves them at least half of the time). *still_ours* runs in
+        each batch's transaction (the purge lease's renewal): when it says False the batch is undone
+        and the purge stops, since another process now purges.
+        """
+        counts = dict.fromkeys(("codes", "device_flows", "login_states", "sessions", "rate_limits"), 0)
+        try:
             # Used codes are kept a day after they expired, so that a late replay still revokes its tokens.
-            counts["codes"] = rowcount(session.execute(delete(AuthorizationCodeRow).where(
-                AuthorizationCodeRow.expires_at < now - 86400)))
-            for name, table, column in (("device_flows", DeviceFlowRow, DeviceFlowRow.expires_at),
-                                        ("login_states", LoginStateRow, LoginStateRow.expires_at)):
-                counts[name] = rowcount(session.execute(delete(table).where(column < now)))
-            counts["sessions"] = rowcount(session.execute(delete(SessionRow).where(or_(
-                SessionRow.expires_at < now, SessionRow.revoked_at.is_not(None)))))
-            counts["rate_limits"] = rowcount(session.execute(delete(RateLimitRow).where(
-                RateLimitRow.window_start < now - 86400)))
+            for name, column, horizon in (("codes", AuthorizationCodeRow.expires_at, now - 86400),
+                                          ("device_flows", DeviceFlowRow.expires_at, now),
+                                          ("login_states", LoginStateRow.expires_at, now),
+                                          ("sessions", SessionRow.expires_at, now)):
+                counts[name] = self._purge_range(column, horizon, batch, still_ours)
+            counts["rate_limits"] = self._purge_rate_limits(now - 86400, batch, still_ours)
+        except _LeaseLost:
+            log.warning("purge stopped: another process took over the purge lease (deleted so far: %s)", counts)
         return counts
+
+    def _batches(self, work: Callable[[Session, Any], tuple[int, Any]],
+                 still_ours: Callable[[Session], bool] | None) -> int:
+        """Run *work* one transaction per batch until it is done; the rows deleted.
+
+        *work(session, position)* deletes one batch from *position* (None at first) and returns how
+        many rows it deleted and where the next batch starts (None: done). The position moves only
+        once the batch committed, so a batch run again after a conflict starts where it did.
+        """
+        def checked(session: Session, position: Any) -> tuple[int, Any]:
+            result = work(session, position)
+            if still_ours is not None and not still_ours(session):
+                raise _LeaseLost
+            return result
+
+        total, position, first = 0, None, True
+        while first or position is not None:
+            started = time.monotonic()
+            deleted, position = self.db.atomic(functools.partial(checked, position=position))
+            total, first = total + deleted, False
+            if position is not None:
+                time.sleep(min(time.monotonic() - started, MAX_PAUSE))
+        return total
+
+    def _purge_range(self, column: Any, horizon: int, batch: int,
+                     still_ours: Callable[[Session], bool] | None) -> int:
+        """Delete the rows whose indexed *column* is below *horizon*, oldest first, *batch* at a time.
+
+        Each batch starts at the expiry where the last one ended rather than at the start of the index,
+        which on MariaDB may still hold the entries of rows just deleted.
+        """
+        table = column.class_
+        key = inspect(table).primary_key[0]
+
+        def work(session: Session, floor: int | None) -> tuple[int, int | None]:
+            found = session.execute(select(key, column).where(column >= (floor or 0), column < horizon)
+                                    .order_by(column).limit(batch)).all()
+            if not found:
+                return 0, None
+            deleted = rowcount(session.execute(delete(table).where(key.in_([k for k, _ in found]), column < horizon)))
+            return deleted, found[-1][1] if len(found) == batch else None
+
+        return self._batches(work, still_ours)
+
+    def _purge_rate_limits(self, horizon: int, batch: int, still_ours: Callable[[Session], bool] | None) -> int:
+        """Delete the counters whose window started before *horizon*, walking the table by key (leases kept)."""
+        row = RateLimitRow
+
+        def work(session: Session, after: str | None) -> tuple[int, str | None]:
+            found = session.execute(select(row.key, row.window_start).where(row.key > (after or ""))
+                                    .order_by(row.key).limit(batch)).all()
+            old = [k for k, start in found if start < horizon and not k.startswith(LEASE_PREFIX)]
+            deleted = rowcount(session.execute(delete(row).where(row.key.in_(old), row.window_start < horizon))) \
+                if old else 0
+            return deleted, found[-1][0] if len(found) == batch else None
+
+        return self._batches(work, still_ours)
+
+
+class _LeaseLost(Exception):
+    """Another process holds the purge lease now: the batch in progress is undone and the purge stops."""

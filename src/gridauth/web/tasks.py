@@ -3,6 +3,8 @@
 Both run from the IOLoop as Tornado ``PeriodicCallback``s but never block it: the reload runs in the
 default executor and the purge on the database workers. Neither may stop the service: a failed reload
 keeps the last good snapshot, a purge during a database outage is skipped and tried again later.
+Every process has the purge timer, but the purge takes the database's purge lease first, so one
+process of all hosts purges per interval and the others skip (``ServiceContext.purge_if_due``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ import time
 from tornado.ioloop import PeriodicCallback
 
 from .. import metrics
-from ..service import ServiceContext
+from ..service import PURGE_INTERVAL, ServiceContext
 
 log = logging.getLogger("gridauth.web")
-
-PURGE_INTERVAL = 600.0
 
 
 class BackgroundTasks:
@@ -59,9 +59,17 @@ class BackgroundTasks:
             self._reloading = False
 
     async def purge(self) -> None:
-        """Delete expired rows on the database workers; an outage only skips this round."""
+        """Delete expired rows on the database workers if no other process did this interval; an outage only skips."""
         try:
-            counts = await self.context.db.run(self.context.purge)
-            log.info("purged expired rows: %s", counts)
+            started = time.monotonic()
+            counts = await self.context.db.run(self.context.purge_if_due)
         except Exception as exc:  # a database outage must not stop the service
             log.warning("purge skipped: %s", exc)
+            metrics.record_purge("failed")
+            return
+        if counts is None:
+            log.debug("purge not due: another process purged in the last %d s", PURGE_INTERVAL)
+            metrics.record_purge("skipped")
+            return
+        log.info("purged expired rows in %.1f s: %s", time.monotonic() - started, counts)
+        metrics.record_purge("done", counts)

@@ -112,26 +112,25 @@ class DeviceCodeGrant(_DeviceCodeGrant):
         return DeviceCredential(row, self.server.clock.now())
 
     def validate_device_credential(self, credential: DeviceCredential) -> GridUser:
-        """Pending, slow down, expired, denied, or the approving user (once)."""
-        row, now = credential.row, credential.now
-        if row.status == "consumed":
+        """Pending, slow down, expired, denied, or the approving user (once): one transaction decides."""
+        poll = self.server.flows.poll_device_flow(credential.row.device_code_hash, credential.now, SLOW_DOWN_STEP)
+        if poll.outcome == "unknown":
+            raise InvalidGrantError("unknown device code")
+        if poll.outcome == "consumed":
             raise InvalidGrantError("this device code was already used")
-        if credential.is_expired():
+        if poll.outcome == "expired":
             raise ExpiredTokenError()
-        if row.status == "denied":
+        if poll.outcome == "denied":
             raise AccessDeniedError()
-        if row.status == "approved":
-            if not self.server.flows.consume_device_flow(row.device_code_hash):
-                raise InvalidGrantError("this device code was already used")
-            asked = ScopeRequest.parse(row.scope)
-            membership = current_membership(self.server.registry(), row.username or "", row.group_name or "",
-                                            row.vo or "", asked.properties, row.idp)
-            return GridUser(membership, auth_time=row.auth_time or now, idp=row.idp)
-        too_fast = row.last_polled_at is not None and now - row.last_polled_at < row.interval
-        self.server.flows.record_poll(row.device_code_hash, now, row.interval + (SLOW_DOWN_STEP if too_fast else 0))
-        if too_fast:
+        if poll.outcome == "slow_down":
             raise SlowDownError()
-        raise AuthorizationPendingError()
+        if poll.outcome != "approved" or poll.row is None:
+            raise AuthorizationPendingError()
+        row = credential.row = poll.row
+        asked = ScopeRequest.parse(row.scope)
+        membership = current_membership(self.server.registry(), row.username or "", row.group_name or "",
+                                        row.vo or "", asked.properties, row.idp)
+        return GridUser(membership, auth_time=row.auth_time or credential.now, idp=row.idp)
 
     def create_token_response(self) -> tuple[int, dict, list]:
         """Issue tokens for the group the person approved (the scope gets its canonical form)."""
