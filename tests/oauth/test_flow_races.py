@@ -60,7 +60,7 @@ def test_parallel_polls_of_an_approved_device_code_issue_tokens_once(service):
         flow = start(service)
         assert approve_in_store(service, flow["user_code"])
         grants_before = service.count(GrantRow)
-        replies = parallel(6, lambda _: poll(service, flow["device_code"]))
+        replies = parallel(6, lambda _, code=flow["device_code"]: poll(service, code))
         statuses = Counter(r.status for r in replies)
         assert statuses == {200: 1, 400: 5}, [r.body for r in replies]
         assert {r.body["error"] for r in replies if r.status == 400} == {"invalid_grant"}
@@ -72,7 +72,7 @@ def test_parallel_polls_of_a_pending_device_code_each_see_the_one_before(service
     """One poll is pending, every other one is too fast, and each slow_down grows the interval by 5 s."""
     for _ in range(TRIALS):
         flow = start(service)
-        replies = parallel(5, lambda _: poll(service, flow["device_code"]))
+        replies = parallel(5, lambda _, code=flow["device_code"]: poll(service, code))
         errors = Counter(r.body["error"] for r in replies)
         assert errors == {"authorization_pending": 1, "slow_down": 4}, errors
         row = flow_row(service, flow["user_code"])
@@ -85,10 +85,10 @@ def test_an_approval_racing_a_deny_or_the_expiry_ends_in_one_state(service):
         flow = start(service)
         now = service.clock.now()
 
-        def decide(i: int) -> bool:
+        def decide(i: int, user_code: str = flow["user_code"], now: int = now) -> bool:
             if i % 2:
-                return flows.decide_device_flow(flow["user_code"], now, False)
-            return approve_in_store(service, flow["user_code"])
+                return flows.decide_device_flow(user_code, now, False)
+            return approve_in_store(service, user_code)
 
         won = parallel(4, decide)
         assert won.count(True) == 1, won
@@ -97,7 +97,7 @@ def test_an_approval_racing_a_deny_or_the_expiry_ends_in_one_state(service):
         # An approval at the expiry and polls after it: nothing is approved, every poll says expired.
         late = start(service)
         service.clock.advance(late["expires_in"])
-        results = parallel(4, lambda i: approve_in_store(service, late["user_code"]) if i % 2
+        results = parallel(4, lambda i, late=late: approve_in_store(service, late["user_code"]) if i % 2
                            else poll(service, late["device_code"]))
         assert results[1] is False and results[3] is False
         assert {r.body["error"] for r in results[0::2]} == {"expired_token"}
@@ -108,7 +108,7 @@ def test_a_poll_racing_the_approval_is_pending_or_gets_the_tokens(service):
     for _ in range(TRIALS):
         flow = start(service)
         service.clock.advance(10)
-        results = parallel(2, lambda i: approve_in_store(service, flow["user_code"]) if i
+        results = parallel(2, lambda i, flow=flow: approve_in_store(service, flow["user_code"]) if i
                            else poll(service, flow["device_code"]))
         assert results[1] is True
         first = results[0]
@@ -125,17 +125,18 @@ def test_parallel_counts_of_one_key_are_exact_and_first_counts_of_a_new_key_neve
     flows = FlowStore(db)
     try:
         for trial in range(TRIALS):
+            key = f"login-user:new-{trial}"
             # A new key: every first attempt inserts or updates, none fails on a duplicate key.
-            counts = parallel(12, lambda _: flows.count_attempt(f"login-user:new-{trial}", 1000, 300))
+            counts = parallel(12, lambda _, key=key: flows.count_attempt(key, 1000, 300))
             assert sorted(counts) == list(range(1, 13)), counts
             # A running window: no lost update.
-            more = parallel(12, lambda _: flows.count_attempt(f"login-user:new-{trial}", 1100, 300))
+            more = parallel(12, lambda _, key=key: flows.count_attempt(key, 1100, 300))
             assert sorted(more) == list(range(13, 25)), more
             # A window that ended: exactly one attempt starts the new one, the others count on it.
-            fresh = parallel(12, lambda _: flows.count_attempt(f"login-user:new-{trial}", 1300, 300))
+            fresh = parallel(12, lambda _, key=key: flows.count_attempt(key, 1300, 300))
             assert sorted(fresh) == list(range(1, 13)), fresh
             with db.transaction() as session:
-                row = session.get(RateLimitRow, f"login-user:new-{trial}")
+                row = session.get(RateLimitRow, key)
                 assert row is not None and (row.count, row.window_start) == (12, 1300)
     finally:
         db.close()
@@ -147,7 +148,7 @@ def test_parallel_failed_logins_are_each_counted_and_never_fail(service, account
         username = f"nobody-{trial}"
         browsers = [Browser(service) for _ in range(10)]
         pages = [b.follow("/login")[1] for b in browsers]
-        replies = parallel(10, lambda i: browsers[i].login(pages[i], username, "wrong"))
+        replies = parallel(10, lambda i, b=browsers, p=pages, u=username: b[i].login(p[i], u, "wrong"))
         assert Counter(status for status, _, _ in replies) == {401: 10}, [r[0] for r in replies]
         with service.context.db.transaction() as session:
             assert session.get(RateLimitRow, f"login-user:{username}").count == 10
