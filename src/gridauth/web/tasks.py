@@ -16,7 +16,7 @@ import time
 from tornado.ioloop import PeriodicCallback
 
 from .. import metrics
-from ..service import PURGE_INTERVAL, ServiceContext
+from ..service import PURGE_DUE_AFTER, PURGE_INTERVAL, ServiceContext
 
 log = logging.getLogger("gridauth.web")
 
@@ -68,7 +68,7 @@ class BackgroundTasks:
             metrics.record_purge("failed")
             return
         if counts is None:
-            log.debug("purge not due: another process purged in the last %d s", PURGE_INTERVAL)
+            log.debug("purge not due: another process is purging or purged less than %d s ago", PURGE_DUE_AFTER)
             metrics.record_purge("skipped")
             return
         log.info("purged expired rows in %.1f s: %s", time.monotonic() - started, counts)
