@@ -10,6 +10,7 @@ client's token writes nothing, a refresh writes the grant's row only (counted by
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 from collections import Counter
@@ -78,21 +79,23 @@ def active(service: Service, token: str) -> bool:
 
 # -- races -------------------------------------------------------------------------------------------
 
+def refresh_into(service: Service, rt: str, issued: list[str], may_fail: bool = False) -> Callable[[], None]:
+    """A job that refreshes *rt* once and keeps the access token it got in *issued*."""
+    def job() -> None:
+        reply = service.refresh(rt)
+        if reply.status == 200:
+            issued.append(reply.body["access_token"])
+        else:
+            assert may_fail and (reply.status, reply.body["error"]) == (400, "invalid_grant"), reply.body
+    return job
+
+
 def test_refreshes_racing_a_revocation_leave_nothing_active(service: Service) -> None:
     for _ in range(TRIALS):
         rt = issue_grant(service)
         issued: list[str] = []
-
-        def refresh() -> None:
-            reply = service.refresh(rt)
-            assert reply.status in (200, 400), reply.body
-            if reply.status == 200:
-                issued.append(reply.body["access_token"])
-            else:
-                assert reply.body["error"] == "invalid_grant", reply.body
-
-        def revoke() -> None:
-            assert service.post("/revoke", {"token": rt}, auth=PORTAL).status == 200
+        refresh = refresh_into(service, rt, issued, may_fail=True)
+        revoke = functools.partial(service.post, "/revoke", {"token": rt}, auth=PORTAL)
         together(*[refresh] * (REFRESHES // 2), revoke, *[refresh] * (REFRESHES // 2))
         assert not active(service, rt)
         assert [token for token in issued if active(service, token)] == []
@@ -102,16 +105,14 @@ def test_parallel_refreshes_of_one_grant_leave_exactly_one_active_token(service:
     for _ in range(TRIALS // 2):
         rt = issue_grant(service)
         issued: list[str] = []
-
-        def refresh() -> None:
-            reply = service.refresh(rt)
-            assert reply.status == 200, reply.body
-            issued.append(reply.body["access_token"])
-        together(*[refresh] * REFRESHES)
+        together(*[refresh_into(service, rt, issued)] * REFRESHES)
         assert len(issued) == REFRESHES
         assert sum(active(service, token) for token in issued) == 1
-        with service.context.db.transaction() as session:
-            assert session.scalar(select(GrantRow.generation)) is not None
+
+
+def exchange_into(service: Service, code: str, replies: list[Any]) -> Callable[[], None]:
+    """A job that exchanges *code* once and keeps the reply in *replies*."""
+    return lambda: replies.append(exchange(service, code))
 
 
 def test_parallel_exchanges_of_one_code_leave_nothing_active(service: Service, accounts: dict[str, str]) -> None:
@@ -119,7 +120,7 @@ def test_parallel_exchanges_of_one_code_leave_nothing_active(service: Service, a
     for _ in range(TRIALS):
         code = login_and_get_code(browser, authorize_url())["code"][0]
         replies: list[Any] = []
-        together(*[lambda: replies.append(exchange(service, code))] * 2)
+        together(*[exchange_into(service, code, replies)] * 2)
         statuses = sorted(reply.status for reply in replies)
         assert statuses in ([200, 400], [400, 400]), [reply.body for reply in replies]
         for reply in replies:
