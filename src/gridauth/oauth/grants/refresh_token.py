@@ -39,6 +39,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = False
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     server: GridAuthorizationServer
+    _scopes: tuple[ScopeRequest, ScopeRequest] | None = None
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRef:
         """Find the grant by the token's hash; refuse it when unknown, revoked or past its lifetime.
@@ -52,12 +53,21 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         row = live_grant(self.server.tokens.grant_by_refresh_token(refresh_token), now)
         return TokenRef("refresh_token", row.client_id, row, now)
 
+    def scopes(self, token: TokenRef) -> tuple[ScopeRequest, ScopeRequest]:
+        """(granted, asked): the grant's scope and the asked one (the grant's when none), parsed once per refresh.
+
+        authlib makes a grant object per request, so the pair is kept on it.
+        """
+        if self._scopes is None:
+            granted = ScopeRequest.parse(token.get_scope())
+            asked = self.request.payload.scope
+            self._scopes = (granted, ScopeRequest.parse(asked) if asked else granted)
+        return self._scopes
+
     def _validate_token_scope(self, token: TokenRef) -> None:
-        asked = self.request.payload.scope
-        if not asked:
+        if not self.request.payload.scope:
             return
-        granted = ScopeRequest.parse(token.get_scope())
-        wanted = ScopeRequest.parse(asked)
+        granted, wanted = self.scopes(token)
         if wanted.group and wanted.group != granted.group:
             raise InvalidScopeError("a refresh cannot change the group")
         if wanted.vo and wanted.vo != granted.vo:
@@ -71,8 +81,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, token: TokenRef) -> GridUser:
         """The grant's user in the grant's group, as the registry says now; else revoke and refuse."""
         grant = token.row
-        asked = ScopeRequest.parse(self.request.payload.scope or grant.scope)
-        granted = ScopeRequest.parse(grant.scope)
+        granted, asked = self.scopes(token)
         try:
             membership = current_membership(self.server.registry(), grant.username, grant.group_name, grant.vo,
                                             asked.properties or granted.properties, grant.idp)
@@ -83,8 +92,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:
         """Renew the grant (one transaction), then sign an access token of its new generation; no refresh token."""
-        granted = ScopeRequest.parse(refresh_token.get_scope())
-        asked = ScopeRequest.parse(self.request.payload.scope or refresh_token.get_scope())
+        granted, asked = self.scopes(refresh_token)
         scope = canonical(asked.plain, user.membership, asked.properties or granted.properties)
         client = self.request.client
         now = self.server.clock.now()
