@@ -35,7 +35,7 @@ from gridauth.config.model import DEFAULT_ISSUER
 from gridauth.config.reload import RegistryHolder
 from gridauth.config.store import ConfigStore
 from gridauth.db.engine import Database
-from gridauth.db.models import AccessTokenRow, AuthorizationCodeRow, GrantRow, SessionRow
+from gridauth.db.models import AuthorizationCodeRow, GrantRow, SessionRow
 from gridauth.service import ServiceContext
 from gridauth.web.app import make_app
 
@@ -197,9 +197,9 @@ class Service:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
     def issued(self) -> dict[str, int]:
-        """Rows of what a login leaves behind: sessions, codes, grants, access tokens."""
+        """Rows of what a login leaves behind: sessions, codes, grants (access tokens are not stored)."""
         return {model.__tablename__: self.count(model)
-                for model in (SessionRow, AuthorizationCodeRow, GrantRow, AccessTokenRow)}
+                for model in (SessionRow, AuthorizationCodeRow, GrantRow)}
 
     def stop(self) -> None:
         """Stop serving and close the database (once)."""

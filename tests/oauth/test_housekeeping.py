@@ -9,7 +9,7 @@ import sys
 
 from sqlalchemy import func, select
 
-from gridauth.db.models import AccessTokenRow, DeviceFlowRow, GrantRow
+from gridauth.db.models import DeviceFlowRow, GrantRow, RevokedTokenRow
 
 from .conftest import SERVICE, issue_grant
 
@@ -22,13 +22,14 @@ def _count(service, model) -> int:
 def test_purge_removes_what_expired_and_keeps_what_lives(service):
     rt = issue_grant(service)
     service.refresh(rt)
-    service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
+    client_token = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE).body["access_token"]
+    assert service.post("/revoke", {"token": client_token}, auth=SERVICE).status == 200  # on the deny list
     service.post("/device_authorization", {"client_id": "gridauth-cli", "scope": "openid"})
-    assert service.context.purge()["access_tokens"] == 0
-    assert (_count(service, AccessTokenRow), _count(service, GrantRow), _count(service, DeviceFlowRow)) == (2, 1, 1)
+    assert service.context.purge()["revoked_tokens"] == 0
+    assert (_count(service, RevokedTokenRow), _count(service, GrantRow), _count(service, DeviceFlowRow)) == (1, 1, 1)
     service.clock.advance(1201)  # access tokens and the device flow are over, the 12 h grant lives on
     counts = service.context.purge()
-    assert counts["access_tokens"] == 2 and counts["device_flows"] == 1 and counts["grants"] == 0
+    assert counts["revoked_tokens"] == 1 and counts["device_flows"] == 1 and counts["grants"] == 0
     assert service.refresh(rt).status == 200
     service.clock.advance(12 * 3600)
     assert service.context.purge()["grants"] == 1

@@ -22,22 +22,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
 
 from data.legacy_schemas import FIRST, IDP, INTERACTIVE, SCHEMA_VERSION, legacy_schema
 from gridauth.db.models import Base
-from gridauth.db.schema import head
+from gridauth.db.schema import SCRIPTS, head
 from gridauth.hashing import PASSWORD_ITERATIONS, hash_secret, token_digest
 
-from .conftest import PASSWORDS, PORTAL, SERVICE, Service
+from .conftest import PASSWORDS, PORTAL, SERVICE, Service, issue_grant
 
 SCHEMA_EXIT = 8
 LEGACY_REFRESH = "legacy-refresh-token-0123456789abcdefghij"
 GRANT_ID = "0123456789abcdef0123456789abcdef"
 SCOPE = "openid profile vo:dteam group:dteam_user"
+# What revision 0002 added (checked on their own): the tables, and the columns of older tables.
+MADE_BY_0002 = {"revoked_tokens", "legacy_tokens"}
+ADDED_BY_0002 = {"grants": ("generation", "last_used_at", "purge_at"), "authorization_codes": ("replayed_at",)}
 
 
 @pytest.fixture
@@ -131,9 +137,19 @@ def test_legacy_database_upgrades_keeps_every_row_and_serves(history: tuple[str,
                                        f"revisions) to {head()}")
     now = read_back(engine)
     for table in Base.metadata.tables.values():
-        expected = [{column.name: row.get(column.name) for column in table.columns}
-                    for row in stored.get(table.name, [])]
-        assert now[table.name] == expected, table.name
+        if table.name in MADE_BY_0002:
+            continue
+        columns = [column.name for column in table.columns if column.name not in ADDED_BY_0002.get(table.name, ())]
+        expected = [{name: row.get(name) for name in columns} for row in stored.get(table.name, [])]
+        assert [{name: row[name] for name in columns} for row in now[table.name]] == expected, table.name
+    # 0002: the live access token is kept with its grant, which stays until that token expires
+    legacy = stored["access_tokens"][0]
+    assert now["legacy_tokens"] == [{"jti": "legacy-jti", "grant_id": GRANT_ID, "expires_at": legacy["expires_at"]}]
+    assert now["revoked_tokens"] == []
+    (grant,) = now["grants"]
+    assert (grant["generation"], grant["last_used_at"], grant["purge_at"]) == (0, None, grant["expires_at"])
+    assert all(code["replayed_at"] is None for code in now["authorization_codes"])
+    assert "access_tokens" not in inspect(engine).get_table_names()
     assert "gridauth_meta" not in inspect(engine).get_table_names()
     assert gridauth("db", "current", "--db", db_url, ok=True).stdout.strip() == (
         f"{shown}: revision {head()}, this gridauth's (up to date)")
@@ -255,14 +271,15 @@ def test_keys_rotate_and_purge_name_the_database(db_url: str, engine: Engine, co
 @pytest.mark.parametrize("alteration", ["table", "column"])
 def test_a_schema_changed_under_the_service_is_a_server_error_not_an_outage(
         alteration: str, service: Service, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    assert service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE).status == 200
+    refresh_token = issue_grant(service)
+    assert service.refresh(refresh_token).status == 200
     with engine.begin() as conn:
         if alteration == "table":
-            conn.execute(text("ALTER TABLE access_tokens RENAME TO access_tokens_moved"))
+            conn.execute(text("ALTER TABLE grants RENAME TO grants_moved"))
         else:
-            conn.execute(text("ALTER TABLE access_tokens DROP COLUMN username"))
+            conn.execute(text("ALTER TABLE grants DROP COLUMN last_used_at"))
     with caplog.at_level(logging.ERROR, logger="gridauth.web"):
-        reply = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
+        reply = service.refresh(refresh_token)
     assert reply.status == 500, reply.body
     assert reply.body == {"error": "server_error",
                           "error_description": "the service's database is not at its schema revision"}
@@ -271,3 +288,80 @@ def test_a_schema_changed_under_the_service_is_a_server_error_not_an_outage(
     assert record.exc_info is None and "\n" not in record.getMessage()
     assert "is not this gridauth's revision" in record.getMessage()
     assert "run `gridauth db upgrade --db" in record.getMessage()
+
+
+def at_revision(engine: Engine, revision: str) -> None:
+    """Bring the database of *engine* to *revision* (an older one than the head), as that gridauth did."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", SCRIPTS)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def old_access_token(key: RSAKey, kid: str, jti: str, expires_at: int, user: bool = True) -> str:
+    """An access token as gridauth signed them before revision 0002 (a random jti)."""
+    claims: dict[str, Any] = {"iss": "http://localhost:8080", "sub": "alice" if user else SERVICE[0],
+                              "aud": "http://localhost:8080", "exp": expires_at, "iat": expires_at - 1200,
+                              "nbf": expires_at - 1200, "jti": jti, "client_id": PORTAL[0] if user else SERVICE[0],
+                              "scope": SCOPE if user else ""}
+    if user:
+        claims.update({"preferred_username": "alice", "vo": "dteam", "dirac_group": "dteam_user",
+                       "dirac_properties": ["NormalUser"]})
+    return jwt.encode({"alg": "RS256", "kid": kid, "typ": "at+jwt"}, claims, key, algorithms=["RS256"])
+
+
+def test_access_tokens_keep_their_state_across_the_upgrade_to_0002(engine: Engine, db_url: str, config_file: Path,
+                                                                   gridauth: Any) -> None:
+    """Live, revoked and expired access tokens of a database at 0001: each is what it was after 0002."""
+    at_revision(engine, "0001")
+    now = int(time.time())
+    key = RSAKey.generate_key(2048, private=True)
+    kid = key.thumbprint()[:16]
+    revoked_grant, gone_grant = "e" * 32, "f" * 32
+    grant = {"client_id": PORTAL[0], "username": "alice", "group_name": "dteam_user", "vo": "dteam",
+             "scope": SCOPE, "auth_time": now - 60, "issued_at": now - 60, "expires_at": now + 43200, "idp": "local"}
+    tokens = {  # name: (jti, grant, revoked, expires_at, a user's)
+        "live": ("1" * 32, GRANT_ID, False, now + 1000, True),
+        "revoked": ("2" * 32, GRANT_ID, True, now + 1000, True),
+        "expired": ("3" * 32, GRANT_ID, False, now - 10, True),
+        "client": ("4" * 32, None, False, now + 1000, False),
+        "revoked_client": ("5" * 32, None, True, now + 1000, False),
+        "grant_gone": ("6" * 32, gone_grant, False, now + 1000, True),
+        "grant_revoked": ("7" * 32, revoked_grant, True, now + 1000, True),
+    }
+    md = MetaData()
+    md.reflect(engine)
+    with engine.begin() as conn:
+        conn.execute(md.tables["signing_keys"].insert(), [{
+            "kid": kid, "alg": "RS256", "private_jwk": json.dumps(key.as_dict(private=True)),
+            "created_at": now - 3600, "publish_until": None, "seq": 1}])
+        conn.execute(md.tables["grants"].insert(), [
+            {**grant, "id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "revoked_at": None},
+            {**grant, "id": revoked_grant, "refresh_token_hash": token_digest("revoked-" + LEGACY_REFRESH),
+             "revoked_at": now - 30}])
+        conn.execute(md.tables["access_tokens"].insert(), [
+            {"jti": jti, "grant_id": grant_id, "client_id": PORTAL[0] if user else SERVICE[0],
+             "username": "alice" if user else None, "scope": SCOPE, "issued_at": exp - 1200, "expires_at": exp,
+             "revoked_at": now - 5 if revoked else None}
+            for jti, grant_id, revoked, exp, user in tokens.values()])
+    signed = {name: old_access_token(key, kid, jti, exp, user) for name, (jti, _, _, exp, user) in tokens.items()}
+
+    gridauth("db", "upgrade", "--db", db_url, ok=True)
+    assert "access_tokens" not in inspect(engine).get_table_names()
+    service = Service(config_file, db_url)
+    try:
+        def active() -> set[str]:
+            return {name for name, token in signed.items() if service.introspect(token)["active"]}
+        assert active() == {"live", "client", "grant_gone"}
+        userinfo = service.get("/userinfo", headers={"Authorization": f"Bearer {signed['live']}"})
+        assert userinfo.status == 200 and userinfo.body["sub"] == "alice"
+        refreshed = service.refresh(LEGACY_REFRESH)  # a refresh revokes the old credentials, old tokens too
+        assert refreshed.status == 200, refreshed.body
+        assert active() == {"client", "grant_gone"}
+        assert service.introspect(refreshed.body["access_token"])["active"] is True
+        assert service.post("/revoke", {"token": signed["client"]}, auth=SERVICE).status == 200
+        assert active() == {"grant_gone"}
+        assert service.refresh("revoked-" + LEGACY_REFRESH).body["error"] == "invalid_grant"
+    finally:
+        service.stop()

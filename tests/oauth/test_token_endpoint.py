@@ -116,7 +116,7 @@ def test_nothing_half_written_on_bad_input(service):
     for body, _ in BAD_BODIES:
         service.post("/token", body, auth=PORTAL, headers={"Content-Type": "application/x-www-form-urlencoded"})
     with service.context.db.engine.connect() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM access_tokens")).scalar() == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM revoked_tokens")).scalar() == 0
         assert conn.execute(text("SELECT COUNT(*) FROM grants")).scalar() == 0
 
 

@@ -7,7 +7,7 @@ revision there, and ``tests/test_migrations.py`` checks that the two agree).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -18,8 +18,11 @@ class Base(DeclarativeBase):
 class GrantRow(Base):
     """One authorization of a client for a user's group: it holds the refresh token (as a hash).
 
-    A refresh token is valid from ``issued_at`` to ``expires_at`` and is never reissued; revoking
-    the grant revokes every access token issued from it.
+    A refresh token is valid from ``issued_at`` to ``expires_at`` and is never reissued. Access
+    tokens are not stored: each one names its grant and the grant's ``generation`` when it was
+    issued (in its ``jti``), and is active only while the grant is not revoked and still at that
+    generation. A refresh bumps the generation (which ends the earlier access tokens); revoking the
+    grant ends them all.
     """
 
     __tablename__ = "grants"
@@ -33,26 +36,37 @@ class GrantRow(Base):
     scope: Mapped[str] = mapped_column(Text)
     auth_time: Mapped[int] = mapped_column(BigInteger)
     issued_at: Mapped[int] = mapped_column(BigInteger)
-    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # The identity provider the person logged in with ("local" for local accounts).
     idp: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Bumped by every refresh: only the access tokens of the current generation are active.
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # When the row may be deleted: nothing issued from the grant is active after it (the later of
+    # the refresh token's and the newest access token's expiry; the revocation time once revoked).
+    purge_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
-class AccessTokenRow(Base):
-    """An issued access token (a JWT), tracked by its ``jti`` so it can be revoked and introspected."""
+class RevokedTokenRow(Base):
+    """An access token revoked on its own (RFC 7009) before it expired: the deny list, purged at ``expires_at``."""
 
-    __tablename__ = "access_tokens"
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class LegacyTokenRow(Base):
+    """An access token issued before revision 0002 (its ``jti`` names no grant) that was active at the upgrade.
+
+    It stays active while its grant (if any) is not revoked and has not been refreshed since the
+    upgrade (generation 0), as it would have before; the rows go when the tokens expire.
+    """
+
+    __tablename__ = "legacy_tokens"
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     grant_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    client_id: Mapped[str] = mapped_column(String(255))
-    username: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    scope: Mapped[str] = mapped_column(Text)
-    issued_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
-    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-
-    __table_args__ = (Index("ix_access_tokens_grant_revoked", "grant_id", "revoked_at"),)
 
 
 class SigningKeyRow(Base):
@@ -98,6 +112,8 @@ class AuthorizationCodeRow(Base):
     used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     grant_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     idp: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Set by a second exchange of the code: the grant of the first one is revoked, or never created.
+    replayed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class DeviceFlowRow(Base):

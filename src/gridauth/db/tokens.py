@@ -1,8 +1,14 @@
-"""Grants (refresh tokens, stored as SHA-256 hashes) and access tokens (tracked by jti).
+"""Grants (refresh tokens, stored as SHA-256 hashes) and the state that decides whether an access token is active.
 
-Each method is one short transaction. The rules of the refresh grant live in the oauth package;
-this store only guarantees that what must change together changes together: recording a new
-access token and revoking the older ones of the same grant happen in one transaction.
+Access tokens are not stored. An access token issued from a grant carries the grant's id and
+generation in its ``jti``; it is active while the grant is not revoked and still at that generation.
+Single access tokens revoked before they expire go to a small deny list. So the database holds one
+row per live grant (plus the deny list), whatever the traffic.
+
+Every state change is one transaction (``Database.atomic``): a refresh locks its grant, checks it
+under the lock and bumps the generation; a code exchange marks its code and creates the grant
+together; a replay of a code revokes what the first exchange created, whichever commits first.
+Purges delete in small batches, each its own short transaction.
 """
 
 from __future__ import annotations
@@ -10,12 +16,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, insert, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ..hashing import token_digest
 from .engine import Database
-from .models import AccessTokenRow, GrantRow
+from .models import AuthorizationCodeRow, GrantRow, LegacyTokenRow, RevokedTokenRow
 from .results import rowcount
+
+PURGE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -31,24 +40,94 @@ class NewGrant:
     issued_at: int
     expires_at: int
     idp: str | None = None
+    # Set when the grant's id was chosen before the row exists (its first access token names it).
+    id: str | None = None
+    # The expiry of the first access token issued with the grant, if later than the grant's own.
+    tokens_until: int = 0
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """The outcome of :meth:`TokenStore.refresh`: the grant as found (None: unknown) and whether it was renewed."""
+
+    grant: GrantRow | None
+    renewed: bool
+
+
+@dataclass(frozen=True)
+class TokenState:
+    """What the database says of an access token: denied, or tied to grant *grant_id* (None: to no grant)."""
+
+    denied: bool
+    grant_id: str | None = None
+    grant: GrantRow | None = None  # the row of *grant_id*, None when it is gone
+
+
+def new_grant_id() -> str:
+    """A fresh grant id (chosen before the grant is stored, so its first access token can name it)."""
+    return uuid.uuid4().hex
+
+
+def _later(column: InstrumentedAttribute[int], value: int) -> object:
+    """``max(column, value)`` in SQL that SQLite and MariaDB both read."""
+    return case((column < value, value), else_=column)
 
 
 class TokenStore:
-    """Reads and writes grants and access tokens."""
+    """Reads and writes grants, the access-token deny list, and the tokens from before revision 0002."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     # -- grants ----------------------------------------------------------------------------------
+    @staticmethod
+    def _grant_row(grant: NewGrant, refresh_token: str | None) -> GrantRow:
+        return GrantRow(id=grant.id or new_grant_id(),
+                        refresh_token_hash=token_digest(refresh_token) if refresh_token else None,
+                        client_id=grant.client_id, username=grant.username, group_name=grant.group, vo=grant.vo,
+                        scope=grant.scope, auth_time=grant.auth_time, issued_at=grant.issued_at,
+                        expires_at=grant.expires_at, revoked_at=None, idp=grant.idp, generation=0,
+                        last_used_at=None, purge_at=max(grant.expires_at, grant.tokens_until))
+
     def create_grant(self, grant: NewGrant, refresh_token: str | None) -> GrantRow:
         """Store a new grant whose refresh token is *refresh_token* (only its hash is kept; None: no refresh)."""
-        row = GrantRow(id=uuid.uuid4().hex, refresh_token_hash=token_digest(refresh_token) if refresh_token else None,
-                       client_id=grant.client_id, username=grant.username, group_name=grant.group, vo=grant.vo,
-                       scope=grant.scope, auth_time=grant.auth_time, issued_at=grant.issued_at,
-                       expires_at=grant.expires_at, revoked_at=None, idp=grant.idp)
-        with self.db.transaction() as session:
+        row = self._grant_row(grant, refresh_token)
+
+        def work(session: Session) -> None:
             session.add(row)
+        self.db.atomic(work)
         return row
+
+    def create_grant_from_code(self, code_hash: str, grant: NewGrant, refresh_token: str | None) -> GrantRow | None:
+        """Link the code to a new grant and store the grant, in one transaction; None when the code was replayed.
+
+        The link is a conditional update of the code's row, so it and a replay's
+        :meth:`code_replayed` take the same row lock: if the replay commits first, no grant is
+        created; if this commits first, the replay finds the grant and revokes it.
+        """
+        row = self._grant_row(grant, refresh_token)
+
+        def work(session: Session) -> bool:
+            linked = rowcount(session.execute(
+                update(AuthorizationCodeRow)
+                .where(AuthorizationCodeRow.code_hash == code_hash, AuthorizationCodeRow.grant_id.is_(None),
+                       AuthorizationCodeRow.replayed_at.is_(None))
+                .values(grant_id=row.id))) == 1
+            if linked:
+                session.add(row)
+            return linked
+        return row if self.db.atomic(work) else None
+
+    def code_replayed(self, code_hash: str, now: int) -> None:
+        """A second exchange of a code: mark it, and revoke the grant the first exchange created (one transaction)."""
+        def work(session: Session) -> None:
+            session.execute(update(AuthorizationCodeRow).where(AuthorizationCodeRow.code_hash == code_hash)
+                            .values(replayed_at=now))
+            grant_id = session.scalar(select(AuthorizationCodeRow.grant_id)
+                                      .where(AuthorizationCodeRow.code_hash == code_hash))
+            if grant_id:
+                self._revoke(session, GrantRow.id == grant_id, now)
+        self.db.atomic(work)
 
     def grant_by_refresh_token(self, refresh_token: str) -> GrantRow | None:
         """The grant holding *refresh_token*, revoked or not, or None."""
@@ -60,45 +139,90 @@ class TokenStore:
         with self.db.transaction() as session:
             return session.get(GrantRow, grant_id)
 
+    def refresh(self, grant_id: str, now: int, token_expires_at: int) -> Refresh:
+        """Renew grant *grant_id* (found by its refresh token's hash) for one more access token, in one transaction.
+
+        The grant is locked (``FOR UPDATE``), checked under the lock (neither revoked nor expired),
+        and its generation bumped, which ends every access token issued from it before; the row
+        keeps until the new access token expires. The update repeats the checks in its ``WHERE``,
+        so the outcome is exact on SQLite too, where the ``SELECT`` takes no lock. The returned
+        grant is the row after the change (its new generation names the new access token).
+        """
+        def work(session: Session) -> Refresh:
+            found = session.scalar(select(GrantRow).where(GrantRow.id == grant_id).with_for_update())
+            if found is None or found.revoked_at is not None or found.expires_at <= now:
+                return Refresh(found, False)
+            renewed = rowcount(session.execute(
+                update(GrantRow)
+                .where(GrantRow.id == found.id, GrantRow.revoked_at.is_(None), GrantRow.expires_at > now)
+                .values(generation=GrantRow.generation + 1, last_used_at=now,
+                        purge_at=_later(GrantRow.purge_at, token_expires_at))
+                .execution_options(synchronize_session=False))) == 1
+            session.refresh(found)
+            return Refresh(found, renewed)
+        return self.db.atomic(work)
+
     def revoke_grant(self, grant_id: str, now: int) -> None:
         """End a grant: its refresh token and every access token issued from it become inactive."""
-        with self.db.transaction() as session:
-            session.execute(update(GrantRow).where(GrantRow.id == grant_id, GrantRow.revoked_at.is_(None))
-                            .values(revoked_at=now))
-            session.execute(update(AccessTokenRow)
-                            .where(AccessTokenRow.grant_id == grant_id, AccessTokenRow.revoked_at.is_(None))
-                            .values(revoked_at=now))
+        self.db.atomic(lambda session: self._revoke(session, GrantRow.id == grant_id, now))
+
+    def revoke_user_grants(self, username: str, now: int) -> int:
+        """End every grant of *username* (a user removed, a compromised account); how many were live."""
+        return self.db.atomic(lambda session: self._revoke(session, GrantRow.username == username, now))
+
+    @staticmethod
+    def _revoke(session: Session, which: ColumnElement[bool], now: int) -> int:
+        # A revoked grant keeps nothing active: its row may go at the next purge.
+        return rowcount(session.execute(update(GrantRow).where(which, GrantRow.revoked_at.is_(None))
+                                        .values(revoked_at=now, purge_at=now)
+                                        .execution_options(synchronize_session=False)))
 
     # -- access tokens ---------------------------------------------------------------------------
-    def record_access_token(self, row: AccessTokenRow, revoke_older: bool = False) -> None:
-        """Track a new access token; with *revoke_older*, revoke the grant's earlier ones in the same transaction."""
-        with self.db.transaction() as session:
-            if revoke_older and row.grant_id:
-                # Lock the grant row: two refreshes of one grant at once must not both stay active.
-                session.execute(select(GrantRow.id).where(GrantRow.id == row.grant_id).with_for_update())
-                session.execute(update(AccessTokenRow)
-                                .where(AccessTokenRow.grant_id == row.grant_id, AccessTokenRow.revoked_at.is_(None))
-                                .values(revoked_at=row.issued_at))
-            session.add(row)
+    def token_state(self, jti: str, grant_id: str | None, legacy: bool) -> TokenState:
+        """The deny list's word on *jti*, and the grant it depends on (*grant_id*, or a legacy token's own).
 
-    def access_token(self, jti: str) -> AccessTokenRow | None:
-        """The tracked access token *jti*, or None."""
+        For a *legacy* token (issued before revision 0002, its ``jti`` names no grant), the grant is
+        the one recorded at the upgrade; a legacy token not recorded then was not active then.
+        """
         with self.db.transaction() as session:
-            return session.get(AccessTokenRow, jti)
+            if session.get(RevokedTokenRow, jti) is not None:
+                return TokenState(denied=True)
+            if legacy:
+                old = session.get(LegacyTokenRow, jti)
+                if old is None:
+                    return TokenState(denied=True)
+                grant_id = old.grant_id
+            return TokenState(denied=False, grant_id=grant_id,
+                              grant=session.get(GrantRow, grant_id) if grant_id else None)
 
-    def revoke_access_token(self, jti: str, now: int) -> None:
-        """Revoke one access token only."""
-        with self.db.transaction() as session:
-            session.execute(update(AccessTokenRow).where(AccessTokenRow.jti == jti, AccessTokenRow.revoked_at.is_(None))
-                            .values(revoked_at=now))
+    def revoke_access_token(self, jti: str, expires_at: int) -> None:
+        """Revoke one access token only: it joins the deny list until it expires (revoking twice is harmless)."""
+        statement = (insert(RevokedTokenRow).values(jti=jti, expires_at=expires_at)
+                     .prefix_with("OR IGNORE", dialect="sqlite").prefix_with("IGNORE", dialect="mysql"))
+        self.db.atomic(lambda session: session.execute(statement))
 
     # -- housekeeping ----------------------------------------------------------------------------
-    def purge_expired(self, now: int, keep_revoked_for: int = 0) -> dict[str, int]:
-        """Delete expired access tokens and grants (and revoked ones older than *keep_revoked_for* s)."""
-        horizon = now - keep_revoked_for
-        with self.db.transaction() as session:
-            tokens = rowcount(session.execute(delete(AccessTokenRow).where(or_(
-                AccessTokenRow.expires_at < now, AccessTokenRow.revoked_at < horizon))))
-            grants = rowcount(session.execute(delete(GrantRow).where(or_(
-                GrantRow.expires_at < now, GrantRow.revoked_at < horizon))))
-        return {"access_tokens": tokens, "grants": grants}
+    def purge_expired(self, now: int) -> dict[str, int]:
+        """Delete what can no longer make a token active: grants past ``purge_at``, deny-list rows past expiry.
+
+        Batches of :data:`PURGE_BATCH` rows, each its own short transaction on an indexed column, so
+        that a purge of a million rows never holds a lock for long while requests are served.
+        """
+        return {"grants": self._purge(GrantRow.purge_at, GrantRow.id, now),
+                "revoked_tokens": self._purge(RevokedTokenRow.expires_at, RevokedTokenRow.jti, now),
+                "legacy_tokens": self._purge(LegacyTokenRow.expires_at, LegacyTokenRow.jti, now)}
+
+    def _purge(self, when: InstrumentedAttribute[int], key: InstrumentedAttribute[str], now: int) -> int:
+        """Delete the rows whose *when* is past *now*, by primary key, a batch per transaction."""
+        def batch(session: Session) -> tuple[int, int]:
+            keys = session.scalars(select(key).where(when < now).limit(PURGE_BATCH)).all()
+            if not keys:
+                return 0, 0
+            return len(keys), rowcount(session.execute(delete(key.class_).where(key.in_(keys), when < now)
+                                                       .execution_options(synchronize_session=False)))
+        total, found = 0, PURGE_BATCH
+        while found == PURGE_BATCH:
+            found, deleted = self.db.atomic(batch)
+            total += deleted
+        return total
+

@@ -8,7 +8,10 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 
-from .models import OAuthClient, TokenRef
+from ..db.tokens import TokenStore
+from .issuer import grant_of
+from .keys import KeyRing
+from .models import AccessTokenView, OAuthClient, TokenRef
 from .scopes import ScopeRequest
 
 if TYPE_CHECKING:
@@ -17,17 +20,43 @@ if TYPE_CHECKING:
 MAX_TOKEN_LENGTH = 8192
 
 
+def active_access_token(keyring: KeyRing, tokens: TokenStore, now: int, token: str) -> dict[str, Any] | None:
+    """The claims of *token* when it is one of our access tokens and active now, else None.
+
+    Active: the signature verifies, it has not expired, it is not on the deny list, and the grant it
+    belongs to (if any) is not revoked and still at the token's generation. A token from before
+    revision 0002 belongs to the grant recorded for it at the upgrade, at generation 0.
+    """
+    claims = keyring.verify(token, typ="at+jwt")
+    if not claims or not isinstance(claims.get("jti"), str) or not isinstance(claims.get("exp"), int):
+        return None
+    if claims["exp"] <= now:
+        return None
+    jti = claims["jti"]
+    named = grant_of(jti)
+    legacy = named is None and "dirac_group" in claims  # a user's token always names its grant since 0002
+    state = tokens.token_state(jti, named[0] if named else None, legacy)
+    if state.denied:
+        return None
+    if state.grant_id is not None:
+        grant = state.grant
+        generation = named[1] if named else 0
+        if grant is None or grant.revoked_at is not None or grant.generation != generation:
+            return None
+    return claims
+
+
 def find_token(server: GridAuthorizationServer, token: str) -> TokenRef | None:
-    """Find an access token (a JWT of ours, by jti) or a refresh token (by hash); None when unknown."""
+    """Find an active access token (a JWT of ours) or a refresh token (by hash); None when unknown or inactive."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     now = server.clock.now()
     if token.count(".") == 2:
-        claims = server.keyring.verify(token)
-        row = server.tokens.access_token(claims["jti"]) if claims and "jti" in claims else None
-        if row is not None:
-            return TokenRef("access_token", row.client_id, row, now, claims)
-        return None
+        claims = active_access_token(server.keyring, server.tokens, now, token)
+        if claims is None:
+            return None
+        view = AccessTokenView.of(claims)
+        return TokenRef("access_token", view.client_id, view, now, claims)
     grant = server.tokens.grant_by_refresh_token(token)
     return TokenRef("refresh_token", grant.client_id, grant, now) if grant else None
 
@@ -59,7 +88,7 @@ class RevocationEndpoint(AnyHint, _Revocation):
         if token.kind == "refresh_token":
             self.server.tokens.revoke_grant(token.row.id, token.now)
         else:
-            self.server.tokens.revoke_access_token(token.row.jti, token.now)
+            self.server.tokens.revoke_access_token(token.row.jti, token.row.expires_at)
 
 
 class IntrospectionEndpoint(AnyHint, _Introspection):

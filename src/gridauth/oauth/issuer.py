@@ -3,6 +3,11 @@
 Claims are named as DiracX names them (``vo``, ``dirac_group``, ``dirac_properties``,
 ``preferred_username``) so DIRAC-aware services read them; the WLCG profile claims are added when
 ``WLCGClaims = yes``.
+
+The ``jti`` of an access token issued to a user is ``<grant id>.<generation>.<random>``: the
+token is active while its grant is not revoked and still at that generation (a refresh moves the
+grant on), so access tokens need no row of their own. A client's own token (client credentials)
+has a random ``jti`` and belongs to no grant. The ``jti`` stays opaque to clients (RFC 9068 §2.2).
 """
 
 from __future__ import annotations
@@ -19,6 +24,21 @@ from .keys import KeyRing
 from .models import GridUser, OAuthClient
 
 WLCG_VERSION = "1.0"
+
+
+def token_id(user: GridUser | None) -> str:
+    """The ``jti`` of a new access token: its grant and generation for a user, random for a client."""
+    if user is None:
+        return secrets.token_hex(16)
+    return f"{user.grant_id}.{user.generation}.{secrets.token_hex(8)}"
+
+
+def grant_of(jti: str) -> tuple[str, int] | None:
+    """The (grant id, generation) a ``jti`` made by :func:`token_id` names, or None (a client's token, or older)."""
+    parts = jti.split(".")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
 
 
 def refresh_token_value(**_: Any) -> str:
@@ -51,7 +71,7 @@ class AccessTokenIssuer(JWTBearerTokenGenerator):
             "exp": now + self.lifetime(client, grant_type),
             "iat": now,
             "nbf": now,
-            "jti": secrets.token_hex(16),
+            "jti": token_id(user),
             "client_id": client.get_client_id(),
             "scope": scope,
         }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -78,12 +79,35 @@ class GridUser:
 
     membership: Membership
     auth_time: int = 0
-    grant_id: str | None = None
+    # The grant the tokens belong to: an existing one on a refresh, else the id the new grant will
+    # get (chosen now, because the access token, signed before the grant is stored, names it).
+    grant_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     idp: str | None = None  # the identity provider of the login (an authoritative one may stand for the registry)
+    generation: int = 0  # the grant's generation the access token belongs to
 
     def get_user_id(self) -> str:
         """The registry user name: the ``sub`` of the tokens (stable and unique for this issuer)."""
         return self.membership.username
+
+
+@dataclass(frozen=True)
+class AccessTokenView:
+    """An active access token as introspection and revocation see it: what its signed claims say."""
+
+    jti: str
+    client_id: str
+    scope: str
+    issued_at: int
+    expires_at: int
+    username: str | None
+    revoked_at: None = None  # an access token found at all is active
+
+    @classmethod
+    def of(cls, claims: dict[str, Any]) -> AccessTokenView:
+        """The view of verified *claims*."""
+        return cls(jti=claims["jti"], client_id=str(claims.get("client_id", "")), scope=str(claims.get("scope", "")),
+                   issued_at=int(claims.get("iat", 0)), expires_at=int(claims["exp"]),
+                   username=claims.get("preferred_username"))
 
 
 class TokenRef(TokenMixin):

@@ -7,28 +7,26 @@ calls ``query_client(client_id)`` without the request.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from ..clock import Clock
 from ..config.registry import Registry
 from ..db.flows import FlowStore
-from ..db.models import AccessTokenRow
+from ..db.models import GrantRow
 from ..db.tokens import NewGrant, TokenStore
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
-from .grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
+from .grants.authorization_code import REPLAYED_CODE, AuthorizationCodeGrant, S256CodeChallenge
 from .grants.client_credentials import ClientCredentialsGrant
 from .grants.device_code import DeviceAuthorizationEndpoint, DeviceCodeGrant
-from .grants.refresh_token import RefreshTokenGrant
+from .grants.refresh_token import PURGE_MARGIN, RefreshTokenGrant
 from .issuer import AccessTokenIssuer
 from .keys import KeyRing
 from .models import GridUser, OAuthClient, TokenRef
@@ -37,10 +35,6 @@ from .openid import GridOpenIDCode
 Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
 
 
-def _jwt_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT we have just signed ourselves (no verification needed)."""
-    part = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
 def authenticate_public_client(query_client: Callable[[str], Any], request: OAuth2Request) -> Any:
@@ -70,7 +64,8 @@ class GridAuthorizationServer(AuthorizationServer):
         self.clock = clock
         self._default_registry = registry
         self._bound = threading.local()
-        self.register_token_generator("default", AccessTokenIssuer(keyring, clock, self.registry))
+        self.issuer = AccessTokenIssuer(keyring, clock, self.registry)
+        self.register_token_generator("default", self.issuer)
         self.register_client_auth_method("none", authenticate_public_client)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), GridOpenIDCode(self)])
         self.register_grant(DeviceCodeGrant)
@@ -101,43 +96,46 @@ class GridAuthorizationServer(AuthorizationServer):
         return OAuthClient(client) if client else None
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        """Record what was issued: a grant for user tokens issued by a login, and the access token's jti.
+        """Record what a login issued: the grant that holds the refresh token and ties its access tokens.
 
-        A login (code or device flow) creates the grant that holds the refresh token (when the client
-        may refresh); a code remembers its grant so that a replay revokes it. On a refresh, recording
-        the new access token also revokes the grant's older ones, in one transaction.
+        Access tokens themselves are not stored (their ``jti`` names the grant and its generation),
+        so a client's token and a refresh record nothing here: the refresh grant already renewed the
+        grant in its own transaction. A code's grant is created in the same transaction that links
+        the code to it; a replay that got there first means no grant, and the exchange fails.
         """
-        claims = _jwt_claims(token["access_token"])
         user: GridUser | None = request.user
-        grant_id = user.grant_id if user else None
-        if user is not None and grant_id is None:
-            grant = self.create_grant(request.client, user, token["scope"], token.get("refresh_token"))
-            grant_id = grant.id
-            if request.authorization_code is not None:
-                self.flows.link_code(request.authorization_code.row.code_hash, grant_id)
-            if "refresh_token" in token:
-                token["refresh_expires_in"] = grant.expires_at - grant.issued_at
-        elif isinstance(request.refresh_token, TokenRef):
+        if user is None:
+            return
+        if isinstance(request.refresh_token, TokenRef):
             # Like Keycloak: tell the client how long the refresh token it keeps still lives.
             token["refresh_expires_in"] = request.refresh_token.get_expires_in()
-        self.tokens.record_access_token(
-            AccessTokenRow(jti=claims["jti"], grant_id=grant_id, client_id=claims["client_id"],
-                           username=user.get_user_id() if user else None, scope=claims.get("scope", ""),
-                           issued_at=claims["iat"], expires_at=claims["exp"], revoked_at=None),
-            revoke_older=isinstance(request.refresh_token, TokenRef),
-        )
+            return
+        refresh_token = token.get("refresh_token")
+        until = self.clock.now() + token["expires_in"]
+        grant = self.new_grant(request.client, user, token["scope"], tokens_until=until)
+        if request.authorization_code is not None:
+            row = self.tokens.create_grant_from_code(request.authorization_code.row.code_hash, grant, refresh_token)
+            if row is None:
+                raise InvalidGrantError(REPLAYED_CODE)
+        else:
+            row = self.tokens.create_grant(grant, refresh_token)
+        if refresh_token:
+            token["refresh_expires_in"] = row.expires_at - row.issued_at
 
-    def create_grant(self, client: OAuthClient, user: GridUser, scope: str, refresh_token: str | None) -> Any:
-        """Store a new grant (with *refresh_token* if any), valid for the client's or the default refresh lifetime."""
+    def new_grant(self, client: OAuthClient, user: GridUser, scope: str, tokens_until: int = 0) -> NewGrant:
+        """A grant for *user* (with the id its access token already names), valid for the client's or the
+        default refresh lifetime; *tokens_until*: when its first access token expires."""
         now = self.clock.now()
         own = client.client.refresh_token_lifetime
         lifetime = own if own is not None else self.registry().settings.lifetimes.refresh_token
         member = user.membership
-        return self.tokens.create_grant(
-            NewGrant(client_id=client.get_client_id(), username=member.username, group=member.group, vo=member.vo,
-                     scope=scope, auth_time=user.auth_time or now, issued_at=now, expires_at=now + lifetime,
-                     idp=user.idp),
-            refresh_token)
+        return NewGrant(client_id=client.get_client_id(), username=member.username, group=member.group, vo=member.vo,
+                        scope=scope, auth_time=user.auth_time or now, issued_at=now, expires_at=now + lifetime,
+                        idp=user.idp, id=user.grant_id, tokens_until=tokens_until + PURGE_MARGIN)
+
+    def create_grant(self, client: OAuthClient, user: GridUser, scope: str, refresh_token: str | None) -> GrantRow:
+        """Store a new grant (with *refresh_token* if any), valid for the client's or the default refresh lifetime."""
+        return self.tokens.create_grant(self.new_grant(client, user, scope), refresh_token)
 
     def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
         """The web layer already built authlib's request."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..oauth.endpoints import active_access_token
 from ..oauth.openid import user_claims
 from ..oauth.scopes import Membership
 from .base import BaseHandler
@@ -19,11 +20,8 @@ class UserInfoHandler(BaseHandler):
 
     def _claims(self, token: str) -> dict[str, Any] | None:
         context = self.context
-        claims = context.keyring.verify(token, typ="at+jwt")
-        if not claims or "jti" not in claims or "dirac_group" not in claims:
-            return None
-        row = context.tokens.access_token(claims["jti"])
-        if row is None or row.revoked_at is not None or row.expires_at <= context.clock.now():
+        claims = active_access_token(context.keyring, context.tokens, context.clock.now(), token)
+        if claims is None or "dirac_group" not in claims:
             return None
         membership = Membership(claims["sub"], claims["dirac_group"], claims["vo"],
                                 tuple(claims.get("dirac_properties", ())))

@@ -3,7 +3,10 @@
 - Redirect URIs match exactly (authlib's ``check_redirect_uri``).
 - PKCE: S256 only (``plain`` is refused); required for public clients, accepted for confidential ones.
 - Codes are single use and short lived (``AuthorizationCodeLifetime``, at most 5 minutes); a code
-  used twice revokes every token issued from it (RFC 6749 §4.1.2).
+  used twice revokes every token issued from it (RFC 6749 §4.1.2), whatever the interleaving of the
+  two exchanges: the first one creates its grant in the transaction that links the code to it, the
+  second marks the code replayed and revokes the linked grant in one transaction; whichever of the
+  two commits last sees the other's work (a replay seen first means no grant is created at all).
 - The code carries the group chosen at login; the registry is re-read when it is exchanged.
 """
 
@@ -23,6 +26,8 @@ from .membership import current_membership
 
 if TYPE_CHECKING:
     from ..server import GridAuthorizationServer
+
+REPLAYED_CODE = "the authorization code was already used; the tokens issued from it are revoked"
 
 
 class IssuedCode(AuthorizationCodeMixin):
@@ -104,15 +109,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if row is None or row.client_id != client.get_client_id():
             return None
         if not first:
-            if row.grant_id:
-                self.server.tokens.revoke_grant(row.grant_id, now)
-            raise InvalidGrantError("the authorization code was already used; the tokens issued from it are revoked")
+            self.server.tokens.code_replayed(row.code_hash, now)
+            raise InvalidGrantError(REPLAYED_CODE)
         if row.expires_at <= now:
             raise InvalidGrantError("the authorization code expired")
         return IssuedCode(row)
 
     def delete_authorization_code(self, authorization_code: IssuedCode) -> None:
-        """Kept (as used) until purged, so that a replay can be detected."""
+        """Kept (as used, linked to its grant by ``save_token``) until purged, so that a replay can be detected."""
 
     def authenticate_user(self, authorization_code: IssuedCode) -> GridUser:
         """The code's user and group, checked against the registry as it is now."""

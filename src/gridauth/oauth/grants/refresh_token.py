@@ -3,8 +3,11 @@
 - A refresh token lives ``RefreshTokenLifetime`` (12 h by default, or the client's own) from the
   moment it was issued; refreshing does not extend it.
 - A refresh does not return a new refresh token: the client keeps the one it has.
-- A refresh revokes the old credentials: the access tokens issued earlier from the same grant become
-  inactive when the new one is recorded (in the same transaction).
+- A refresh revokes the old credentials: it is one transaction that locks the grant, checks under
+  the lock that it is neither revoked nor expired, and bumps its generation; the access tokens
+  issued earlier from the grant (of older generations) are inactive from that commit on, and the new
+  one, signed after it, carries the new generation. A revocation landing at any moment leaves no
+  active token: before the commit, the refresh fails; after it, the grant check ends the new token.
 - Each refresh re-reads the registry: a user who left the group or the VO, or was deleted, gets
   ``invalid_grant`` and the grant is revoked.
 - A narrower scope may be asked; a wider one (or another group) is ``invalid_scope``.
@@ -12,17 +15,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
+from ...db.models import GrantRow
 from ..models import GridUser, TokenRef
 from ..scopes import ScopeRequest, canonical
 from .membership import current_membership
 
 if TYPE_CHECKING:
     from ..server import GridAuthorizationServer
+
+# A grant row stays this long past the expiry of its newest access token (clocks read a moment apart).
+PURGE_MARGIN = 60
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -31,27 +39,35 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = False
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     server: GridAuthorizationServer
+    _scopes: tuple[ScopeRequest, ScopeRequest] | None = None
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRef:
-        """Find the grant by the token's hash; refuse it when unknown, revoked or past its lifetime."""
+        """Find the grant by the token's hash; refuse it when unknown, revoked or past its lifetime.
+
+        This read only decides the answer to a request that cannot succeed; :meth:`issue_token`
+        checks again, under the grant's lock, in the transaction that renews it.
+        """
         if len(refresh_token) > 512:
             raise InvalidGrantError("unknown refresh token")
         now = self.server.clock.now()
-        row = self.server.tokens.grant_by_refresh_token(refresh_token)
-        if row is None:
-            raise InvalidGrantError("unknown refresh token")
-        if row.revoked_at is not None:
-            raise InvalidGrantError("the refresh token was revoked")
-        if row.expires_at <= now:
-            raise InvalidGrantError("the refresh token expired; log in again")
+        row = live_grant(self.server.tokens.grant_by_refresh_token(refresh_token), now)
         return TokenRef("refresh_token", row.client_id, row, now)
 
+    def scopes(self, token: TokenRef) -> tuple[ScopeRequest, ScopeRequest]:
+        """(granted, asked): the grant's scope and the asked one (the grant's when none), parsed once per refresh.
+
+        authlib makes a grant object per request, so the pair is kept on it.
+        """
+        if self._scopes is None:
+            granted = ScopeRequest.parse(token.get_scope())
+            asked = self.request.payload.scope
+            self._scopes = (granted, ScopeRequest.parse(asked) if asked else granted)
+        return self._scopes
+
     def _validate_token_scope(self, token: TokenRef) -> None:
-        asked = self.request.payload.scope
-        if not asked:
+        if not self.request.payload.scope:
             return
-        granted = ScopeRequest.parse(token.get_scope())
-        wanted = ScopeRequest.parse(asked)
+        granted, wanted = self.scopes(token)
         if wanted.group and wanted.group != granted.group:
             raise InvalidScopeError("a refresh cannot change the group")
         if wanted.vo and wanted.vo != granted.vo:
@@ -65,8 +81,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, token: TokenRef) -> GridUser:
         """The grant's user in the grant's group, as the registry says now; else revoke and refuse."""
         grant = token.row
-        asked = ScopeRequest.parse(self.request.payload.scope or grant.scope)
-        granted = ScopeRequest.parse(grant.scope)
+        granted, asked = self.scopes(token)
         try:
             membership = current_membership(self.server.registry(), grant.username, grant.group_name, grant.vo,
                                             asked.properties or granted.properties, grant.idp)
@@ -76,11 +91,30 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp)
 
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:
-        """A new access token for the (possibly narrowed) scope; no new refresh token."""
-        granted = ScopeRequest.parse(refresh_token.get_scope())
-        asked = ScopeRequest.parse(self.request.payload.scope or refresh_token.get_scope())
+        """Renew the grant (one transaction), then sign an access token of its new generation; no refresh token."""
+        granted, asked = self.scopes(refresh_token)
         scope = canonical(asked.plain, user.membership, asked.properties or granted.properties)
+        client = self.request.client
+        now = self.server.clock.now()
+        renewed = self.server.tokens.refresh(user.grant_id, now,
+                                             now + self.server.issuer.lifetime(client, self.GRANT_TYPE) + PURGE_MARGIN)
+        grant = live_grant(renewed.grant, now)
+        if not renewed.renewed:  # revoked between the read and the update (SQLite: no lock was held)
+            raise InvalidGrantError("the refresh token was revoked")
+        refresh_token.row = grant
+        user = dataclasses.replace(user, generation=grant.generation)
         return self.generate_token(user=user, scope=scope, include_refresh_token=False)
 
     def revoke_old_credential(self, refresh_token: TokenRef) -> None:
-        """Nothing left to do: ``save_token`` revoked the older access tokens when it recorded the new one."""
+        """Nothing left to do: :meth:`issue_token` moved the grant to a new generation, which ended the older tokens."""
+
+
+def live_grant(row: GrantRow | None, now: int) -> GrantRow:
+    """*row* when it is a live grant; ``invalid_grant`` when it is unknown, revoked or past its lifetime."""
+    if row is None:
+        raise InvalidGrantError("unknown refresh token")
+    if row.revoked_at is not None:
+        raise InvalidGrantError("the refresh token was revoked")
+    if row.expires_at <= now:
+        raise InvalidGrantError("the refresh token expired; log in again")
+    return row
