@@ -75,7 +75,8 @@ def test_database_outage_is_503_and_recovers(config_file, db_url):
         ok = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
         assert ok.status == 200, ok.body
         relay.cut()
-        down = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
+        # A client-credentials token needs no database (nothing is stored); introspection does.
+        down = service.post("/introspect", {"token": ok.body["access_token"]}, auth=SERVICE)
         assert down.status == 503
         assert down.body["error"] == "temporarily_unavailable"
         assert down.headers["Cache-Control"] == "no-store"
