@@ -294,7 +294,8 @@ class FlowStore:
             if not found:
                 return 0, None
             deleted = rowcount(session.execute(delete(table).where(key.in_([k for k, _ in found]), column < horizon)))
-            return deleted, found[-1][1] if len(found) == batch else None
+            # Nothing deleted from a full batch (the rows changed meanwhile): stop rather than find them again.
+            return deleted, found[-1][1] if len(found) == batch and deleted else None
 
         return self._batches(work, still_ours)
 
