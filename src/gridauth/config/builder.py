@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigInvalid, ConfigIssue
-from ..hashing import is_hashed
+from ..hashing import is_client_secret_hash
 from .cfgfile import as_list, parse
 from .model import (
     AUTH_METHODS,
@@ -159,7 +159,7 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
                        f"(one of {', '.join(sorted(AUTH_METHODS))})")
         if method != "none" and not secret:
             issues.add(where, "a confidential client needs a client_secret")
-        if secret and not is_hashed(secret):
+        if secret and not is_client_secret_hash(secret):
             issues.add(f"{where}/client_secret", "must be a salted hash, not the secret itself "
                        f"(set it with: gridauth admin client modify {name} --new-secret)")
         grants = as_list(_opt(sec, "grant_types", "authorization_code, refresh_token"))
