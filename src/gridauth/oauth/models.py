@@ -52,7 +52,8 @@ class OAuthClient(ClientMixin):
         return loopback is not None and loopback in self.client.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:  # noqa: D102 - see hashing
-        return bool(self.client.client_secret_hash) and verify_client_secret(client_secret, self.client.client_secret_hash)
+        stored = self.client.client_secret_hash
+        return bool(stored) and verify_client_secret(client_secret, stored)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         """Public clients use ``none``; confidential clients may use either secret method."""
