@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigInvalid, ConfigIssue
 from ..hashing import is_client_secret_hash
-from .cfgfile import as_list, parse
+from .cfgfile import as_list, parse_tree
 from .model import (
     AUTH_METHODS,
     DEFAULT_ISSUER,
@@ -327,8 +327,7 @@ def version_of(text: str) -> str:
 
 def load_text(text: str, source: str = "", default_issuer: str = DEFAULT_ISSUER) -> Registry:
     """Parse and validate CFG *text*; raise :class:`ConfigInvalid` listing every error."""
-    cfg = parse(text, source)
-    registry, issues = build_from_tree(cfg.getAsDict(), version_of(text), default_issuer)
+    registry, issues = build_from_tree(parse_tree(text, source), version_of(text), default_issuer)
     if issues:
         raise ConfigInvalid(issues, source)
     return registry
