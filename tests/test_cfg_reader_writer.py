@@ -1,6 +1,7 @@
 """gridauth's own CFG reader and writer agree with diraccfg's on every test configuration.
 
-``parse_tree`` (every load and reload) must give exactly ``CFG.loadFromBuffer(...).getAsDict()``, and
+``parse_tree`` (every load and reload) must give exactly ``CFG.loadFromBuffer(...).getAsDict()``,
+``parse`` (every edit) a ``CFG`` equal to ``CFG.loadFromBuffer``'s, comments included, and
 ``serialize`` (every edit) exactly ``CFG.serialize()`` but for two deliberate differences: a comment
 line keeps the space after ``#`` that people write (diraccfg writes ``#text``), and a comment after
 the last entry is kept (diraccfg drops it).
@@ -25,14 +26,19 @@ from bench_registry import make_cfg  # noqa: E402 - the benchmark's synthetic re
 VALID = [TESTS.parent / "etc" / "gridauth.cfg", TESTS / "data" / "dirac_registry.cfg",
          TESTS / "data" / "many_errors.cfg", TESTS / "data" / "docs" / "semantic.cfg"]
 # Lines diraccfg reads in its own way (what ends a name, "=" after "{", "+=" and "=" in values).
-QUIRKS = """A
+QUIRKS = """# first
+#  second # with hashes
+A
 {
+  # a comment before a "+=" line is dropped, one before "}" goes to the next entry
   x = 1 = 2
   y = a += b
+  # dropped by both
   y += c, d
   z = #not a comment
   Empty
   {
+    # orphan
   }
   Inline { }
   List = , a,, b ,
@@ -70,6 +76,19 @@ TEXTS = _texts()
 def test_the_tree_is_diraccfg_s(name: str, text: str) -> None:
     assert parse_tree(text) == CFG().loadFromBuffer(text).getAsDict()
     assert list(parse_tree(text)) == list(CFG().loadFromBuffer(text).getAsDict())  # the same order too
+
+
+@pytest.mark.parametrize(("name", "text"), TEXTS, ids=[name for name, _ in TEXTS])
+def test_the_cfg_to_edit_is_diraccfg_s(name: str, text: str) -> None:
+    ours, theirs = parse(text), CFG().loadFromBuffer(text)
+    assert ours == theirs  # entries, order, values and comments
+    assert ours.serialize() == theirs.serialize()
+    assert serialize(ours) == serialize(_with_trailing(theirs, ours))
+
+
+def _with_trailing(cfg: CFG, like: CFG) -> CFG:
+    cfg.trailing_comment = like.trailing_comment  # type: ignore[attr-defined]
+    return cfg
 
 
 def _as_diraccfg_writes(ours: str, trailing: list[str]) -> str:

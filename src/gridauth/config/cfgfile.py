@@ -7,7 +7,7 @@ malformed lines; :func:`check_syntax` scans the text first and reports every pro
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from diraccfg import CFG
 
@@ -103,14 +103,13 @@ def check_syntax(text: str) -> list[ConfigIssue]:
 
 
 def parse(text: str, source: str = "") -> CFG:
-    """Parse CFG *text* into a diraccfg ``CFG``; raise :class:`ConfigInvalid` with line numbers."""
-    issues = check_syntax(text)
-    if issues:
-        raise ConfigInvalid(issues, source)
-    try:
-        cfg = CFG().loadFromBuffer(text)
-    except (ValueError, KeyError) as exc:  # check_syntax should have caught it; never leak a traceback
-        raise ConfigInvalid([ConfigIssue("line ?", str(exc))], source) from None
+    """Parse CFG *text* into a diraccfg ``CFG`` (to edit it); raise :class:`ConfigInvalid` with line numbers.
+
+    The ``CFG`` is assembled from :func:`_read` with ``CFG.addKey``, which appends an entry in
+    constant time: ``CFG.loadFromBuffer`` looks each new entry up in the list of its section's
+    names, a second for a registry of 10,000 users, on every edit.
+    """
+    cfg = _to_cfg(_read_checked(text, source))
     # diraccfg attaches a comment to the entry after it: one after the last entry would be lost.
     cfg.trailing_comment = _trailing_comment(text)  # type: ignore[attr-defined]
     return cfg
@@ -120,32 +119,45 @@ _TOKEN = re.compile(r"\+=|[{}=]")
 Tree = dict[str, "Tree | str"]
 
 
+@dataclass
+class _Section:
+    """What ``CFG.loadFromBuffer`` builds for one section: entries in file order, each with its comment."""
+
+    entries: dict[str, _Section | str] = field(default_factory=dict)
+    comments: dict[str, str] = field(default_factory=dict)
+
+
 def parse_tree(text: str, source: str = "") -> Tree:
     """Parse CFG *text* straight into the nested dict diraccfg's ``CFG.getAsDict()`` gives, in linear time.
 
     Loading a registry (every start, every reload, the validation of every edit) needs only that
-    dict, never the ``CFG`` object, whose construction is quadratic in a section's entries (each new
-    entry is looked up in a list of the section's names): about a second for 10,000 users. This
-    follows ``CFG.loadFromBuffer`` rule for rule (what ends a name, what ``=``, ``+=``, ``{`` and
-    ``}`` do mid-line), so that both readings of a file agree; comments are not kept. The text is
-    checked by :func:`check_syntax` first.
+    dict, never the ``CFG`` object.
     """
+    return _as_dict(_read_checked(text, source))
+
+
+def _read_checked(text: str, source: str) -> _Section:
     issues = check_syntax(text)
     if issues:
         raise ConfigInvalid(issues, source)
     try:
-        return _as_dict(_read_tree(text))
+        return _read(text)
     except (ValueError, KeyError) as exc:  # check_syntax should have caught it; never leak a traceback
         raise ConfigInvalid([ConfigIssue("line ?", str(exc))], source) from None
 
 
-def _read_tree(text: str) -> Tree:
-    root: Tree = {}
-    levels: list[Tree] = []
-    current, pending = root, ""  # pending: the text of a section name read so far (it may span lines)
+def _read(text: str) -> _Section:
+    """Read CFG *text* as ``CFG.loadFromBuffer`` does, rule for rule (what ends a name, what ``=``,
+    ``+=``, ``{`` and ``}`` do mid-line, which entry a comment belongs to), so that both agree."""
+    root = _Section()
+    levels: list[_Section] = []
+    current, pending, comment = root, "", ""  # pending: a section name read so far (it may span lines)
     for raw in text.split("\n"):
         line = raw.strip()
-        if not line or line[0] == "#":
+        if not line:
+            continue
+        if line[0] == "#":
+            comment += line.replace("#", "") + "\n"
             continue
         start = 0
         for token in _TOKEN.finditer(line):
@@ -153,10 +165,11 @@ def _read_tree(text: str) -> Tree:
             start = token.end()
             kind = token.group()
             if kind == "{":
-                child: Tree = {}
-                current[_entry_name(pending.strip(), current, section=True)] = child
+                child = _Section()
+                current.entries[_entry_name(pending.strip(), current, section=True)] = child
+                current.comments[pending.strip()] = comment
                 levels.append(current)
-                current, pending = child, ""
+                current, pending, comment = child, "", ""
             elif kind == "}":
                 if not levels:
                     raise ValueError("the CFG closes more sections than it opens")
@@ -164,12 +177,14 @@ def _read_tree(text: str) -> Tree:
             else:  # an option: its name is the line up to the first "=" or "+=", whatever came before
                 name, value = line[:token.start()].strip(), line[token.end():].strip()
                 if kind == "=":
-                    current[_entry_name(name, current, section=False)] = value
-                elif isinstance(current.get(name), str):
-                    current[name] = f"{current[name]}, {value}"
+                    current.entries[_entry_name(name, current, section=False)] = value
+                    current.comments[name] = comment
                 else:
-                    raise KeyError(f"'{name} +=' appends to an option not set before")
-                pending = ""
+                    before = current.entries.get(name)
+                    if not isinstance(before, str):
+                        raise KeyError(f"'{name} +=' appends to an option not set before")
+                    current.entries[name] = f"{before}, {value}"
+                pending, comment = "", ""
                 break
         else:
             pending += line[start:]
@@ -178,20 +193,27 @@ def _read_tree(text: str) -> Tree:
     return root
 
 
-def _entry_name(name: str, parent: Tree, *, section: bool) -> str:
+def _entry_name(name: str, parent: _Section, *, section: bool) -> str:
     """*name* as a new entry of *parent*: diraccfg refuses an empty name, and a section whose name is taken."""
     if not name or "/" in name:
         raise ValueError(f"invalid entry name {name!r}")
-    if section and name in parent:
+    if section and name in parent.entries:
         raise KeyError(f"{name} key already exists")
     return name
 
 
-def _as_dict(tree: Tree) -> Tree:
+def _as_dict(section: _Section) -> Tree:
     """Options first, then sections, each in file order: the order of ``CFG.getAsDict``."""
-    options: Tree = {k: v for k, v in tree.items() if isinstance(v, str)}
-    options.update((k, _as_dict(v)) for k, v in tree.items() if not isinstance(v, str))
-    return options
+    tree: Tree = {k: v for k, v in section.entries.items() if isinstance(v, str)}
+    tree.update((k, _as_dict(v)) for k, v in section.entries.items() if not isinstance(v, str))
+    return tree
+
+
+def _to_cfg(section: _Section) -> CFG:
+    cfg = CFG()
+    for name, value in section.entries.items():
+        cfg.addKey(name, value if isinstance(value, str) else _to_cfg(value), section.comments[name])
+    return cfg
 
 
 def _trailing_comment(text: str) -> list[str]:
