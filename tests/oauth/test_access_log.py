@@ -1,0 +1,57 @@
+"""The access line: unchanged in text and in its JSON fields, and not built at all for a level that is off."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from gridauth.logfmt import JsonFormatter
+
+from .conftest import SERVICE
+
+
+class _Keep(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _capture(level: int) -> tuple[logging.Logger, _Keep, int]:
+    logger = logging.getLogger("tornado.access")
+    keep = _Keep()
+    before = logger.level
+    logger.addHandler(keep)
+    logger.setLevel(level)
+    return logger, keep, before
+
+
+def test_access_lines_in_text_and_json(service):
+    logger, keep, before = _capture(logging.INFO)
+    try:
+        assert service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE).status == 200
+        assert service.post("/token", {"grant_type": "client_credentials"}, auth=("example-service", "x")).status == 401
+    finally:
+        logger.removeHandler(keep)
+        logger.setLevel(before)
+    ok, refused = keep.records
+    assert re.fullmatch(r"200 POST /token \(127\.0\.0\.1\) \d+\.\d\dms", ok.getMessage())
+    assert (ok.levelno, refused.levelno) == (logging.INFO, logging.WARNING)
+    entry = json.loads(JsonFormatter().format(refused))
+    assert {k: entry[k] for k in ("method", "path", "status", "client", "client_id")} == {
+        "method": "POST", "path": "/token", "status": 401, "client": "127.0.0.1", "client_id": "example-service"}
+    assert isinstance(entry["duration_ms"], float) and "x" not in entry["message"].split()
+
+
+def test_a_level_that_is_off_leaves_no_line(service):
+    logger, keep, before = _capture(logging.WARNING)
+    try:
+        assert service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE).status == 200
+        assert service.get("/nowhere").status == 404
+    finally:
+        logger.removeHandler(keep)
+        logger.setLevel(before)
+    assert [r.getMessage().split()[0] for r in keep.records] == ["404"]
