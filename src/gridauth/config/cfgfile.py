@@ -25,13 +25,13 @@ class _Open:
 
 
 def _check_name(name: str, lineno: int, what: str, issues: list[ConfigIssue]) -> bool:
+    if _NAME.match(name):
+        return True
     if not name:
         issues.append(ConfigIssue(f"line {lineno}", f"{what} without a name"))
-        return False
-    if not _NAME.match(name):
+    else:
         issues.append(ConfigIssue(f"line {lineno}", f"invalid {what} name {name!r}"))
-        return False
-    return True
+    return False
 
 
 def check_syntax(text: str) -> list[ConfigIssue]:
@@ -70,7 +70,8 @@ def check_syntax(text: str) -> list[ConfigIssue]:
                 stack.pop()
             continue
         eq = line.find("=")
-        brace = min((i for i in (line.find("{"), line.find("}")) if i >= 0), default=-1)
+        opening, closing = line.find("{"), line.find("}")
+        brace = closing if opening < 0 else opening if closing < 0 else min(opening, closing)
         if eq >= 0 and (brace < 0 or eq < brace):
             append = line[eq - 1] == "+" if eq > 0 else False
             name = line[: eq - 1 if append else eq].strip()
