@@ -43,7 +43,7 @@ def make_cfg(n_users: int, n_groups: int, n_vos: int = 10, per_group: int = 50) 
                 f"      ID = sub-{u:08d}", f"      Email = user{u}@example.org", "    }"]
     out += ["  }", "  Groups", "  {"]
     for g in range(n_groups):
-        members = ", ".join(f"user{m}" for m in rnd.sample(range(n_users), per_group))
+        members = ", ".join(f"user{m}" for m in rnd.sample(range(n_users), min(per_group, n_users)))
         out += [f"    g{g}", "    {", f"      VO = vo{g % n_vos}", f"      Users = {members}",
                 "      Properties = NormalUser", "    }"]
     out += ["  }", "}"]
