@@ -84,9 +84,10 @@ def _start(args: argparse.Namespace) -> int:
     for note in start_notes(setup, port, args.behind_proxy, path, args.db):
         log.warning("%s", note)
     setup.db.close()
-    # What is built now is inherited by every worker; frozen, the collector never walks (and so never
-    # copies) the registry's objects in the children.
-    gc.freeze()
+    if args.processes != 1:
+        # What is built now is inherited by every worker; frozen, the collector never walks (and so
+        # never copies) the registry's objects in the children.
+        gc.freeze()
 
     def worker() -> None:
         holder.check()  # the registry built above; a worker started later first catches up with an edit
