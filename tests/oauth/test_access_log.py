@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 from gridauth.logfmt import JsonFormatter
 
@@ -18,6 +19,14 @@ class _Keep(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+def _lines(keep: _Keep, count: int) -> list[logging.LogRecord]:
+    """The records, once *count* have come: the line is written just after the reply has gone out."""
+    deadline = time.monotonic() + 10
+    while len(keep.records) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return keep.records
 
 
 def _capture(level: int) -> tuple[logging.Logger, _Keep, int]:
@@ -34,10 +43,10 @@ def test_access_lines_in_text_and_json(service):
     try:
         assert service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE).status == 200
         assert service.post("/token", {"grant_type": "client_credentials"}, auth=("example-service", "x")).status == 401
+        ok, refused = _lines(keep, 2)
     finally:
         logger.removeHandler(keep)
         logger.setLevel(before)
-    ok, refused = keep.records
     assert re.fullmatch(r"200 POST /token \(127\.0\.0\.1\) \d+\.\d\dms", ok.getMessage())
     assert (ok.levelno, refused.levelno) == (logging.INFO, logging.WARNING)
     entry = json.loads(JsonFormatter().format(refused))
@@ -51,7 +60,8 @@ def test_a_level_that_is_off_leaves_no_line(service):
     try:
         assert service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE).status == 200
         assert service.get("/nowhere").status == 404
+        records = _lines(keep, 1)
     finally:
         logger.removeHandler(keep)
         logger.setLevel(before)
-    assert [r.getMessage().split()[0] for r in keep.records] == ["404"]
+    assert [r.getMessage().split()[0] for r in records] == ["404"]
