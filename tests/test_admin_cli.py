@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gridauth.config import Registry, load_file
-from gridauth.hashing import verify_secret
+from gridauth.hashing import verify_client_secret
 
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 CLIENTS = "/DIRAC/Security/Authorization/Clients"
@@ -258,9 +258,9 @@ def test_confidential_client_secret_is_shown_once_and_stored_hashed(gridauth, cf
 
     text = cfg_copy.read_text(encoding="utf-8")
     stored = re.search(r"client_secret = (\S+)", client_section(text, "web")).group(1)
-    assert stored.startswith("pbkdf2_sha256$")
-    assert verify_secret(secret, stored)
-    assert not verify_secret(secret + "x", stored)
+    assert stored.startswith("sha256$")  # generated secrets get the fast hash (random, 256 bits)
+    assert verify_client_secret(secret, stored)
+    assert not verify_client_secret(secret + "x", stored)
     history = cfg_copy.with_name(cfg_copy.name + ".history")
     for path in [cfg_copy, *history.iterdir()]:
         assert secret not in path.read_text(encoding="utf-8"), f"the secret itself is in {path}"
@@ -276,8 +276,8 @@ def test_confidential_client_secret_is_shown_once_and_stored_hashed(gridauth, cf
     new_creds = json.loads(renewed.stdout)
     assert new_creds["client_id"] == "web" and new_creds["client_secret"] != secret
     new_hash = registry_of(cfg_copy).client("web").client_secret_hash
-    assert verify_secret(new_creds["client_secret"], new_hash)
-    assert not verify_secret(secret, new_hash)
+    assert verify_client_secret(new_creds["client_secret"], new_hash)
+    assert not verify_client_secret(secret, new_hash)
 
     changed = gridauth("admin", "client", "modify", "web", "--config", cfg_copy, "--grant-types",
                        "authorization_code,refresh_token,client_credentials", "--redirect-uri",
@@ -318,7 +318,7 @@ def test_client_with_its_own_client_id_prints_its_secret_once(gridauth, cfg_copy
     client = registry.client("api-2024")
     assert client.name == "api"
     assert client.grant_types == ("client_credentials",)  # confidential, no redirect URI
-    assert verify_secret(secret, client.client_secret_hash)
+    assert verify_client_secret(secret, client.client_secret_hash)
 
 
 def test_client_list_never_shows_secrets(background) -> None:
@@ -329,7 +329,7 @@ def test_client_list_never_shows_secrets(background) -> None:
     assert by_name["gridauth-cli"]["public"] is True
     assert by_name["example-portal"]["public"] is False
     assert by_name["example-portal"]["redirect_uris"] == ["http://localhost:8081/callback"]
-    assert "pbkdf2" not in listing
+    assert "pbkdf2" not in listing and "sha256$" not in listing
 
 
 # -- refused edits: one clear message, non-zero exit, no traceback, the file untouched -----------------

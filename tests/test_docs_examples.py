@@ -54,6 +54,7 @@ EXIT = re.compile(r"\s+# exit (\d+)$")
 MASKS = (
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"), "<time>"),
     (re.compile(r"pbkdf2_sha256\$\d+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+"), "<hash>"),
+    (re.compile(r"\bsha256\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+"), "<hash>"),
     (re.compile(r'(?<=client_secret: )[A-Za-z0-9_-]{43}|(?<="client_secret": ")[A-Za-z0-9_-]{43}'), "<secret>"),
     (re.compile(r"(?<=signing key )[A-Za-z0-9_-]{16}\b|^[A-Za-z0-9_-]{16}(?=\t)", re.M), "<kid>"),
     (re.compile(r"\b[0-9a-f]{16}\b"), "<fingerprint>"),

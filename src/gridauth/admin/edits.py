@@ -11,7 +11,7 @@ from diraccfg import CFG
 from ..config.builder import AUTHZ
 from ..config.cfgfile import as_list, delete, ensure_section, lookup, set_option
 from ..errors import EditError
-from ..hashing import hash_secret, new_client_secret
+from ..hashing import hash_client_secret, new_client_secret
 
 USERS = "/Registry/Users"
 GROUPS = "/Registry/Groups"
@@ -229,7 +229,7 @@ def client_add(cfg: CFG, name: str, public: bool = False, grant_types: Sequence[
     }
     if not public:
         result["client_secret"] = new_client_secret()
-        values["client_secret"] = hash_secret(result["client_secret"])
+        values["client_secret"] = hash_client_secret(result["client_secret"])
     _set_many(cfg, base, values)
     return result
 
@@ -252,7 +252,7 @@ def client_modify(cfg: CFG, name: str, grant_types: Sequence[str] | None = None,
         if _option(section, "token_endpoint_auth_method") == "none":
             raise EditError(f"client {name!r} is public: it has no secret")
         result["client_secret"] = new_client_secret()
-        values["client_secret"] = hash_secret(result["client_secret"])
+        values["client_secret"] = hash_client_secret(result["client_secret"])
     _set_many(cfg, base, values)
     return result
 

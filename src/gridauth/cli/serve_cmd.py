@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -65,6 +66,7 @@ def _start(args: argparse.Namespace) -> int:
     from ..config.reload import RegistryHolder
     from ..db.engine import Database
     from ..service import ServiceContext
+    from ..web import app, tasks  # noqa: F401 - imported once here, before forking, not by every worker
     from .first_run import start_notes
 
     configure_logging(args.log_level, args.log_format)
@@ -82,9 +84,14 @@ def _start(args: argparse.Namespace) -> int:
     for note in start_notes(setup, port, args.behind_proxy, path, args.db):
         log.warning("%s", note)
     setup.db.close()
+    if args.processes != 1:
+        # What is built now is inherited by every worker; frozen, the collector never walks (and so
+        # never copies) the registry's objects in the children.
+        gc.freeze()
 
     def worker() -> None:
-        context = ServiceContext(RegistryHolder(path, holder.default_issuer), Database(url))
+        holder.check()  # the registry built above; a worker started later first catches up with an edit
+        context = ServiceContext(holder, Database(url))
         asyncio.run(_serve(context, sockets, args.host, port, args.behind_proxy, args.reload_interval))
 
     return run_workers(worker, args.processes, metrics.process_ended)

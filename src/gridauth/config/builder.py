@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigInvalid, ConfigIssue
-from ..hashing import is_hashed
-from .cfgfile import as_list, parse
+from ..hashing import is_client_secret_hash
+from .cfgfile import as_list, parse_tree
 from .model import (
     AUTH_METHODS,
     DEFAULT_ISSUER,
@@ -159,7 +159,7 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
                        f"(one of {', '.join(sorted(AUTH_METHODS))})")
         if method != "none" and not secret:
             issues.add(where, "a confidential client needs a client_secret")
-        if secret and not is_hashed(secret):
+        if secret and not is_client_secret_hash(secret):
             issues.add(f"{where}/client_secret", "must be a salted hash, not the secret itself "
                        f"(set it with: gridauth admin client modify {name} --new-secret)")
         grants = as_list(_opt(sec, "grant_types", "authorization_code, refresh_token"))
@@ -327,8 +327,7 @@ def version_of(text: str) -> str:
 
 def load_text(text: str, source: str = "", default_issuer: str = DEFAULT_ISSUER) -> Registry:
     """Parse and validate CFG *text*; raise :class:`ConfigInvalid` listing every error."""
-    cfg = parse(text, source)
-    registry, issues = build_from_tree(cfg.getAsDict(), version_of(text), default_issuer)
+    registry, issues = build_from_tree(parse_tree(text, source), version_of(text), default_issuer)
     if issues:
         raise ConfigInvalid(issues, source)
     return registry

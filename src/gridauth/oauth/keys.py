@@ -12,7 +12,7 @@ import base64
 import json
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from joserfc import jwt
@@ -62,30 +62,74 @@ class SigningKey:
         return {**self.key.as_dict(private=False), "kid": self.kid, "alg": self.alg, "use": "sig"}
 
 
+@dataclass(frozen=True)
+class _Published:
+    """One consistent view of the published keys: newest first, with the JWKS built from them once."""
+
+    keys: tuple[SigningKey, ...] = ()
+    jwks: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"keys": []})
+
+
 class KeyRing:
-    """The published signing keys of this service, refreshed from the database."""
+    """The published signing keys of this service, refreshed from the database.
+
+    Parsing a private key costs tens of milliseconds (RSA), so keys are parsed once per process and
+    kept by ``kid``: a reload re-reads the rows and imports only a key it has not seen before. A due
+    reload is made by one thread; the others keep signing and verifying with the keys they have
+    instead of queueing behind it (or each reading the database again). Only the first load, when
+    there is no key yet, makes callers wait.
+    """
 
     def __init__(self, store: KeyStore, clock: Clock, refresh_interval: float = 10.0) -> None:
         self.store = store
         self.clock = clock
         self.refresh_interval = refresh_interval
-        self._keys: tuple[SigningKey, ...] = ()
-        self._loaded_at = -1e18
-        self._lock = threading.Lock()
+        self._published = _Published()
+        self._loaded_at: float = -1e18
+        self._parsed: dict[str, tuple[str, JWK]] = {}  # kid -> (the stored private JWK, parsed)
+        self._lock = threading.Lock()  # held by the one thread reading the keys from the database
 
     # -- loading ---------------------------------------------------------------------------------
     def load(self) -> None:
-        """Re-read the published keys from the database."""
-        rows = self.store.published(self.clock.now())
-        keys = tuple(SigningKey(r.kid, r.alg, _import(r.private_jwk), r.created_at) for r in rows)
+        """Re-read the published keys from the database now (waiting for a reload in progress)."""
         with self._lock:
-            self._keys = keys
-            self._loaded_at = self.clock.now()
+            self._load_locked()
+
+    def _load_locked(self) -> None:
+        rows = self.store.published(self.clock.now())
+        parsed = {row.kid: self._parsed_key(row) for row in rows}
+        self._parsed = parsed  # keys no longer published are forgotten
+        keys = tuple(SigningKey(row.kid, row.alg, parsed[row.kid][1], row.created_at) for row in rows)
+        # One assignment: a reader sees the old keys with the old JWKS or the new ones with the new.
+        self._published = _Published(keys, {"keys": [k.public_jwk() for k in keys]})
+        self._loaded_at = self.clock.now()
+
+    def _parsed_key(self, row: SigningKeyRow) -> tuple[str, JWK]:
+        """The key of *row*, imported again only when this process has not seen that row's key before."""
+        known = self._parsed.get(row.kid)
+        if known is not None and known[0] == row.private_jwk:
+            return known
+        return row.private_jwk, _import(row.private_jwk)
+
+    def _due(self, age: float) -> bool:
+        return self.clock.now() - self._loaded_at >= age
+
+    def _current_set(self) -> _Published:
+        """The published keys, reloaded by this thread when due and no other thread is at it."""
+        if not self._published.keys:
+            with self._lock:  # nothing to serve yet: wait for whoever loads first
+                if not self._published.keys or self._due(self.refresh_interval):
+                    self._load_locked()
+        elif self._due(self.refresh_interval) and self._lock.acquire(blocking=False):
+            try:
+                if self._due(self.refresh_interval):  # not reloaded while we got the lock
+                    self._load_locked()
+            finally:
+                self._lock.release()
+        return self._published
 
     def _fresh(self) -> tuple[SigningKey, ...]:
-        if self.clock.now() - self._loaded_at >= self.refresh_interval or not self._keys:
-            self.load()
-        return self._keys
+        return self._current_set().keys
 
     def ensure(self, alg: str, retire_after: int) -> SigningKey:
         """Make sure the newest key uses *alg*, adding one when needed; return the signing key.
@@ -122,8 +166,8 @@ class KeyRing:
         return next((k for k in keys if k.active_from <= now), keys[-1])
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
-        """The JSON Web Key Set to publish."""
-        return {"keys": [k.public_jwk() for k in self._fresh()]}
+        """The JSON Web Key Set to publish (built once per key set: read it, never change it)."""
+        return self._current_set().jwks
 
     def sign(self, claims: dict[str, Any], typ: str = "at+jwt") -> str:
         """Sign *claims* as a JWT with the current key."""
@@ -141,9 +185,8 @@ class KeyRing:
         if typ is not None and header.get("typ") != typ:
             return None
         key = self._find(kid)
-        if key is None and self.clock.now() - self._loaded_at >= UNKNOWN_KID_RELOAD:
-            self.load()  # a key another process just added; at most once per interval, whatever is sent
-            key = self._find(kid)
+        if key is None and self._due(UNKNOWN_KID_RELOAD):
+            key = self._find_after_reload(kid)
         if key is None:
             return None
         try:
@@ -153,6 +196,14 @@ class KeyRing:
 
     def _find(self, kid: str | None) -> SigningKey | None:
         return next((k for k in self._fresh() if k.kid == kid), None)
+
+    def _find_after_reload(self, kid: str | None) -> SigningKey | None:
+        """A key another process may just have added: reload (at most once per
+        ``UNKNOWN_KID_RELOAD`` seconds, whatever is sent; one thread reads, the others wait for it)."""
+        with self._lock:
+            if self._due(UNKNOWN_KID_RELOAD):
+                self._load_locked()
+        return next((k for k in self._published.keys if k.kid == kid), None)
 
 
 def _b64decode(part: str) -> bytes:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
 from ..config.model import Client
-from ..hashing import verify_secret
+from ..hashing import verify_client_secret
 from .scopes import Membership
 
 CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post")
@@ -52,8 +52,9 @@ class OAuthClient(ClientMixin):
         loopback = _without_loopback_port(redirect_uri)
         return loopback is not None and loopback in self.client.redirect_uris
 
-    def check_client_secret(self, client_secret: str) -> bool:  # noqa: D102 - salted hash comparison
-        return bool(self.client.client_secret_hash) and verify_secret(client_secret, self.client.client_secret_hash)
+    def check_client_secret(self, client_secret: str) -> bool:  # noqa: D102 - see hashing
+        stored = self.client.client_secret_hash
+        return bool(stored) and verify_client_secret(client_secret, stored)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         """Public clients use ``none``; confidential clients may use either secret method."""

@@ -72,13 +72,16 @@ def log_request(handler: RequestHandler) -> None:
 
     The text line keeps its short form; the request's fields also travel as the record's attributes for
     the JSON format (``gridauth serve --log-format json``). Metrics are labelled by route, never by the
-    raw path, so that unknown paths cannot create series.
+    raw path, so that unknown paths cannot create series. When the access log is off at the request's
+    level (``--log-level WARNING`` hides the 2xx lines), nothing of the line is built.
     """
     request = handler.request
     status = handler.get_status()
     seconds = request.request_time()
     metrics.record_request(request.path if request.path in ROUTE_PATHS else metrics.OTHER, status, seconds)
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if not access_log.isEnabledFor(level):  # an access log turned off costs no decoding and no formatting
+        return
     fields = {"method": request.method, "path": request.path, "status": status,
               "duration_ms": round(1000.0 * seconds, 2), "client": request.remote_ip,
               "client_id": client_id_of(handler)}
