@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
@@ -13,9 +13,7 @@ from .issuer import grant_of
 from .keys import KeyRing
 from .models import AccessTokenView, OAuthClient, TokenRef
 from .scopes import ScopeRequest
-
-if TYPE_CHECKING:
-    from .server import GridAuthorizationServer
+from .services import GrantServices
 
 MAX_TOKEN_LENGTH = 8192
 
@@ -46,7 +44,7 @@ def active_access_token(keyring: KeyRing, tokens: TokenStore, now: int, token: s
     return claims
 
 
-def find_token(server: GridAuthorizationServer, token: str) -> TokenRef | None:
+def find_token(server: GrantServices, token: str) -> TokenRef | None:
     """Find an active access token (a JWT of ours) or a refresh token (by hash); None when unknown or inactive."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
@@ -79,7 +77,7 @@ class RevocationEndpoint(AnyHint, _Revocation):
     """Revoking a refresh token ends its grant (with every access token from it); an access token, itself alone."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-    server: GridAuthorizationServer
+    server: GrantServices
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:  # noqa: D102
         return find_token(self.server, token_string)
@@ -95,7 +93,7 @@ class IntrospectionEndpoint(AnyHint, _Introspection):
     """For resource servers: confidential clients may introspect any token of this issuer."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
-    server: GridAuthorizationServer
+    server: GrantServices
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:  # noqa: D102
         return find_token(self.server, token_string)

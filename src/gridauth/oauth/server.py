@@ -35,8 +35,6 @@ from .openid import GridOpenIDCode
 Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
 
 
-
-
 def authenticate_public_client(query_client: Callable[[str], Any], request: OAuth2Request) -> Any:
     """The ``none`` method: a public client names itself by ``client_id`` in the body, or, as some
     agents do (oidc-agent), by HTTP Basic with an empty password."""

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
@@ -22,10 +22,8 @@ from authlib.oidc.core import AuthorizationCodeMixin
 from ...db.models import AuthorizationCodeRow
 from ..models import GridUser
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
+from ..services import GrantServices
 from .membership import current_membership
-
-if TYPE_CHECKING:
-    from ..server import GridAuthorizationServer
 
 REPLAYED_CODE = "the authorization code was already used; the tokens issued from it are revoked"
 
@@ -78,7 +76,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     """authlib's grant with gridauth's storage, scopes and replay protection."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-    server: GridAuthorizationServer
+    server: GrantServices
 
     def validate_requested_scope(self) -> None:
         """Plain scopes must be registered for the client; the group is chosen by the person."""

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
@@ -24,10 +23,8 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 from ...db.models import GrantRow
 from ..models import GridUser, TokenRef
 from ..scopes import ScopeRequest, canonical
+from ..services import GrantServices
 from .membership import current_membership
-
-if TYPE_CHECKING:
-    from ..server import GridAuthorizationServer
 
 # A grant row stays this long past the expiry of its newest access token (clocks read a moment apart).
 PURGE_MARGIN = 60
@@ -38,7 +35,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     INCLUDE_NEW_REFRESH_TOKEN = False
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-    server: GridAuthorizationServer
+    server: GrantServices
     _scopes: tuple[ScopeRequest, ScopeRequest] | None = None
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRef:
