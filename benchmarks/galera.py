@@ -205,7 +205,8 @@ def main() -> int:
         print("a Galera cluster needs " + ", ".join(lacks), file=sys.stderr)
         return 2
     started = time.monotonic()
-    site = make_site(Path(tempfile.mkdtemp(prefix="gridauth-galera-bench-")))
+    work = tempfile.TemporaryDirectory(prefix="gridauth-galera-bench-")  # configuration and server logs
+    site = make_site(Path(work.name))
     rows = [("cluster start (3 nodes synced)", f"{time.monotonic() - started:.1f} s")]
     try:
         site.start_hosts()
@@ -224,6 +225,7 @@ def main() -> int:
         rows.extend(node_failure(site, args.clients))
     finally:
         site.stop()
+        work.cleanup()
     print("| what | result |\n|---|---|")
     for what, result in rows:
         print(f"| {what} | {result} |")

@@ -5,7 +5,9 @@ temporary directory, its own SQL, group-communication, IST and SST ports on 127.
 the machine's own MariaDB may run there), and ``--no-defaults`` so that nothing in /etc/mysql
 changes it. A node is started in its own session (process group), so that stopping it stops the
 SST scripts it spawned too; every node still running when the interpreter exits is killed
-(``atexit``), so an interrupted test run leaves no ``mariadbd`` behind.
+(``atexit``, and on SIGTERM), so an interrupted test run leaves no ``mariadbd`` behind. (Only a
+SIGKILL of the test run itself escapes: mariadbd changes its user, which clears a parent-death
+signal, so nothing can follow it.) The temporary directory goes with the nodes.
 
 What the cluster needs on the machine: ``mariadbd`` and ``mariadb-install-db`` (mariadb-server),
 ``/usr/lib/galera/libgalera_smm.so`` (galera-4) and ``rsync`` (the state transfer a node that
@@ -23,6 +25,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,7 @@ MARIADBD = "/usr/sbin/mariadbd"
 START_TIMEOUT = 120.0
 
 _RUNNING: set[int] = set()  # process-group ids of nodes not yet stopped, for the exit handler
+_ROOTS: set[Path] = set()  # temporary directories of clusters not yet stopped
 
 
 def _kill_leftovers() -> None:
@@ -41,9 +45,25 @@ def _kill_leftovers() -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
     _RUNNING.clear()
+    for root in list(_ROOTS):
+        shutil.rmtree(root, ignore_errors=True)
+    _ROOTS.clear()
 
 
 atexit.register(_kill_leftovers)
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    """A terminated run (CI cancelling a job, ``kill``) kills its nodes, then dies of the signal as it would have."""
+    _kill_leftovers()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _guard_sigterm() -> None:
+    """Install :func:`_on_sigterm` unless someone else handles SIGTERM (or this is not the main thread)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def missing() -> list[str]:
@@ -127,12 +147,14 @@ class GaleraCluster:
         self.name = name
         self.root = Path(root or tempfile.mkdtemp(prefix="gridauth-galera-"))
         self.root.chmod(0o755)  # mariadbd runs as mysql: it must reach its data directory
+        _ROOTS.add(self.root)
         ports = _free_ports(4 * size)
         self.nodes = [Node(i, *ports[4 * i:4 * i + 4], datadir=self.root / f"node{i}") for i in range(size)]
 
     # -- life cycle ----------------------------------------------------------------------------------
     def start(self) -> GaleraCluster:
         """Install each node's system tables, bootstrap the first node, join the others; wait for all."""
+        _guard_sigterm()
         for node in self.nodes:
             self._install(node)
         self._launch(self.nodes[0], bootstrap=True)
@@ -150,6 +172,7 @@ class GaleraCluster:
         for node in self.nodes:
             self._terminate(node)
         shutil.rmtree(self.root, ignore_errors=True)
+        _ROOTS.discard(self.root)
 
     def __enter__(self) -> GaleraCluster:
         return self.start()
