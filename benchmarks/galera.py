@@ -108,21 +108,23 @@ def races(site: Site, trials: int) -> tuple[str, str]:
     """Parallel refreshes of one grant on both hosts, and a revoke on A racing refreshes on B."""
     a, b = site.hosts[:2]
     one_active = nothing_active = 0
-    answers: collections.Counter[str] = collections.Counter()
+    refreshes: collections.Counter[str] = collections.Counter()
+    after_revoke: collections.Counter[str] = collections.Counter()
     for _ in range(trials):
         (token,) = site.grants()
         refresh(a, token)
         replies = together([partial(refresh, h, token) for h in (a, b, a, b, a, b)])
-        answers.update(outcome(r) for r in replies)
+        refreshes.update(outcome(r) for r in replies)
         site.cluster.settle()
         issued = [r.body["access_token"] for r in replies if r.status == 200]
         one_active += sum(active(b, t) for t in issued) == 1
         (token,) = site.grants()
         replies = together([partial(revoke, a, token)] + [partial(refresh, b, token)] * 4)
-        answers.update(outcome(r) for r in replies[1:])
+        after_revoke.update(outcome(r) for r in replies[1:])
         site.cluster.settle()
         nothing_active += not any(active(a, r.body["access_token"]) for r in replies[1:] if r.status == 200)
-    return (f"{one_active} of {trials} trials (answers: {dict(answers)})", f"{nothing_active} of {trials} trials")
+    return (f"{one_active} of {trials} trials (refreshes: {dict(refreshes)})",
+            f"{nothing_active} of {trials} trials (refreshes: {dict(after_revoke)})")
 
 
 def revoked_yet_active(site: Site, host: Serve, rounds: int) -> int:
