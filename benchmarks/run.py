@@ -113,7 +113,7 @@ def _positive(kind: type) -> Callable[[str], float]:
 
 QUICK = {"duration": 2, "connections": 4, "repeat": 1, "warmup": 1, "databases": ["sqlite"], "processes": [1],
          "algs": ["RS256"]}
-DEFAULTS = {"duration": 10, "connections": 16, "repeat": 1, "warmup": 1.0, "databases": ["sqlite", "mariadb"],
+DEFAULTS = {"duration": 10, "connections": 16, "repeat": 1, "warmup": 1, "databases": ["sqlite", "mariadb"],
             "processes": [1, 2], "algs": list(ALGS)}
 
 
