@@ -107,8 +107,8 @@ def wrk_version() -> str:
     if shutil.which("wrk") is None:
         return ""
     out = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
-    first = (out.stdout + out.stderr).splitlines()
-    return first[0].split(" Copyright")[0] if first else "wrk"
+    first = (out.stdout + out.stderr).splitlines()  # "wrk debian/4.1.0-3+b2 [epoll] Copyright ..."
+    return first[0].split(" Copyright")[0].removeprefix("wrk ") if first else "?"
 
 
 def _children_cpu() -> float:
