@@ -1,0 +1,115 @@
+"""The suite's results as a Markdown table, judged against the targets of issue 12, and written into a document.
+
+The document keeps what is written by hand around the section between the two markers; only the
+section is replaced (it is appended, with a short introduction, to a document that has no markers).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadgen import Measure
+
+BEGIN = "<!-- benchmarks/run.py writes from here: edit the text outside the markers only -->"
+END = "<!-- benchmarks/run.py writes up to here -->"
+DEFAULT_INTRO = "# Benchmarks\n\nWritten by `python benchmarks/run.py`.\n"
+P99_LIMIT_MS = 50.0
+P99_CONNECTIONS = 16
+# Per CPU-second, as ratios to the ceiling measured in the same run (issue 12, "Benchmarks and targets").
+CEILING_TARGETS = {("cc", "ES256"): 0.5, ("cc", "EdDSA"): 0.5, ("refresh", "RS256"): 0.2, ("refresh", "ES256"): 0.35}
+NODE_TARGET = 1.0  # client credentials RS256 against node oidc-provider's RS256 JWTs
+
+
+@dataclass
+class Row:
+    """One line of the table: one target on one server, with the measure of each repetition."""
+
+    key: str  # "ceiling", "node", or a gridauth target ("cc", "refresh", ...)
+    label: str
+    database: str = "—"
+    processes: int | None = None
+    alg: str | None = None
+    measures: list[Measure] = field(default_factory=list)
+
+    def median(self, attr: str) -> float:
+        """The median over the repetitions of a Measure attribute or property."""
+        return statistics.median(getattr(m, attr) for m in self.measures)
+
+    @property
+    def errors(self) -> int:
+        """Every failed or unexpected answer, all repetitions together (none may hide in a median)."""
+        return sum(m.errors for m in self.measures)
+
+    def db_ms_per_request(self) -> float | None:
+        """The database server's CPU milliseconds per request (MariaDB only), median over repetitions."""
+        values = [m.db_cpu_seconds * 1e3 / m.requests for m in self.measures
+                  if m.db_cpu_seconds is not None and m.requests]
+        return statistics.median(values) if values else None
+
+
+def verdict(row: Row, ceiling: Row | None, node: Row | None, connections: int) -> str:
+    """"met", "not met: why", or "—" when issue 12 sets no target for this row."""
+    checks: list[tuple[bool, str]] = []
+    per_cpu = row.median("per_cpu_second")
+    if row.key == "cc" and row.alg == "RS256":
+        if node is None or not node.measures:
+            return "n/a (node oidc-provider not run)"
+        ratio = per_cpu / node.median("per_cpu_second")
+        checks.append((ratio >= NODE_TARGET, f"{ratio:.2f} × node < {NODE_TARGET:.1f}"))
+    elif (row.key, row.alg) in CEILING_TARGETS and (row.key == "cc" or row.database == "SQLite" or row.processes == 2):
+        if ceiling is None or not ceiling.measures:
+            return "n/a (no ceiling)"
+        wanted = CEILING_TARGETS[(row.key, row.alg or "")]
+        ratio = per_cpu / ceiling.median("per_cpu_second")
+        checks.append((ratio >= wanted, f"{ratio:.2f} × ceiling < {wanted:g}"))
+    else:
+        return "—"
+    if connections == P99_CONNECTIONS:
+        p99 = row.median("p99_ms")
+        checks.append((p99 < P99_LIMIT_MS, f"p99 {p99:.0f} ms ≥ {P99_LIMIT_MS:.0f}"))
+    checks.append((row.errors == 0, f"{row.errors} errors"))
+    failed = [text for ok, text in checks if not ok]
+    return "not met: " + "; ".join(failed) if failed else "met"
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def table(rows: list[Row], connections: int) -> str:
+    """The Markdown table of *rows*, ratios to the ceiling and node rows among them."""
+    ceiling = next((r for r in rows if r.key == "ceiling"), None)
+    node = next((r for r in rows if r.key == "node"), None)
+    lines = ["| target | database | processes | req/cpu-s | req/s | p50 ms | p99 ms | errors | × ceiling | × node "
+             "| DB CPU ms/req | target of issue 12 |",
+             "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+    for row in rows:
+        per_cpu = row.median("per_cpu_second")
+        vs_ceiling = f"{per_cpu / ceiling.median('per_cpu_second'):.3f}" if ceiling and ceiling.measures else ""
+        vs_node = ""
+        if node and node.measures and row.key in ("cc", "node"):
+            vs_node = f"{per_cpu / node.median('per_cpu_second'):.2f}"
+        db_ms = row.db_ms_per_request()
+        lines.append(" | ".join([
+            f"| {row.label}", row.database, str(row.processes or 1), _num(per_cpu), _num(row.median("per_second")),
+            f"{row.median('p50_ms'):.1f}", f"{row.median('p99_ms'):.1f}", str(row.errors), vs_ceiling, vs_node,
+            f"{db_ms:.2f}" if db_ms is not None else "—", verdict(row, ceiling, node, connections)]) + " |")
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put *section* between the markers of the document at *path*, keeping everything else."""
+    block = f"{BEGIN}\n{section.strip()}\n{END}"
+    text = path.read_text() if path.is_file() else DEFAULT_INTRO
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,73 @@
+"""The benchmark suite (benchmarks/run.py) runs end to end with tiny settings and writes its table.
+
+Only the shape of the result is checked — the rows, no errors in the answers, the hand-written text
+kept around the generated section — never a timing: speed is shown by the suite, not asserted here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "benchmarks" / "run.py"
+BEGIN = "<!-- benchmarks/run.py writes from here: edit the text outside the markers only -->"
+END = "<!-- benchmarks/run.py writes up to here -->"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RUN), *args], capture_output=True, text=True, timeout=240, env=env,
+                          cwd=ROOT)
+
+
+def rows(text: str) -> dict[str, list[str]]:
+    """Table rows by "target / database / processes"."""
+    found = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 12 and cells[0] != "target":
+            found[f"{cells[0]} / {cells[1]} / {cells[2]}"] = cells
+    return found
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
+def test_tiny_run_writes_every_row_and_keeps_the_hand_written_text(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    out.write_text(f"# Benchmarks\n\nHand-written intro.\n\n{BEGIN}\nold table\n{END}\n\n## Registry\n\nKept too.\n")
+    node = shutil.which("node") is not None and shutil.which("npm") is not None
+    args = ["--duration", "1", "--warmup", "0", "--connections", "2", "--databases", "sqlite", "--processes", "1",
+            "--algs", "RS256", "--targets", "cc,refresh,introspect-revoked,device", "--out", str(out)]
+    result = run(*args, *([] if node else ["--no-node"]))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n\nHand-written intro.\n\n" + BEGIN)
+    assert text.endswith(END + "\n\n## Registry\n\nKept too.\n")
+    assert "old table" not in text
+    assert "python benchmarks/run.py " + " ".join(args[:4]) in text  # the exact command
+    table = rows(text)
+    expected = ["bare Tornado, fixed token JSON (ceiling) / — / 1", "client credentials, RS256 / SQLite / 1",
+                "refresh, RS256 / SQLite / 1", "introspection, revoked token / SQLite / 1",
+                "device polling (pending) / SQLite / 1"]
+    if node:
+        expected.insert(1, "node oidc-provider, client credentials, RS256 JWT / — / 1")
+    assert list(table) == expected
+    for cells in table.values():
+        assert float(cells[3].replace(",", "")) > 0, cells  # req/cpu-s measured
+        assert cells[7] == "0", cells  # every answer was the expected one (a token, active false, pending)
+    assert table[expected[0]][8] == "1.000"
+    assert re.fullmatch(r"met|not met: .*", table["refresh, RS256 / SQLite / 1"][11])
+    assert table["device polling (pending) / SQLite / 1"][11] == "—"  # issue 12 sets it no target
+
+
+def test_bad_options_and_a_missing_wrk_are_one_line_errors(tmp_path):
+    result = run("--databases", "oracle")
+    assert result.returncode == 2 and "choose among sqlite, mariadb" in result.stderr
+    result = run("--quick", "--out", str(tmp_path / "b.md"), env={"PATH": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "run.py: error: wrk not found (Debian: apt-get install wrk)"
+    assert not (tmp_path / "b.md").exists()
