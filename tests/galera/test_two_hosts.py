@@ -35,7 +35,6 @@ from .hosts import Site, active, client_credentials, outcome, refresh, revoke, s
 
 pytestmark = [pytest.mark.galera, pytest.mark.xdist_group("galera")]
 
-NEEDS_TOKENS = pytest.mark.xfail(strict=False, reason="needs the one-transaction refresh (branch tokens)")
 TRIALS = 5
 
 
@@ -79,7 +78,6 @@ def test_no_token_is_lost_across_hosts(site: Site) -> None:
         assert active(a, newest.body["access_token"]) and active(b, newest.body["access_token"])
 
 
-@NEEDS_TOKENS
 def test_parallel_refreshes_on_both_hosts_leave_one_active_access_token(site: Site) -> None:
     a, b = site.hosts
     for _ in range(TRIALS):
@@ -95,7 +93,6 @@ def test_parallel_refreshes_on_both_hosts_leave_one_active_access_token(site: Si
         assert len(alive) == 1, f"{len(alive)} of {len(issued)} access tokens of one grant are active"
 
 
-@NEEDS_TOKENS
 def test_a_revocation_on_one_host_racing_refreshes_on_the_other_leaves_nothing_active(site: Site) -> None:
     a, b = site.hosts
     for _ in range(TRIALS):
