@@ -104,7 +104,8 @@ def parse_metrics(text: str) -> dict[Sample, float]:
 def scrape(server: Any) -> dict[Sample, float]:
     """GET /metrics of *server* (a harness Service or a :class:`Serve`) and parse it."""
     reply = server.get("/metrics")
-    assert reply.status == 200, reply.body
+    log = server.log_text()[-4000:] if hasattr(server, "log_text") else ""
+    assert reply.status == 200, f"{reply.body!r}\n{log}"
     assert reply.headers["Content-Type"].startswith("text/plain; version="), reply.headers
     text = reply.body.decode() if isinstance(reply.body, bytes) else str(reply.body)
     return parse_metrics(text)
