@@ -152,6 +152,7 @@ def test_a_node_killed_under_load_costs_503s_on_its_host_only_and_its_host_recov
             time.sleep(0.2)
         assert b.get("/health").status == 503, "host B's /health did not show its node's outage"
         assert a.get("/health").status == 200
+        felt = time.monotonic()
         time.sleep(2)
         site.cluster.restart(1)
         back = time.monotonic()
@@ -166,7 +167,11 @@ def test_a_node_killed_under_load_costs_503s_on_its_host_only_and_its_host_recov
         for thread in threads:
             thread.join(timeout=60)
     answers = {name: collections.Counter(o for _, o in entries) for name, entries in seen.items()}
-    assert answers["A"] and set(answers["A"]) == {"200"}, f"host A, whose node stayed up: {answers['A']}"
+    # Host A's node stayed up, but the whole cluster holds its writes until it has dropped the dead node
+    # (Galera's suspect timeout, about 5 s): A may answer 503 then, never 500, and serves on meanwhile.
+    _assert_clean(answers["A"], {"200", "503 temporarily_unavailable"})
+    assert {o for t, o in seen["A"] if t < killed} == {"200"}, "host A failed requests before the kill"
+    assert any(o == "200" for t, o in seen["A"] if felt < t < back), "host A stopped serving while B's node was down"
     _assert_clean(answers["B"], {"200", "503 temporarily_unavailable"})
     assert answers["B"]["503 temporarily_unavailable"] > 0, "the kill was never felt"
     node_up = [o for t, o in seen["B"] if t < killed] + [o for t, o in seen["B"] if t > recovered]
