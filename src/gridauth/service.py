@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock
 from .config.registry import Registry
@@ -25,6 +25,9 @@ from .errors import GridauthError
 from .oauth.keys import KeyRing, SigningKey
 from .oauth.metadata import build_metadata
 from .oauth.server import GridAuthorizationServer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger("gridauth.service")
 PURGE_INTERVAL = 600  # seconds between two runs of every process's purge timer
@@ -112,9 +115,12 @@ class ServiceContext:
         log.debug("purge lease taken (holder %d, until %d)", lease.holder, lease.held_until)
         try:
             now = self.clock.now()
-            counts = self.tokens.purge_expired(now)
-            return {**counts, **self.flows.purge_expired(
-                now, still_ours=lambda session: lease.renew(session, self.clock.now(), PURGE_INTERVAL))}
+
+            def still_ours(session: Session) -> bool:
+                return lease.renew(session, self.clock.now(), PURGE_INTERVAL)
+
+            return {**self.tokens.purge_expired(now, still_ours=still_ours),
+                    **self.flows.purge_expired(now, still_ours=still_ours)}
         finally:
             lease.release(self.clock.now(), PURGE_DUE_AFTER)
 

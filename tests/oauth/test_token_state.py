@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import Engine
 
+from gridauth.db.batches import PURGE_BATCH
 from gridauth.db.models import Base, GrantRow, RevokedTokenRow
-from gridauth.db.tokens import PURGE_BATCH
 
 from .conftest import PORTAL, SERVICE, Browser, Service, issue_grant
 from .test_code_flow import authorize_url, exchange, login_and_get_code

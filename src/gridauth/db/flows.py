@@ -9,18 +9,16 @@ batches, each its own short transaction.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, delete, inspect, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..hashing import token_digest
+from .batches import PURGE_BATCH, LeaseLost, StillOurs, batches, purge_range
 from .engine import Database
 from .lease import PREFIX as LEASE_PREFIX
 from .lease import dialect_insert
@@ -28,8 +26,6 @@ from .models import AuthorizationCodeRow, DeviceFlowRow, LoginStateRow, RateLimi
 from .results import rowcount
 
 log = logging.getLogger("gridauth.db")
-PURGE_BATCH = 1000  # rows per purge transaction
-MAX_PAUSE = 0.1  # the longest pause between two purge batches, in seconds
 DEVICE_POLL_TRIES = 3
 
 
@@ -68,12 +64,6 @@ class FlowStore:
                                                     AuthorizationCodeRow.used_at.is_(None))
                                              .values(used_at=now))) == 1
             return session.get(AuthorizationCodeRow, digest), first
-
-    def link_code(self, code_hash: str, grant_id: str) -> None:
-        """Remember which grant a code produced, so that a replay can revoke it."""
-        with self.db.transaction() as session:
-            session.execute(update(AuthorizationCodeRow).where(AuthorizationCodeRow.code_hash == code_hash)
-                            .values(grant_id=grant_id))
 
     def nonce_used(self, client_id: str, nonce: str) -> bool:
         """Whether *nonce* was already used by *client_id* in an authorization request."""
@@ -232,7 +222,7 @@ class FlowStore:
 
     # -- housekeeping ----------------------------------------------------------------------------
     def purge_expired(self, now: int, batch: int = PURGE_BATCH,
-                      still_ours: Callable[[Session], bool] | None = None) -> dict[str, int]:
+                      still_ours: StillOurs | None = None) -> dict[str, int]:
         """Delete expired codes, device flows, login states, sessions and rate-limit windows, in small batches.
 
         Each batch deletes at most *batch* rows in its own short transaction, found by an indexed
@@ -249,57 +239,13 @@ class FlowStore:
                                           ("device_flows", DeviceFlowRow.expires_at, now),
                                           ("login_states", LoginStateRow.expires_at, now),
                                           ("sessions", SessionRow.expires_at, now)):
-                counts[name] = self._purge_range(column, horizon, batch, still_ours)
+                counts[name] = purge_range(self.db, column, horizon, batch, still_ours)
             counts["rate_limits"] = self._purge_rate_limits(now - 86400, batch, still_ours)
-        except _LeaseLost:
+        except LeaseLost:
             log.warning("purge stopped: another process took over the purge lease (deleted so far: %s)", counts)
         return counts
 
-    def _batches(self, work: Callable[[Session, Any], tuple[int, Any]],
-                 still_ours: Callable[[Session], bool] | None) -> int:
-        """Run *work* one transaction per batch until it is done; the rows deleted.
-
-        *work(session, position)* deletes one batch from *position* (None at first) and returns how
-        many rows it deleted and where the next batch starts (None: done). The position moves only
-        once the batch committed, so a batch run again after a conflict starts where it did.
-        """
-        def checked(session: Session, position: Any) -> tuple[int, Any]:
-            result = work(session, position)
-            if still_ours is not None and not still_ours(session):
-                raise _LeaseLost
-            return result
-
-        total, position, first = 0, None, True
-        while first or position is not None:
-            started = time.monotonic()
-            deleted, position = self.db.atomic(functools.partial(checked, position=position))
-            total, first = total + deleted, False
-            if position is not None:
-                time.sleep(min(time.monotonic() - started, MAX_PAUSE))
-        return total
-
-    def _purge_range(self, column: Any, horizon: int, batch: int,
-                     still_ours: Callable[[Session], bool] | None) -> int:
-        """Delete the rows whose indexed *column* is below *horizon*, oldest first, *batch* at a time.
-
-        Each batch starts at the expiry where the last one ended rather than at the start of the index,
-        which on MariaDB may still hold the entries of rows just deleted.
-        """
-        table = column.class_
-        key = inspect(table).primary_key[0]
-
-        def work(session: Session, floor: int | None) -> tuple[int, int | None]:
-            found = session.execute(select(key, column).where(column >= (floor or 0), column < horizon)
-                                    .order_by(column).limit(batch)).all()
-            if not found:
-                return 0, None
-            deleted = rowcount(session.execute(delete(table).where(key.in_([k for k, _ in found]), column < horizon)))
-            # Nothing deleted from a full batch (the rows changed meanwhile): stop rather than find them again.
-            return deleted, found[-1][1] if len(found) == batch and deleted else None
-
-        return self._batches(work, still_ours)
-
-    def _purge_rate_limits(self, horizon: int, batch: int, still_ours: Callable[[Session], bool] | None) -> int:
+    def _purge_rate_limits(self, horizon: int, batch: int, still_ours: StillOurs | None) -> int:
         """Delete the counters whose window started before *horizon*, walking the table by key (leases kept)."""
         row = RateLimitRow
 
@@ -311,8 +257,5 @@ class FlowStore:
                 if old else 0
             return deleted, found[-1][0] if len(found) == batch else None
 
-        return self._batches(work, still_ours)
+        return batches(self.db, work, still_ours)
 
-
-class _LeaseLost(Exception):
-    """Another process holds the purge lease now: the batch in progress is undone and the purge stops."""

@@ -13,18 +13,20 @@ Purges delete in small batches, each its own short transaction.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, delete, insert, select, update
+from sqlalchemy import ColumnElement, case, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ..hashing import token_digest
+from .batches import PURGE_BATCH, LeaseLost, StillOurs, purge_range
 from .engine import Database
 from .models import AuthorizationCodeRow, GrantRow, LegacyTokenRow, RevokedTokenRow
 from .results import rowcount
 
-PURGE_BATCH = 1000
+log = logging.getLogger("gridauth.db")
 
 
 @dataclass(frozen=True)
@@ -202,27 +204,19 @@ class TokenStore:
         self.db.atomic(lambda session: session.execute(statement))
 
     # -- housekeeping ----------------------------------------------------------------------------
-    def purge_expired(self, now: int) -> dict[str, int]:
+    def purge_expired(self, now: int, batch: int = PURGE_BATCH, still_ours: StillOurs | None = None) -> dict[str, int]:
         """Delete what can no longer make a token active: grants past ``purge_at``, deny-list rows past expiry.
 
-        Batches of :data:`PURGE_BATCH` rows, each its own short transaction on an indexed column, so
-        that a purge of a million rows never holds a lock for long while requests are served.
+        In batches of *batch* rows on an indexed column (``batches.purge_range``), each its own short
+        transaction renewing the purge lease (*still_ours*), so that a purge of a million rows never
+        holds a lock for long while requests are served.
         """
-        return {"grants": self._purge(GrantRow.purge_at, GrantRow.id, now),
-                "revoked_tokens": self._purge(RevokedTokenRow.expires_at, RevokedTokenRow.jti, now),
-                "legacy_tokens": self._purge(LegacyTokenRow.expires_at, LegacyTokenRow.jti, now)}
-
-    def _purge(self, when: InstrumentedAttribute[int], key: InstrumentedAttribute[str], now: int) -> int:
-        """Delete the rows whose *when* is past *now*, by primary key, a batch per transaction."""
-        def batch(session: Session) -> tuple[int, int]:
-            keys = session.scalars(select(key).where(when < now).limit(PURGE_BATCH)).all()
-            if not keys:
-                return 0, 0
-            return len(keys), rowcount(session.execute(delete(key.class_).where(key.in_(keys), when < now)
-                                                       .execution_options(synchronize_session=False)))
-        total, found = 0, PURGE_BATCH
-        while found == PURGE_BATCH:
-            found, deleted = self.db.atomic(batch)
-            total += deleted
-        return total
+        counts = dict.fromkeys(("grants", "revoked_tokens", "legacy_tokens"), 0)
+        try:
+            for name, column in (("grants", GrantRow.purge_at), ("revoked_tokens", RevokedTokenRow.expires_at),
+                                 ("legacy_tokens", LegacyTokenRow.expires_at)):
+                counts[name] = purge_range(self.db, column, now, batch, still_ours)
+        except LeaseLost:
+            log.warning("purge stopped: another process took over the purge lease (deleted so far: %s)", counts)
+        return counts
 
