@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from functools import partial
 
-from sqlalchemy import ColumnElement, case, insert, select, update
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import ColumnElement, bindparam, case, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from ..hashing import token_digest
 from .batches import PURGE_BATCH, LeaseLost, StillOurs, purge_range
@@ -48,11 +50,45 @@ class NewGrant:
     tokens_until: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A grant as read to decide a request: a plain row, not an ORM object (read by every refresh and introspection)."""
+
+    id: str
+    client_id: str
+    username: str
+    group_name: str
+    vo: str
+    scope: str
+    auth_time: int
+    issued_at: int
+    expires_at: int
+    revoked_at: int | None
+    idp: str | None
+    generation: int
+
+    def live(self, now: int) -> bool:
+        """Neither revoked nor past its lifetime at *now*."""
+        return self.revoked_at is None and self.expires_at > now
+
+
+_GRANT_COLUMNS = [GrantRow.__table__.c[field.name] for field in fields(Grant)]
+_GRANT_BY_HASH = select(*_GRANT_COLUMNS).where(GrantRow.refresh_token_hash == bindparam("digest"))
+_GRANT_BY_ID = select(*_GRANT_COLUMNS).where(GrantRow.id == bindparam("grant_id"))
+_RENEW = (update(GrantRow)
+          .where(GrantRow.id == bindparam("grant_id"), GrantRow.revoked_at.is_(None),
+                 GrantRow.expires_at > bindparam("now"))
+          .values(generation=GrantRow.generation + 1, last_used_at=bindparam("now"),
+                  purge_at=case((GrantRow.purge_at < bindparam("until"), bindparam("until")),
+                                else_=GrantRow.purge_at)))
+_GENERATION = select(GrantRow.generation).where(GrantRow.id == bindparam("grant_id"))
+
+
 @dataclass(frozen=True)
 class Refresh:
-    """The outcome of :meth:`TokenStore.refresh`: the grant as found (None: unknown) and whether it was renewed."""
+    """The outcome of :meth:`TokenStore.refresh`: the grant after it (None: gone) and whether it was renewed."""
 
-    grant: GrantRow | None
+    grant: Grant | None
     renewed: bool
 
 
@@ -62,7 +98,7 @@ class TokenState:
 
     denied: bool
     grant_id: str | None = None
-    grant: GrantRow | None = None  # the row of *grant_id*, None when it is gone
+    grant: Grant | None = None  # the row of *grant_id*, None when it is gone
 
 
 def new_grant_id() -> str:
@@ -70,9 +106,20 @@ def new_grant_id() -> str:
     return uuid.uuid4().hex
 
 
-def _later(column: InstrumentedAttribute[int], value: int) -> object:
-    """``max(column, value)`` in SQL that SQLite and MariaDB both read."""
-    return case((column < value, value), else_=column)
+_DENIED = select(RevokedTokenRow.jti).where(RevokedTokenRow.jti == bindparam("jti"))
+_LEGACY_GRANT = select(LegacyTokenRow.grant_id).where(LegacyTokenRow.jti == bindparam("jti"))
+
+
+def _one_grant(connection: Connection, query: object, params: dict[str, str]) -> Grant | None:
+    row = connection.execute(query, params).first()  # type: ignore[call-overload]
+    return Grant(*row) if row is not None else None
+
+
+def _renew(connection: Connection, params: dict[str, object]) -> int | None:
+    """The refresh's transaction: bump the live grant's generation and read the new one back (None: not live)."""
+    if connection.execute(_RENEW, params).rowcount != 1:
+        return None
+    return connection.scalar(_GENERATION, params)
 
 
 class TokenStore:
@@ -131,38 +178,31 @@ class TokenStore:
                 self._revoke(session, GrantRow.id == grant_id, now)
         self.db.atomic(work)
 
-    def grant_by_refresh_token(self, refresh_token: str) -> GrantRow | None:
+    def grant_by_refresh_token(self, refresh_token: str) -> Grant | None:
         """The grant holding *refresh_token*, revoked or not, or None."""
-        with self.db.transaction() as session:
-            return session.scalar(select(GrantRow).where(GrantRow.refresh_token_hash == token_digest(refresh_token)))
+        return self.db.read(lambda connection: _one_grant(connection, _GRANT_BY_HASH,
+                                                          {"digest": token_digest(refresh_token)}))
 
-    def grant(self, grant_id: str) -> GrantRow | None:
+    def grant(self, grant_id: str) -> Grant | None:
         """The grant with id *grant_id*, or None."""
-        with self.db.transaction() as session:
-            return session.get(GrantRow, grant_id)
+        return self.db.read(lambda connection: _one_grant(connection, _GRANT_BY_ID, {"grant_id": grant_id}))
 
-    def refresh(self, grant_id: str, now: int, token_expires_at: int) -> Refresh:
-        """Renew grant *grant_id* (found by its refresh token's hash) for one more access token, in one transaction.
+    def refresh(self, grant: Grant, now: int, token_expires_at: int) -> Refresh:
+        """Renew *grant* (as read by its refresh token's hash) for one more access token, in one transaction.
 
-        The grant is locked (``FOR UPDATE``), checked under the lock (neither revoked nor expired),
-        and its generation bumped, which ends every access token issued from it before; the row
-        keeps until the new access token expires. The update repeats the checks in its ``WHERE``,
-        so the outcome is exact on SQLite too, where the ``SELECT`` takes no lock. The returned
-        grant is the row after the change (its new generation names the new access token).
+        The UPDATE bumps the generation only where the grant is neither revoked nor expired, so the
+        check and the change are one statement under the row's write lock (on SQLite as on MariaDB
+        and Galera, where a conflicting commit on another node fails certification and the
+        transaction is run again); the new generation is read back under that lock. Bumping the
+        generation ends every access token issued from the grant before; the row keeps until the
+        new access token expires. When the grant was revoked or expired since it was read, nothing
+        is renewed and the grant is read again to say why.
         """
-        def work(session: Session) -> Refresh:
-            found = session.scalar(select(GrantRow).where(GrantRow.id == grant_id).with_for_update())
-            if found is None or found.revoked_at is not None or found.expires_at <= now:
-                return Refresh(found, False)
-            renewed = rowcount(session.execute(
-                update(GrantRow)
-                .where(GrantRow.id == found.id, GrantRow.revoked_at.is_(None), GrantRow.expires_at > now)
-                .values(generation=GrantRow.generation + 1, last_used_at=now,
-                        purge_at=_later(GrantRow.purge_at, token_expires_at))
-                .execution_options(synchronize_session=False))) == 1
-            session.refresh(found)
-            return Refresh(found, renewed)
-        return self.db.atomic(work)
+        params = {"grant_id": grant.id, "now": now, "until": token_expires_at}
+        generation = self.db.atomic_core(partial(_renew, params=params))
+        if generation is None:
+            return Refresh(self.grant(grant.id), False)
+        return Refresh(replace(grant, generation=generation), True)
 
     def revoke_grant(self, grant_id: str, now: int) -> None:
         """End a grant: its refresh token and every access token issued from it become inactive."""
@@ -186,16 +226,18 @@ class TokenStore:
         For a *legacy* token (issued before revision 0002, its ``jti`` names no grant), the grant is
         the one recorded at the upgrade; a legacy token not recorded then was not active then.
         """
-        with self.db.transaction() as session:
-            if session.get(RevokedTokenRow, jti) is not None:
+        def read(connection: Connection) -> TokenState:
+            if connection.scalar(_DENIED, {"jti": jti}) is not None:
                 return TokenState(denied=True)
+            named = grant_id
             if legacy:
-                old = session.get(LegacyTokenRow, jti)
+                old = connection.execute(_LEGACY_GRANT, {"jti": jti}).first()
                 if old is None:
                     return TokenState(denied=True)
-                grant_id = old.grant_id
-            return TokenState(denied=False, grant_id=grant_id,
-                              grant=session.get(GrantRow, grant_id) if grant_id else None)
+                named = old.grant_id
+            return TokenState(denied=False, grant_id=named,
+                              grant=_one_grant(connection, _GRANT_BY_ID, {"grant_id": named}) if named else None)
+        return self.db.read(read)
 
     def revoke_access_token(self, jti: str, expires_at: int) -> None:
         """Revoke one access token only: it joins the deny list until it expires (revoking twice is harmless)."""

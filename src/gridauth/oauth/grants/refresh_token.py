@@ -3,8 +3,9 @@
 - A refresh token lives ``RefreshTokenLifetime`` (12 h by default, or the client's own) from the
   moment it was issued; refreshing does not extend it.
 - A refresh does not return a new refresh token: the client keeps the one it has.
-- A refresh revokes the old credentials: it is one transaction that locks the grant, checks under
-  the lock that it is neither revoked nor expired, and bumps its generation; the access tokens
+- A refresh revokes the old credentials: it is one conditional UPDATE that locks the grant, checks
+  under the lock that it is neither revoked nor expired nor moved on since it was read, and bumps
+  its generation (``TokenStore.refresh``); the access tokens
   issued earlier from the grant (of older generations) are inactive from that commit on, and the new
   one, signed after it, carries the new generation. A revocation landing at any moment leaves no
   active token: before the commit, the refresh fails; after it, the grant check ends the new token.
@@ -20,7 +21,7 @@ import dataclasses
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
-from ...db.models import GrantRow
+from ...db.tokens import Grant
 from ..models import GridUser, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
@@ -93,11 +94,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         scope = canonical(asked.plain, user.membership, asked.properties or granted.properties)
         client = self.request.client
         now = self.server.clock.now()
-        renewed = self.server.tokens.refresh(user.grant_id, now,
+        renewed = self.server.tokens.refresh(refresh_token.row, now,
                                              now + self.server.issuer.lifetime(client, self.GRANT_TYPE) + PURGE_MARGIN)
+        # Not renewed only when revoked or expired since it was read: refused as such, nothing issued.
         grant = live_grant(renewed.grant, now)
-        if not renewed.renewed:  # revoked between the read and the update (SQLite: no lock was held)
-            raise InvalidGrantError("the refresh token was revoked")
         refresh_token.row = grant
         user = dataclasses.replace(user, generation=grant.generation)
         return self.generate_token(user=user, scope=scope, include_refresh_token=False)
@@ -106,7 +106,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """Nothing left to do: :meth:`issue_token` moved the grant to a new generation, which ended the older tokens."""
 
 
-def live_grant(row: GrantRow | None, now: int) -> GrantRow:
+def live_grant(row: Grant | None, now: int) -> Grant:
     """*row* when it is a live grant; ``invalid_grant`` when it is unknown, revoked or past its lifetime."""
     if row is None:
         raise InvalidGrantError("unknown refresh token")
