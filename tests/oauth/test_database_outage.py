@@ -9,8 +9,11 @@ import contextlib
 import os
 import socket
 import threading
+import time
 
 import pytest
+
+from gridauth.db.engine import PING_AFTER_IDLE
 
 from .conftest import SERVICE, Service, issue_grant
 
@@ -94,6 +97,26 @@ def test_database_outage_is_503_and_recovers(config_file, db_url):
         again = service.refresh(refresh_token)
         assert again.status == 200, again.body
         assert service.get("/health").body["status"] == "ok"
+    finally:
+        relay.restore()
+        service.stop()
+
+
+def test_connections_that_died_while_idle_are_replaced_before_use(config_file, db_url):
+    """A database restart between two requests costs nothing: a connection idle for a second is pinged first."""
+    if not db_url.startswith("mysql"):
+        pytest.skip("the restart is simulated on the MariaDB connection")
+    relay = Relay(("127.0.0.1", 3306))
+    service = Service(config_file, db_url.replace("@127.0.0.1/", f"@127.0.0.1:{relay.port}/"))
+    try:
+        refresh_token = issue_grant(service)
+        assert service.refresh(refresh_token).status == 200
+        relay.cut()  # every pooled connection dies while idle
+        relay.restore()
+        time.sleep(PING_AFTER_IDLE + 0.2)
+        for _ in range(3):
+            reply = service.refresh(refresh_token)
+            assert reply.status == 200, reply.body
     finally:
         relay.restore()
         service.stop()

@@ -1,8 +1,9 @@
 """The database engine: URL resolution, connection pooling, error translation, and a worker pool.
 
 Every query runs on the :class:`Database` thread pool, never on the IOLoop thread; transactions
-are short (one request's work) and connections are pooled and pinged, so a database that went away
-and came back is used again without a restart. The schema itself is Alembic's (``db/schema.py``).
+are short (one request's work) and connections are pooled, and pinged after an idle second, so a
+database that went away and came back is used again without a restart. The schema itself is
+Alembic's (``db/schema.py``).
 
 Errors are translated in one place (:func:`translate`): a missing table or column is a
 :class:`SchemaMismatch` (the code is newer than the database: run ``gridauth db upgrade``), any other
@@ -23,7 +24,7 @@ from typing import TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import DatabaseUnavailable, GridauthError, SchemaMismatch
@@ -42,6 +43,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cursor.close()
 
 
+# A pooled MySQL connection idle for longer than this is pinged before use. A busy pool's
+# connections are used again within milliseconds: pinging each checkout (SQLAlchemy's pre-ping)
+# cost a round trip per query; a connection that died under load fails its request (a 503) and
+# SQLAlchemy then replaces every pooled connection, so only the requests in flight are lost.
+PING_AFTER_IDLE = 1.0
+
+
+def _note_checkin(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    if time.monotonic() - record.info.get("checked_in", 0.0) <= PING_AFTER_IDLE:
+        return
+    try:
+        dbapi_conn.ping()
+    except Exception as exc:  # any driver error: the pool opens a new connection instead
+        raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
+
+
 # MySQL/MariaDB error numbers of a schema that lacks what the code uses: unknown column, no such table.
 MYSQL_SCHEMA_ERRORS = {1054, 1146}
 SQLITE_SCHEMA_ERRORS = ("no such table", "no such column", "has no column named")
@@ -58,7 +79,7 @@ SERVER_WORKERS = 8
 
 
 def make_engine(url: str, create: bool = True) -> Engine:
-    """An engine for *url*: SQLite in WAL mode, or a pinged, recycled MySQL pool.
+    """An engine for *url*: SQLite in WAL mode, or a recycled MySQL pool whose idle connections are pinged.
 
     With *create* (the commands that initialise a database, and ``serve``), a missing SQLite file is
     created with its directory; without it, a missing file is refused, so a command aimed at the
@@ -86,11 +107,13 @@ def make_engine(url: str, create: bool = True) -> Engine:
         query = dict(parsed.query)
         query.setdefault("charset", "utf8mb4")
         try:
-            return create_engine(parsed.set(query=query), pool_pre_ping=True, pool_recycle=3600, pool_size=10,
-                                 max_overflow=10, isolation_level="READ COMMITTED",
-                                 connect_args={"connect_timeout": 5})
+            engine = create_engine(parsed.set(query=query), pool_recycle=3600, pool_size=10, max_overflow=10,
+                                   isolation_level="READ COMMITTED", connect_args={"connect_timeout": 5})
         except ImportError as exc:  # the driver is the optional extra, not a dependency of gridauth
             raise GridauthError(f"{shown}: no MySQL driver ({exc}): pip install 'gridauth[mysql]'") from None
+        event.listen(engine, "checkin", _note_checkin)
+        event.listen(engine, "checkout", _ping_if_idle)
+        return engine
     raise GridauthError(f"{shown}: unsupported database (use sqlite:/// or mysql+mysqldb://)")
 
 
