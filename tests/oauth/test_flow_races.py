@@ -68,6 +68,33 @@ def test_parallel_polls_of_an_approved_device_code_issue_tokens_once(service):
         assert flow_row(service, flow["user_code"]).status == "consumed"
 
 
+FAILING_INSERT = {  # a fault at the database: storing a grant fails, as on a full disk
+    "sqlite": ["CREATE TRIGGER no_grants BEFORE INSERT ON grants BEGIN SELECT RAISE(ABORT, 'disk full'); END"],
+    "mysql": ["CREATE TRIGGER no_grants BEFORE INSERT ON grants FOR EACH ROW "
+              "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'disk full'"],
+}
+
+
+def test_a_device_code_is_consumed_only_with_its_grant(service):
+    """The flow's consumption and its grant are one transaction: a failed grant insert leaves the flow approved."""
+    flow = start(service)
+    assert approve_in_store(service, flow["user_code"])
+    db = service.context.db
+    with db.connect() as connection:
+        for statement in FAILING_INSERT[db.engine.dialect.name]:
+            connection.exec_driver_sql(statement)
+    try:
+        assert poll(service, flow["device_code"]).status in (500, 503)  # SQLite: an IntegrityError; MariaDB: an error
+        assert flow_row(service, flow["user_code"]).status == "approved"
+    finally:
+        with db.connect() as connection:
+            connection.exec_driver_sql("DROP TRIGGER no_grants")
+    service.clock.advance(10)
+    reply = poll(service, flow["device_code"])
+    assert reply.status == 200, reply.body
+    assert flow_row(service, flow["user_code"]).status == "consumed"
+
+
 def test_parallel_polls_of_a_pending_device_code_each_see_the_one_before(service):
     """One poll is pending, every other one is too fast, and each slow_down grows the interval by 5 s."""
     for _ in range(TRIALS):

@@ -99,9 +99,10 @@ class FlowStore:
     def poll_device_flow(self, device_code_hash: str, now: int, slow_down_step: int) -> DevicePoll:
         """One poll of the token endpoint for a device code: decide and record it in one transaction.
 
-        An approved flow is consumed by a conditional UPDATE (``WHERE status = 'approved'``), so of
-        parallel polls exactly one gets the tokens. A pending flow records the poll with a
-        compare-and-set on the last poll time and interval, so parallel polls each see the one
+        An approved flow is left for the token response to consume, in the transaction that creates
+        its grant (``TokenStore.create_grant_from_device_flow``), so of parallel polls exactly one gets
+        the tokens, and a failure before the grant exists leaves the flow approved. A pending flow
+        records the poll with a compare-and-set on the last poll time and interval, so parallel polls each see the one
         before: one is ``pending``, the others ``slow_down``, and the interval grows once per
         ``slow_down`` answered. A write that finds the row changed (an approval, a deny or another
         poll landed since it was read) reads it again under the lock its failed write took.
@@ -120,12 +121,8 @@ class FlowStore:
                     return DevicePoll("expired", row)
                 if row.status == "denied":
                     return DevicePoll("denied", row)
-                if row.status == "approved":
-                    if rowcount(session.execute(update(flow).where(
-                            flow.device_code_hash == device_code_hash, flow.status == "approved",
-                            flow.expires_at > now).values(status="consumed"))) == 1:
-                        return DevicePoll("approved", row)
-                    continue
+                if row.status == "approved":  # consumed where its grant is created
+                    return DevicePoll("approved", row)
                 too_fast = row.last_polled_at is not None and now - row.last_polled_at < row.interval
                 last = flow.last_polled_at.is_(None) if row.last_polled_at is None \
                     else flow.last_polled_at == row.last_polled_at

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import partial
 
-from sqlalchemy import ColumnElement, bindparam, case, insert, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, case, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..hashing import token_digest
 from .batches import PURGE_BATCH, LeaseLost, StillOurs, purge_range
 from .engine import Database
-from .models import AuthorizationCodeRow, GrantRow, LegacyTokenRow, RevokedTokenRow
+from .models import AuthorizationCodeRow, DeviceFlowRow, GrantRow, LegacyTokenRow, RevokedTokenRow
 from .results import rowcount
 
 log = logging.getLogger("gridauth.db")
@@ -154,17 +155,35 @@ class TokenStore:
         :meth:`code_replayed` take the same row lock: if the replay commits first, no grant is
         created; if this commits first, the replay finds the grant and revokes it.
         """
+        code = AuthorizationCodeRow
+        return self._create_grant_claiming(
+            lambda grant_id: update(code).where(code.code_hash == code_hash, code.grant_id.is_(None),
+                                                code.replayed_at.is_(None)).values(grant_id=grant_id),
+            grant, refresh_token)
+
+    def create_grant_from_device_flow(self, device_code_hash: str, now: int, grant: NewGrant,
+                                      refresh_token: str | None) -> GrantRow | None:
+        """Consume the approved device flow and store its grant, in one transaction; None when it was consumed already.
+
+        Of parallel polls of one approved flow, exactly one consumes it (a conditional update); and
+        a failure before the grant is stored leaves the flow approved, so the next poll gets the tokens.
+        """
+        flow = DeviceFlowRow
+        return self._create_grant_claiming(
+            lambda _: update(flow).where(flow.device_code_hash == device_code_hash, flow.status == "approved",
+                                         flow.expires_at > now).values(status="consumed"),
+            grant, refresh_token)
+
+    def _create_grant_claiming(self, claim: Callable[[str], Update], grant: NewGrant,
+                               refresh_token: str | None) -> GrantRow | None:
+        """Store the grant only if the single-use claim (*claim* of the grant's id, a conditional UPDATE) wins."""
         row = self._grant_row(grant, refresh_token)
 
         def work(session: Session) -> bool:
-            linked = rowcount(session.execute(
-                update(AuthorizationCodeRow)
-                .where(AuthorizationCodeRow.code_hash == code_hash, AuthorizationCodeRow.grant_id.is_(None),
-                       AuthorizationCodeRow.replayed_at.is_(None))
-                .values(grant_id=row.id))) == 1
-            if linked:
+            claimed = rowcount(session.execute(claim(row.id))) == 1
+            if claimed:
                 session.add(row)
-            return linked
+            return claimed
         return row if self.db.atomic(work) else None
 
     def code_replayed(self, code_hash: str, now: int) -> None:

@@ -25,7 +25,7 @@ from ..db.tokens import NewGrant, TokenStore
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
 from .grants.authorization_code import REPLAYED_CODE, AuthorizationCodeGrant, S256CodeChallenge
 from .grants.client_credentials import ClientCredentialsGrant
-from .grants.device_code import DeviceAuthorizationEndpoint, DeviceCodeGrant
+from .grants.device_code import USED_DEVICE_CODE, DeviceAuthorizationEndpoint, DeviceCodeGrant, DeviceCredential
 from .grants.refresh_token import PURGE_MARGIN, RefreshTokenGrant
 from .issuer import AccessTokenIssuer
 from .keys import KeyRing
@@ -99,7 +99,8 @@ class GridAuthorizationServer(AuthorizationServer):
         Access tokens themselves are not stored (their ``jti`` names the grant and its generation),
         so a client's token and a refresh record nothing here: the refresh grant already renewed the
         grant in its own transaction. A code's grant is created in the same transaction that links
-        the code to it; a replay that got there first means no grant, and the exchange fails.
+        the code to it (a replay that got there first means no grant, and the exchange fails), and a
+        device flow's in the one that consumes the flow (a parallel poll that got there first: none).
         """
         user: GridUser | None = request.user
         if user is None:
@@ -115,6 +116,11 @@ class GridAuthorizationServer(AuthorizationServer):
             row = self.tokens.create_grant_from_code(request.authorization_code.row.code_hash, grant, refresh_token)
             if row is None:
                 raise InvalidGrantError(REPLAYED_CODE)
+        elif isinstance(request.credential, DeviceCredential):
+            row = self.tokens.create_grant_from_device_flow(request.credential.row.device_code_hash,
+                                                            request.credential.now, grant, refresh_token)
+            if row is None:
+                raise InvalidGrantError(USED_DEVICE_CODE)
         else:
             row = self.tokens.create_grant(grant, refresh_token)
         if refresh_token:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 SLOW_DOWN_STEP = 5
+USED_DEVICE_CODE = "this device code was already used"
 
 
 def normalize_user_code(text: str) -> str:
@@ -117,7 +118,7 @@ class DeviceCodeGrant(_DeviceCodeGrant):
         if poll.outcome == "unknown":
             raise InvalidGrantError("unknown device code")
         if poll.outcome == "consumed":
-            raise InvalidGrantError("this device code was already used")
+            raise InvalidGrantError(USED_DEVICE_CODE)
         if poll.outcome == "expired":
             raise ExpiredTokenError()
         if poll.outcome == "denied":
