@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authlib.oidc.core import OpenIDCode
 
 from ..config.registry import Registry
 from .models import GridUser
 from .scopes import Membership
-
-if TYPE_CHECKING:
-    from .server import GridAuthorizationServer
+from .services import GrantServices
 
 
 def user_claims(registry: Registry, membership: Membership, scope: str) -> dict[str, Any]:
@@ -45,7 +43,7 @@ def _half_hash(value: str) -> str:
 class GridOpenIDCode(OpenIDCode):
     """Adds the ID token to code-flow responses that asked for ``openid``, signed by our key ring."""
 
-    def __init__(self, server: GridAuthorizationServer) -> None:
+    def __init__(self, server: GrantServices) -> None:
         super().__init__(require_nonce=False)
         self.server = server
 

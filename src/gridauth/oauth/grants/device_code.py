@@ -10,7 +10,7 @@ approves or denies on the verification page; the client polls the token endpoint
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authlib.oauth2.rfc6749.errors import (
     AccessDeniedError,
@@ -27,10 +27,8 @@ from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredToke
 from ...db.models import DeviceFlowRow
 from ..models import GridUser
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
+from ..services import GrantServices
 from .membership import current_membership
-
-if TYPE_CHECKING:
-    from ..server import GridAuthorizationServer
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 SLOW_DOWN_STEP = 5
@@ -68,7 +66,7 @@ class DeviceCredential(DeviceCredentialMixin):
 class DeviceAuthorizationEndpoint(_DeviceEndpoint):
     """``POST /device_authorization``: start a device flow."""
 
-    server: GridAuthorizationServer
+    server: GrantServices
 
     def create_endpoint_response(self, request: Any) -> tuple[int, dict, list]:  # noqa: D102 - authlib hook
         lifetimes = self.server.registry().settings.lifetimes
@@ -104,7 +102,7 @@ class DeviceCodeGrant(_DeviceCodeGrant):
     """Token polling for a device flow."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-    server: GridAuthorizationServer
+    server: GrantServices
 
     def query_device_credential(self, device_code: str) -> DeviceCredential | None:  # noqa: D102 - authlib hook
         row = self.server.flows.device_flow(device_code) if len(device_code) <= 512 else None
