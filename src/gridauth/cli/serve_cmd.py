@@ -11,6 +11,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from ..config.paths import config_path, database_url
+from ..config.reload import RELOAD_INTERVAL
 from ..errors import GridauthError
 from ..logfmt import FORMATS, configure_logging
 from .common import add_config_option, add_db_option
@@ -42,8 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--behind-proxy", action="store_true",
                         help="trust X-Forwarded-For/X-Real-Ip and X-Forwarded-Proto from a reverse proxy "
                              "(only when every request comes through it)")
-    parser.add_argument("--reload-interval", type=float, default=2.0, metavar="SECONDS",
-                        help="how often to look for edits of the configuration file (default: 2)")
+    parser.add_argument("--reload-interval", type=float, default=RELOAD_INTERVAL, metavar="SECONDS",
+                        help=f"how often to look for edits of the configuration file (default: {RELOAD_INTERVAL})")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", default="text", choices=FORMATS,
                         help="text lines (default) or one JSON object per line")

@@ -20,6 +20,9 @@ from .model import DEFAULT_ISSUER
 from .registry import Registry
 
 log = logging.getLogger("gridauth.config")
+# Seconds between two looks at the file (a stat): short, so that an edit is served about a second after
+# it is written; the file is read again only when its stamp changed.
+RELOAD_INTERVAL = 0.5
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:

@@ -16,6 +16,7 @@ import time
 from tornado.ioloop import PeriodicCallback
 
 from .. import metrics
+from ..config.reload import RELOAD_INTERVAL
 from ..service import PURGE_DUE_AFTER, PURGE_INTERVAL, ServiceContext
 
 log = logging.getLogger("gridauth.web")
@@ -24,7 +25,7 @@ log = logging.getLogger("gridauth.web")
 class BackgroundTasks:
     """The configuration watch (every *reload_interval* seconds) and the purge (every 10 minutes)."""
 
-    def __init__(self, context: ServiceContext, reload_interval: float = 2.0) -> None:
+    def __init__(self, context: ServiceContext, reload_interval: float = RELOAD_INTERVAL) -> None:
         self.context = context
         self.reload_interval = reload_interval
         self._tasks: list[PeriodicCallback] = []
