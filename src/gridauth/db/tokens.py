@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import partial
 
-from sqlalchemy import ColumnElement, Update, bindparam, case, insert, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -76,13 +76,17 @@ class Grant:
 _GRANT_COLUMNS = [GrantRow.__table__.c[field.name] for field in fields(Grant)]
 _GRANT_BY_HASH = select(*_GRANT_COLUMNS).where(GrantRow.refresh_token_hash == bindparam("digest"))
 _GRANT_BY_ID = select(*_GRANT_COLUMNS).where(GrantRow.id == bindparam("grant_id"))
-_RENEW = (update(GrantRow)
-          .where(GrantRow.id == bindparam("grant_id"), GrantRow.revoked_at.is_(None),
-                 GrantRow.expires_at > bindparam("now"))
-          .values(generation=GrantRow.generation + 1, last_used_at=bindparam("now"),
-                  purge_at=case((GrantRow.purge_at < bindparam("until"), bindparam("until")),
-                                else_=GrantRow.purge_at)))
-_GENERATION = select(GrantRow.generation).where(GrantRow.id == bindparam("grant_id"))
+_LIVE = (GrantRow.id == bindparam("grant_id"), GrantRow.revoked_at.is_(None), GrantRow.expires_at > bindparam("now"))
+_LATER_PURGE = case((GrantRow.purge_at < bindparam("until"), bindparam("until")), else_=GrantRow.purge_at)
+# The refresh's one statement, which also hands back the new generation: SQLite returns it
+# (``RETURNING``); MySQL/MariaDB, which cannot return from an UPDATE, remembers it as the
+# connection's LAST_INSERT_ID, which the driver reads with the statement's result (no round trip).
+_RENEW_RETURNING = (update(GrantRow).where(*_LIVE)
+                    .values(generation=GrantRow.generation + 1, last_used_at=bindparam("now"), purge_at=_LATER_PURGE)
+                    .returning(GrantRow.generation))
+_RENEW_MYSQL = (update(GrantRow).where(*_LIVE)
+                .values(generation=func.last_insert_id(GrantRow.generation + 1), last_used_at=bindparam("now"),
+                        purge_at=_LATER_PURGE))
 
 
 @dataclass(frozen=True)
@@ -117,10 +121,11 @@ def _one_grant(connection: Connection, query: object, params: dict[str, str]) ->
 
 
 def _renew(connection: Connection, params: dict[str, object]) -> int | None:
-    """The refresh's transaction: bump the live grant's generation and read the new one back (None: not live)."""
-    if connection.execute(_RENEW, params).rowcount != 1:
-        return None
-    return connection.scalar(_GENERATION, params)
+    """The refresh's transaction: bump the live grant's generation, giving the new one (None: not live)."""
+    if connection.dialect.name == "mysql":
+        result = connection.execute(_RENEW_MYSQL, params)
+        return int(result.lastrowid) if result.rowcount == 1 else None
+    return connection.scalar(_RENEW_RETURNING, params)
 
 
 class TokenStore:
@@ -212,7 +217,7 @@ class TokenStore:
         The UPDATE bumps the generation only where the grant is neither revoked nor expired, so the
         check and the change are one statement under the row's write lock (on SQLite as on MariaDB
         and Galera, where a conflicting commit on another node fails certification and the
-        transaction is run again); the new generation is read back under that lock. Bumping the
+        transaction is run again), which also gives the new generation back. Bumping the
         generation ends every access token issued from the grant before; the row keeps until the
         new access token expires. When the grant was revoked or expired since it was read, nothing
         is renewed and the grant is read again to say why.
