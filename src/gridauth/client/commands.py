@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from . import oauth
 from .discovery import Metadata, chosen_client_id, chosen_issuer, discover
+from .dpop import ProofKey
 from .errors import ClientError, ServerRefused
 from .flows import browser_login, device_login
 from .store import Session, SessionStore, bearer_token_file, remove, save_settings, write_bearer_token
@@ -69,10 +70,12 @@ def login(group: str | None, issuer_option: str | None = None, scopes: list[str]
     if group:
         _check_group(meta, group)
     flow = browser_login if browser else device_login
-    tokens = flow(meta, client_id, scope, open_browser, out, limit)
+    key = ProofKey.generate()  # one per login: the server binds the new refresh token to it
+    tokens = flow(meta, client_id, scope, open_browser, out, limit, key)
     store = SessionStore()
     previous = _previous_session(store)
-    session, path = _save_login(store, meta, client_id, tokens, previous[0].bearer_token_files if previous else [])
+    session, path = _save_login(store, meta, client_id, tokens, key,
+                                previous[0].bearer_token_files if previous else [])
     save_settings(issuer, client_id)
     if previous is not None:
         _forget_previous(previous, str(tokens.get("refresh_token")))
@@ -99,24 +102,24 @@ def _check_group(meta: Metadata, group: str) -> None:
         raise ServerRefused(f"{meta.issuer} has no group {name!r} (its groups: {shown})")
 
 
-def _previous_session(store: SessionStore) -> tuple[Session, str] | None:
+def _previous_session(store: SessionStore) -> tuple[Session, str, ProofKey | None] | None:
     try:
         session, refresh, _ = store.load()
+        return session, refresh, store.load_key()
     except ClientError:
         return None
-    return session, refresh
 
 
-def _forget_previous(previous: tuple[Session, str], new_refresh: str) -> None:
+def _forget_previous(previous: tuple[Session, str, ProofKey | None], new_refresh: str) -> None:
     """Revoke the refresh token of the session this login replaces (best effort: it dies in 12 h anyway)."""
-    session, refresh = previous
+    session, refresh, key = previous
     if refresh == new_refresh or not session.revocation_endpoint:
         return
     with contextlib.suppress(ClientError):
-        oauth.revoke(session.revocation_endpoint, session.client_id, refresh)
+        oauth.revoke(session.revocation_endpoint, session.client_id, refresh, key=key)
 
 
-def _save_login(store: SessionStore, meta: Metadata, client_id: str, tokens: dict[str, Any],
+def _save_login(store: SessionStore, meta: Metadata, client_id: str, tokens: dict[str, Any], key: ProofKey,
                 written_before: list[str]) -> tuple[Session, Path]:
     access = tokens.get("access_token")
     refresh = tokens.get("refresh_token")
@@ -139,7 +142,7 @@ def _save_login(store: SessionStore, meta: Metadata, client_id: str, tokens: dic
                       refresh_expires_at=refresh_expires_at, refresh_expiry_estimated=estimated,
                       bearer_token_files=list(dict.fromkeys([str(path), *written_before])))
     with store.locked():
-        store.save(session, refresh_token=refresh, access_token=access)
+        store.save(session, refresh_token=refresh, access_token=access, key=key)
     write_bearer_token(access, path)
     return session, path
 
@@ -152,7 +155,7 @@ def token(min_lifetime: int = DEFAULT_MIN_LIFETIME, out: TextIO | None = None, e
     with store.locked():
         session, refresh, access = store.load()
         if not access or _expires_at(access) - time.time() < min_lifetime:
-            body = oauth.refresh(session.token_endpoint, session.client_id, refresh)
+            body = oauth.refresh(session.token_endpoint, session.client_id, refresh, store.load_key())
             access = str(body["access_token"])
             rotated = body.get("refresh_token")
             new_refresh = rotated if isinstance(rotated, str) and rotated and rotated != refresh else None
@@ -243,9 +246,10 @@ def _logout(store: SessionStore, force: bool, out: TextIO, err: TextIO) -> int:
                                                              if stale else ""), file=err)
         return 0
     revoked = "not revoked (the server offers no revocation endpoint)"
+    key = store.load_key()
     if session.revocation_endpoint:
         try:
-            oauth.revoke(session.revocation_endpoint, session.client_id, refresh)
+            oauth.revoke(session.revocation_endpoint, session.client_id, refresh, key=key)
             revoked = "revoked"
         except ClientError as exc:
             if not force:
@@ -255,7 +259,7 @@ def _logout(store: SessionStore, force: bool, out: TextIO, err: TextIO) -> int:
             print(f"gridauth: warning: {exc}; removing the local files anyway", file=err)
         if access and revoked == "revoked":
             with contextlib.suppress(ClientError):
-                oauth.revoke(session.revocation_endpoint, session.client_id, access, "access_token")
+                oauth.revoke(session.revocation_endpoint, session.client_id, access, "access_token", key)
     removed = [str(p) for p in _remove_bearer_files(session, access)] + [str(p) for p in store.clear()]
     print(f"Logged out of {session.issuer}: login session {revoked}.", file=out)
     if removed:

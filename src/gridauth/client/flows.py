@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from .discovery import Metadata
+from .dpop import ProofKey
 from .errors import AccessDenied, ClientError, LoginTimeout, ServerRefused, ServerUnreachable
 from .oauth import describe, post_form, refused, token_request
 
@@ -112,8 +113,8 @@ def open_in_browser(url: str, out: TextIO) -> None:
 
 # -- device flow ---------------------------------------------------------------------------------
 def device_login(meta: Metadata, client_id: str, scope: str, open_browser: bool, out: TextIO,
-                 limit: float | None = None) -> dict[str, Any]:
-    """Run the device flow; the token response once the person approved."""
+                 limit: float | None = None, key: ProofKey | None = None) -> dict[str, Any]:
+    """Run the device flow (each poll proven by *key*); the token response once the person approved."""
     start = post_form(meta.need("device_authorization_endpoint"), {"client_id": client_id, "scope": scope})
     body = start.body or {}
     if start.status != 200 or not all(isinstance(body.get(k), str) for k in ("device_code", "user_code")):
@@ -145,7 +146,7 @@ def device_login(meta: Metadata, client_id: str, scope: str, open_browser: bool,
                 raise LoginTimeout("the login was not approved in time; run 'gridauth login' again")
             try:
                 answer = token_request(meta.token_endpoint, {"grant_type": DEVICE_GRANT, "device_code":
-                                                             body["device_code"], "client_id": client_id})
+                                                             body["device_code"], "client_id": client_id}, key)
             except ServerUnreachable:
                 hiccups += 1
                 if hiccups >= MAX_NETWORK_HICCUPS:
@@ -222,8 +223,11 @@ def _handler(callback: _Callback) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 def browser_login(meta: Metadata, client_id: str, scope: str, open_browser: bool, out: TextIO,
-                  limit: float | None = None) -> dict[str, Any]:
-    """Run the authorization code flow with PKCE on a loopback redirect; the token response."""
+                  limit: float | None = None, key: ProofKey | None = None) -> dict[str, Any]:
+    """Run the authorization code flow with PKCE on a loopback redirect; the token response.
+
+    With *key*, the code is bound to it (``dpop_jkt``, RFC 9449 §10) and its exchange proven by it.
+    """
     endpoint = meta.need("authorization_endpoint")
     verifier, challenge = pkce_pair()
     callback = _Callback(state=secrets.token_urlsafe(24))
@@ -232,8 +236,9 @@ def browser_login(meta: Metadata, client_id: str, scope: str, open_browser: bool
     except OSError as exc:
         raise ClientError(f"cannot listen on 127.0.0.1 for the browser's answer: {exc.strerror or exc}") from None
     redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{CALLBACK_PATH}"
-    query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
-                       "state": callback.state, "code_challenge": challenge, "code_challenge_method": "S256"})
+    asked = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
+             "state": callback.state, "code_challenge": challenge, "code_challenge_method": "S256"}
+    query = urlencode({**asked, "dpop_jkt": key.thumbprint()} if key else asked)
     url = endpoint + ("&" if "?" in endpoint else "?") + query
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
@@ -261,7 +266,7 @@ def browser_login(meta: Metadata, client_id: str, scope: str, open_browser: bool
         raise ServerRefused(f"login refused by the server ({detail or 'no code'})")
     answer = token_request(meta.token_endpoint, {"grant_type": "authorization_code", "code": params["code"],
                                                  "redirect_uri": redirect_uri, "client_id": client_id,
-                                                 "code_verifier": verifier})
+                                                 "code_verifier": verifier}, key)
     if answer.status != 200:
         raise ServerRefused(f"the code exchange was refused by the server ({describe(answer)})")
     return answer.body or {}

@@ -61,6 +61,7 @@ class Answer:
     text: str
     content_type: str
     location: str = ""
+    dpop_nonce: str = ""  # the ``DPoP-Nonce`` header: a nonce the server wants in the next proof
 
 
 def _reason(exc: BaseException) -> str:
@@ -81,9 +82,10 @@ def _tls_reason(exc: ssl.SSLError) -> str:
     return f"TLS handshake failed ({exc.reason or exc})"
 
 
-def request(url: str, data: dict[str, str] | None = None, method: str | None = None) -> Answer:
-    """One request to *url* (a form POST when *data* is given); raises the client's network errors."""
-    sent = {"Accept": "application/json", "User-Agent": USER_AGENT}
+def request(url: str, data: dict[str, str] | None = None, method: str | None = None,
+            headers: dict[str, str] | None = None) -> Answer:
+    """One request to *url* (a form POST when *data* is given, extra *headers*); raises the client's network errors."""
+    sent = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
     body = None
     if data is not None:
         body = urllib.parse.urlencode(data).encode("ascii")
@@ -97,9 +99,9 @@ def request(url: str, data: dict[str, str] | None = None, method: str | None = N
     try:
         try:
             with opener.open(req, timeout=timeout()) as resp:
-                status, raw, headers = resp.status, resp.read(MAX_BODY), resp.headers
+                status, raw, received = resp.status, resp.read(MAX_BODY), resp.headers
         except urllib.error.HTTPError as err:
-            status, raw, headers = err.code, err.read(MAX_BODY), err.headers
+            status, raw, received = err.code, err.read(MAX_BODY), err.headers
     except ssl.SSLError as exc:
         raise TLSFailure(f"{host}: {_tls_reason(exc)}") from None
     except urllib.error.URLError as exc:
@@ -117,5 +119,5 @@ def request(url: str, data: dict[str, str] | None = None, method: str | None = N
         parsed = value if isinstance(value, dict) else None
     except ValueError:
         parsed = None
-    get = headers.get if headers is not None else (lambda name, default="": default)
-    return Answer(status, parsed, text, get("Content-Type", ""), get("Location", ""))
+    get = received.get if received is not None else (lambda name, default="": default)
+    return Answer(status, parsed, text, get("Content-Type", ""), get("Location", ""), get("DPoP-Nonce", ""))

@@ -6,6 +6,8 @@ what                   where                                                    
 issuer, client id      ``$XDG_CONFIG_HOME/gridauth/client.json``                   0600
                        (default ``~/.config/gridauth/client.json``)
 refresh token          ``<client dir>/refresh_token``                               0600
+DPoP key (private)     ``<client dir>/dpop_key``: the key the refresh token is      0600
+                       bound to (PEM); never in the bearer token file
 session (metadata)     ``<client dir>/session.json``                                0600
 access token (copy)    ``<client dir>/access_token``                                0600
 bearer token           ``$BEARER_TOKEN_FILE``, else ``$XDG_RUNTIME_DIR/bt_u<uid>``,  0600
@@ -31,6 +33,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .dpop import ProofKey
 from .errors import ClientError, NotLoggedIn
 
 PRIVATE = 0o600
@@ -163,6 +166,7 @@ class SessionStore:
         self.session_file = self.dir / "session.json"
         self.refresh_file = self.dir / "refresh_token"
         self.access_file = self.dir / "access_token"
+        self.key_file = self.dir / "dpop_key"
         self.lock_file = self.dir / "lock"
 
     def exists(self) -> bool:
@@ -187,9 +191,20 @@ class SessionStore:
             access = None
         return session, refresh, access
 
-    def save(self, session: Session, refresh_token: str | None = None, access_token: str | None = None) -> None:
-        """Write what is given; the refresh token file is rewritten only when a refresh token is given."""
+    def load_key(self) -> ProofKey | None:
+        """The key the session's refresh token is bound to (None: a session from before DPoP)."""
+        return ProofKey.load(self.key_file)
+
+    def save(self, session: Session, refresh_token: str | None = None, access_token: str | None = None,
+             key: ProofKey | None = None) -> None:
+        """Write what is given; the refresh token file is rewritten only when a refresh token is given.
+
+        A new login's *key* is written before its refresh token, so that no refresh token is ever
+        stored without the key it is bound to.
+        """
         private_dir(self.dir)
+        if key is not None:
+            atomic_write(self.key_file, key.pem())
         if refresh_token is not None:
             atomic_write(self.refresh_file, refresh_token + "\n")
         if access_token is not None:
@@ -198,7 +213,7 @@ class SessionStore:
 
     def clear(self) -> list[Path]:
         """Remove the session's files; the ones that were there (the lock file goes too, unlisted)."""
-        removed = [p for p in (self.refresh_file, self.access_file, self.session_file) if remove(p)]
+        removed = [p for p in (self.refresh_file, self.access_file, self.session_file, self.key_file) if remove(p)]
         remove(self.lock_file)
         return removed
 
