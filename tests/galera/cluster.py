@@ -104,9 +104,12 @@ class Node:
     datadir: Path
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
+    tmpdir: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.log = self.datadir.parent / f"node{self.index}.log"
+        # Its own directory for temporary tables: /tmp is shared with whatever else runs on the machine.
+        self.tmpdir = self.datadir.parent / f"tmp{self.index}"
 
     @property
     def url(self) -> str:
@@ -225,12 +228,14 @@ class GaleraCluster:
         return ["--user=mysql"] if os.geteuid() == 0 else []
 
     def _install(self, node: Node) -> None:
-        node.datadir.mkdir()
-        if os.geteuid() == 0:
-            mysql = pwd.getpwnam("mysql")
-            os.chown(node.datadir, mysql.pw_uid, mysql.pw_gid)
+        for directory in (node.datadir, node.tmpdir):
+            directory.mkdir()
+            if os.geteuid() == 0:
+                mysql = pwd.getpwnam("mysql")
+                os.chown(directory, mysql.pw_uid, mysql.pw_gid)
         result = subprocess.run(["mariadb-install-db", "--no-defaults", *self._user(), f"--datadir={node.datadir}",
-                                 "--auth-root-authentication-method=socket", "--skip-test-db"],
+                                 "--auth-root-authentication-method=socket", "--skip-test-db",
+                                 f"--tmpdir={node.tmpdir}"],
                                 capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed for node {node.index}:\n{result.stdout}{result.stderr}")
@@ -239,6 +244,7 @@ class GaleraCluster:
         members = ",".join(f"127.0.0.1:{n.gcomm}" for n in self.nodes)
         argv = [MARIADBD, "--no-defaults", *self._user(), f"--datadir={node.datadir}", f"--port={node.port}",
                 "--bind-address=127.0.0.1", f"--socket={node.datadir}/sock", f"--pid-file={node.datadir}/pid",
+                f"--tmpdir={node.tmpdir}",
                 "--binlog-format=ROW", "--innodb-autoinc-lock-mode=2", "--innodb-buffer-pool-size=32M",
                 "--innodb-log-file-size=16M", "--skip-name-resolve",
                 "--wsrep-on=ON", f"--wsrep-provider={PROVIDER}", f"--wsrep-cluster-name={self.name}",
