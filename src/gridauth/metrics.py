@@ -16,6 +16,7 @@ Rules:
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -146,11 +147,33 @@ def exposition(accept: str | None) -> tuple[bytes, str]:
     This process's metrics, or every worker's summed in multiprocess mode.
     """
     encoder, content_type = choose_encoder(accept or "")
-    if os.environ.get(MULTIPROC_ENV):
+    if directory := os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        registry.register(WorkerFiles(directory))
         return encoder(registry), content_type
     return encoder(REGISTRY), content_type
+
+
+class WorkerFiles:
+    """Every worker's metrics, summed from their files, leaving out a file that is still empty.
+
+    A worker that starts (the first ones, or one replacing a dead worker) creates its file empty and
+    sizes it a moment later; prometheus-client's own collector fails the whole scrape on such a file.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def collect(self) -> Iterable[Any]:  # noqa: D102 - prometheus-client's collector interface
+        files = [path for path in glob.glob(os.path.join(self.directory, "*.db")) if _sized(path)]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # removed meanwhile: the worker that wrote it has ended
+        return False
 
 
 def process_ended(pid: int) -> None:

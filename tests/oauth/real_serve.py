@@ -62,12 +62,15 @@ class Serve:
                 self.proc.wait(timeout=10)
 
 
-def start_serve(config: Path, db_url: str, tmp_path: Path, *extra: str) -> Serve:
-    """Start ``gridauth serve`` on *config* and *db_url* with *extra* options; return once /health answers."""
+def start_serve(config: Path, db_url: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Serve:
+    """Start ``gridauth serve`` on *config* and *db_url* with *extra* options (and *env* added to the
+    environment); return once /health answers."""
     port = _free_port()
     log = tmp_path / f"serve-{port}.log"
+    given = env or {}
     env = {**os.environ, "GRIDAUTH_STATE_DIR": str(tmp_path / "state")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.update(given)
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "gridauth.cli.main", "serve", "--config", str(config),
                                  "--db", db_url, "--port", str(port), *extra],
@@ -86,9 +89,10 @@ def start_serve(config: Path, db_url: str, tmp_path: Path, *extra: str) -> Serve
     raise AssertionError(f"gridauth serve did not start:\n{server.log_text()}")
 
 
-def serving(config: Path, db_url: str, tmp_path: Path, *extra: str) -> Iterator[Serve]:
+def serving(config: Path, db_url: str, tmp_path: Path, *extra: str,
+            env: dict[str, str] | None = None) -> Iterator[Serve]:
     """:func:`start_serve` for a fixture: yields the server, stops it afterwards."""
-    server = start_serve(config, db_url, tmp_path, *extra)
+    server = start_serve(config, db_url, tmp_path, *extra, env=env)
     try:
         yield server
     finally:

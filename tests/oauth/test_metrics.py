@@ -189,6 +189,17 @@ def test_one_scrape_shows_every_worker_and_survives_a_worker_restart(two_workers
     assert value(samples, "gridauth_config_last_reload_timestamp_seconds") > loaded_before
 
 
+def test_a_scrape_while_a_worker_creates_its_metrics_file_still_answers(config_file, db_url, tmp_path):
+    """A worker starting (the first one, or one replacing a dead one) creates an empty file first: no 500."""
+    metrics_dir = tmp_path / "metrics"
+    for server in serving(config_file, db_url, tmp_path, "--processes", "2",
+                          env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}):
+        assert server.post("/token", CC, auth=SERVICE).status == 200
+        (metrics_dir / "counter_4242424.db").touch()  # as a starting worker leaves it for a moment
+        for _ in range(4):
+            assert value(scrape(server), "gridauth_tokens_issued_total", grant_type="client_credentials") == 1
+
+
 def test_behind_a_proxy_the_forwarded_address_is_checked(config_file, db_url, tmp_path):
     for server in serving(config_file, db_url, tmp_path, "--behind-proxy"):
         assert server.get("/metrics").status == 200  # Prometheus on the host itself, not through the proxy
