@@ -119,7 +119,7 @@ def test_unknown_names_cost_the_same_password_check_as_known_ones(service, accou
         assert (PASSWORDS.checks - checks, PASSWORDS.dummy_checks - dummies) == (1, dummy), username
 
 
-def test_password_checks_run_on_their_own_threads_not_the_database_workers(service, accounts):
+def test_password_checks_run_on_their_own_threads_not_the_database_workers(service, accounts, helpers):
     """Sign-ins waiting for password checks hold no database worker: the token endpoint still answers."""
     gate = threading.Event()
     blockers = [PASSWORDS.executor.submit(gate.wait, 60) for _ in range(PASSWORDS.workers)]
@@ -132,12 +132,7 @@ def test_password_checks_run_on_their_own_threads_not_the_database_workers(servi
                    for _ in range(waiting)]
         for thread in threads:
             thread.start()
-        deadline = threading.Event()
-        for _ in range(600):
-            if PASSWORDS.waiting == waiting:
-                break
-            deadline.wait(0.05)
-        assert PASSWORDS.waiting == waiting
+        helpers.wait_for(lambda: PASSWORDS.waiting == waiting, timeout=30, what="the sign-ins to wait for checks")
         reply = service.post("/token", {"grant_type": "client_credentials"}, auth=SERVICE)
         assert reply.status == 200, reply.body
     finally:
@@ -145,6 +140,30 @@ def test_password_checks_run_on_their_own_threads_not_the_database_workers(servi
     for thread in threads:
         thread.join(timeout=60)
     assert results == [200] * waiting and all(b.result() for b in blockers)
+
+
+def test_a_sign_in_beyond_the_checkers_bound_gets_a_busy_page_at_once(service, helpers):
+    """With every check thread held and the queue full, one more sign-in is a 503 page, not a longer queue."""
+    gate = threading.Event()
+    blockers = [PASSWORDS.executor.submit(gate.wait, 60) for _ in range(PASSWORDS.workers)]
+    full = PASSWORDS.max_waiting
+    browsers = [Browser(service) for _ in range(full + 1)]
+    pages = [b.follow("/login")[1] for b in browsers]
+    results: list[Any] = [None] * full
+    try:
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(
+            i, browsers[i].login(pages[i], f"stranger-{i}", "wrong")[0])) for i in range(full)]
+        for thread in threads:
+            thread.start()
+        helpers.wait_for(lambda: PASSWORDS.waiting == full, timeout=30, what="the checker to fill up")
+        status, page, _ = browsers[full].login(pages[full], "stranger-last", "wrong")
+        assert status == 503 and "Too many sign-ins are being checked right now" in page
+    finally:
+        gate.set()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert results == [401] * full and all(b.result() for b in blockers)
+    assert counter(service, "login-user:stranger-last") == 1  # refused, but counted all the same
 
 
 def test_a_full_password_checker_refuses_at_once():

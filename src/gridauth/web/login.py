@@ -45,6 +45,7 @@ class LoginHandler(PageHandler):
         except PasswordChecksBusy:
             log.warning("password checks busy: sign-in of %r from %s refused", username, address)
             metrics.record_login("local", "unavailable")
+            self.set_header("Retry-After", "5")
             self._show(LOGINS_BUSY, username, status=503)
             return
         metrics.record_login("local", outcome)
