@@ -215,13 +215,16 @@ class FlowStore:
         """Take back one attempt counted under *key* at *now* (it was not a guess: the right password or code).
 
         Only the window that attempt was counted in loses it (a window started since then is left alone),
-        and a count never goes below zero.
+        and a count never goes below zero. A counter back at zero is deleted, under the lock its update
+        took: people who only sign in successfully leave no row behind.
         """
         row = RateLimitRow
+        key = key[:255]
         with self.db.transaction() as session:
-            session.execute(update(row).where(row.key == key[:255], row.window_start <= now,
-                                              row.window_start > now - window, row.count > 0)
-                            .values(count=row.count - 1))
+            if rowcount(session.execute(update(row).where(row.key == key, row.window_start <= now,
+                                                          row.window_start > now - window, row.count > 0)
+                                        .values(count=row.count - 1))):
+                session.execute(delete(row).where(row.key == key, row.count == 0))
 
     # -- housekeeping ----------------------------------------------------------------------------
     def purge_expired(self, now: int, batch: int = PURGE_BATCH,
