@@ -8,16 +8,25 @@ keeps client authentication (on every token request) at a microsecond.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import hashlib
 import hmac
+import os
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 SCHEME = "pbkdf2_sha256"
 FAST_SCHEME = "sha256"  # client secrets that gridauth generated: sha256$<salt>$<SHA-256 of salt + secret>
 VERIFIED_CACHE_SIZE = 4096
 # Passwords are chosen by people: slow them down (OWASP 2023 recommendation for PBKDF2-SHA256).
 PASSWORD_ITERATIONS = 600_000
+# Password checks of one process: one thread per core (PBKDF2 releases the GIL), and at most this
+# many checks per thread running or waiting; more are refused at once (the login page answers 503).
+PASSWORD_WORKERS = min(4, os.cpu_count() or 1)
+PASSWORD_WAITING_PER_WORKER = 8
 
 
 def _b64(data: bytes) -> str:
@@ -111,3 +120,84 @@ def new_client_secret() -> str:
 def token_digest(token: str) -> str:
     """SHA-256 hex digest used to store and look up high-entropy tokens (refresh tokens, codes)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class PasswordChecksBusy(Exception):
+    """More password checks are running or waiting than :class:`PasswordChecker` takes: try again shortly."""
+
+
+class PasswordChecker:
+    """Checks passwords on a bounded pool of threads of its own, never on the database's workers.
+
+    A check costs a PBKDF2 of :data:`PASSWORD_ITERATIONS` (0.3 s or more of one core). On the
+    database's worker pool it would hold a worker, and the connection-bound queries of every other
+    request would wait behind guesses. Here at most *workers* checks run at once and at most
+    *waiting* are in flight (running or queued); one more raises :class:`PasswordChecksBusy` at once
+    rather than queue work no person waits for. A check for a name without a password runs against a
+    dummy hash of the same cost, so that the answer's timing does not tell which names have one;
+    :attr:`checks` and :attr:`dummy_checks` count what ran.
+    """
+
+    def __init__(self, workers: int = PASSWORD_WORKERS, waiting: int | None = None) -> None:
+        self.workers = workers
+        self.max_waiting = waiting if waiting is not None else workers * PASSWORD_WAITING_PER_WORKER
+        self.checks = 0
+        self.dummy_checks = 0
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._executor: ThreadPoolExecutor | None = None
+        os.register_at_fork(after_in_child=self._forget_threads)
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The pool's threads (started on first use, so a process that forks workers starts none)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="gridauth-hash")
+            return self._executor
+
+    @property
+    def waiting(self) -> int:
+        """How many checks are running or queued now."""
+        return self._waiting
+
+    def _forget_threads(self) -> None:
+        # A forked child has none of its parent's threads: it starts its own pool on first use.
+        self._lock = threading.Lock()
+        self._executor = None
+        self._waiting = 0
+
+    async def verify(self, password: str, hashed: str | None) -> bool:
+        """Whether *password* matches *hashed* (a :func:`hash_secret` hash; None: no password, always False).
+
+        Runs on the pool; raises :class:`PasswordChecksBusy` when :attr:`max_waiting` checks are in flight.
+        """
+        with self._lock:
+            if self._waiting >= self.max_waiting:
+                raise PasswordChecksBusy(f"{self._waiting} password checks in flight")
+            self._waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self.verify_now, password, hashed)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def verify_now(self, password: str, hashed: str | None) -> bool:
+        """:meth:`verify` on the calling thread (for commands, which have no event loop)."""
+        with self._lock:
+            self.checks += 1
+            self.dummy_checks += hashed is None
+        if hashed is None:
+            verify_secret(password, dummy_password_hash())
+            return False
+        return verify_secret(password, hashed)
+
+
+@functools.cache
+def dummy_password_hash() -> str:
+    """A password hash of no account, with the cost of a real one (made once per process)."""
+    return hash_secret("no such account", PASSWORD_ITERATIONS)
+
+
+# The password checks of this process: every service context of a process shares its cores.
+PASSWORDS = PasswordChecker()

@@ -18,10 +18,12 @@ from .db import schema
 from .db.accounts import AccountStore
 from .db.engine import Database
 from .db.flows import FlowStore
+from .db.guessing import Guessing
 from .db.keys import KeyStore
 from .db.lease import Lease
 from .db.tokens import TokenStore
 from .errors import GridauthError
+from .hashing import PASSWORDS
 from .oauth.keys import KeyRing, SigningKey
 from .oauth.metadata import build_metadata
 from .oauth.server import GridAuthorizationServer
@@ -47,6 +49,7 @@ class ServiceContext:
     tokens: TokenStore = field(init=False)
     flows: FlowStore = field(init=False)
     accounts: AccountStore = field(init=False)
+    guessing: Guessing = field(init=False)
     server: GridAuthorizationServer = field(init=False)
     _metadata: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
 
@@ -54,6 +57,7 @@ class ServiceContext:
         self.tokens = TokenStore(self.db)
         self.flows = FlowStore(self.db)
         self.accounts = AccountStore(self.db)
+        self.guessing = Guessing(self.db, self.flows, self.accounts, PASSWORDS)
         self.keyring = KeyRing(KeyStore(self.db), self.clock)
         self.server = GridAuthorizationServer(self.tokens, self.flows, self.keyring, self.clock,
                                               lambda: self.registry)

@@ -248,7 +248,7 @@ def test_passwd_names_the_database_and_refuses_an_uninitialised_one(
     gridauth("db", "init", "--config", config_file, "--db", db_url, ok=True)
     result = _passwd(gridauth, config_file, db_url)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip() == f"password set for alice in {shown}"
+    assert result.stderr.strip() == f"password set for alice in {shown}; 0 SSO sessions ended"
 
 
 def _passwd(gridauth: Any, config_file: Path, db_url: str) -> Any:

@@ -241,10 +241,11 @@ def _passwd(a: argparse.Namespace) -> int:
         password = _read_password()
         if len(password) < MIN_PASSWORD:
             raise EditError(f"the password must have at least {MIN_PASSWORD} characters; nothing changed")
-        AccountStore(db).set_password(a.name, password, Clock().now())
+        ended = AccountStore(db).set_password(a.name, password, Clock().now())
     finally:
         db.close()
-    print(f"password set for {a.name} in {db.safe_url}", file=sys.stderr)
+    print(f"password set for {a.name} in {db.safe_url}; {ended} SSO session{'' if ended == 1 else 's'} ended",
+          file=sys.stderr)
     return 0
 
 

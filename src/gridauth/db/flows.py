@@ -211,11 +211,20 @@ class FlowStore:
         """Count one attempt under *key*; False when more than *limit* were made in the current window."""
         return self.count_attempt(key, now, window) <= limit
 
-    def within(self, key: str, now: int, limit: int, window: int) -> bool:
-        """Whether fewer than *limit* attempts were counted under *key* in the current window (counts nothing)."""
+    def take_back(self, key: str, now: int, window: int) -> None:
+        """Take back one attempt counted under *key* at *now* (it was not a guess: the right password or code).
+
+        Only the window that attempt was counted in loses it (a window started since then is left alone),
+        and a count never goes below zero. A counter back at zero is deleted, under the lock its update
+        took: people who only sign in successfully leave no row behind.
+        """
+        row = RateLimitRow
+        key = key[:255]
         with self.db.transaction() as session:
-            row = session.get(RateLimitRow, key[:255])
-            return row is None or row.window_start + window <= now or row.count < limit
+            if rowcount(session.execute(update(row).where(row.key == key, row.window_start <= now,
+                                                          row.window_start > now - window, row.count > 0)
+                                        .values(count=row.count - 1))):
+                session.execute(delete(row).where(row.key == key, row.count == 0))
 
     # -- housekeeping ----------------------------------------------------------------------------
     def purge_expired(self, now: int, batch: int = PURGE_BATCH,

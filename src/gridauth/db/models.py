@@ -3,6 +3,9 @@
 These classes are what the code reads and writes; the tables themselves are made and changed by
 the Alembic revisions in ``db/migrations/versions`` (one per change: edit a class here, add a
 revision there, and ``tests/test_migrations.py`` checks that the two agree).
+
+Every text column compares exactly: SQLite does byte for byte by itself, and on MySQL/MariaDB every
+table has a binary collation (revision 0003); a new table must be created with it.
 """
 
 from __future__ import annotations

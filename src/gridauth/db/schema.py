@@ -145,8 +145,9 @@ def upgrade(db: Database) -> tuple[SchemaStatus, SchemaStatus]:
     """Bring *db* to the code's revision, keeping every row; its status before and after.
 
     An ``unknown`` revision is refused: this code cannot know what a newer one changed. When two
-    processes upgrade one database at once, the second's DDL fails on what the first created; it
-    then tries again (the revisions inspect before they change anything) rather than report an error.
+    processes upgrade one database at once, the second's DDL fails on what the first created, or its
+    update of the version row finds it moved on; it then tries again (the revisions inspect before they
+    change anything) rather than report an error.
     """
     before = status(db)
     if before.state == "unknown":
@@ -160,11 +161,14 @@ def upgrade(db: Database) -> tuple[SchemaStatus, SchemaStatus]:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
             break
-        except DBAPIError as exc:
+        except (DBAPIError, CommandError) as exc:
+            # A DDL statement that failed on what another process created, or (when both ran a revision
+            # whose steps look first) the version row that process already moved on.
+            reason = exc.orig if isinstance(exc, DBAPIError) else exc
             if status(db).state == "current":  # another process finished it
                 break
             if attempt == ATTEMPTS:
-                raise GridauthError(f"{db.safe_url}: upgrade to revision {before.head} failed: {exc.orig}") from exc
-            log.info("%s: upgrade attempt %d failed (%s); trying again", db.safe_url, attempt, exc.orig)
+                raise GridauthError(f"{db.safe_url}: upgrade to revision {before.head} failed: {reason}") from exc
+            log.info("%s: upgrade attempt %d failed (%s); trying again", db.safe_url, attempt, reason)
             time.sleep(attempt * 0.5)
     return before, status(db)

@@ -15,13 +15,13 @@ from typing import Any
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from ..clock import Clock
 from ..config.registry import Registry
 from ..db.flows import FlowStore
 from ..db.models import GrantRow
 from ..db.tokens import NewGrant, TokenStore
+from .client_auth import authenticate_secret_basic, authenticate_secret_post, basic_credentials, uniform
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
 from .grants.authorization_code import REPLAYED_CODE, AuthorizationCodeGrant, S256CodeChallenge
 from .grants.client_credentials import ClientCredentialsGrant
@@ -40,14 +40,11 @@ def authenticate_public_client(query_client: Callable[[str], Any], request: OAut
     agents do (oidc-agent), by HTTP Basic with an empty password."""
     client_id = request.payload.client_id
     if not client_id:
-        basic_id, basic_secret = extract_basic_authorization(request.headers)
+        basic_id, basic_secret = basic_credentials(request)
         client_id = basic_id if basic_id and not basic_secret else None
     if not client_id or request.payload.data.get("client_secret"):
         return None
-    client = query_client(client_id)
-    if client is None:
-        raise InvalidClientError(description="unknown client")
-    return client
+    return query_client(client_id)  # None for an unknown client: answered as any failure (client_auth.py)
 
 
 class GridAuthorizationServer(AuthorizationServer):
@@ -65,6 +62,8 @@ class GridAuthorizationServer(AuthorizationServer):
         self.issuer = AccessTokenIssuer(keyring, clock, self.registry)
         self.register_token_generator("default", self.issuer)
         self.register_client_auth_method("none", authenticate_public_client)
+        self.register_client_auth_method("client_secret_basic", authenticate_secret_basic)
+        self.register_client_auth_method("client_secret_post", authenticate_secret_post)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), GridOpenIDCode(self)])
         self.register_grant(DeviceCodeGrant)
         self.register_grant(ClientCredentialsGrant)
@@ -88,6 +87,13 @@ class GridAuthorizationServer(AuthorizationServer):
             self._bound.registry = None
 
     # -- authlib hooks ---------------------------------------------------------------------------
+    def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token") -> Any:
+        """authlib's client authentication, every failure answered alike (see ``client_auth.py``)."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as error:
+            raise uniform(error) from None
+
     def query_client(self, client_id: str) -> OAuthClient | None:
         """The registry client with *client_id*, or None."""
         client = self.registry().client(client_id) if client_id else None

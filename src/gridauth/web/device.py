@@ -21,7 +21,7 @@ from .oauth_handler import OAuthHandler
 from .pages import PageHandler
 
 log = logging.getLogger("gridauth.device")
-WRONG_CODE_LIMIT = (10, 600)  # wrong user codes per address in 10 minutes
+audit = logging.getLogger("gridauth.audit")
 
 
 class DeviceAuthorizationHandler(OAuthHandler):
@@ -35,30 +35,17 @@ class DeviceAuthorizationHandler(OAuthHandler):
 class DeviceVerificationHandler(PageHandler):
     """``/device``: enter the code, sign in, choose a group, approve or deny."""
 
-    async def _pending_flow(self, user_code: str) -> DeviceFlowRow | None:
-        context = self.context
-        now = context.clock.now()
-        row = await context.db.run(context.flows.device_flow_by_user_code, user_code) if user_code else None
-        if row is not None and row.status == "pending" and row.expires_at > now:
-            return row
-        return None
-
     async def _flow_or_error(self, raw_code: str) -> DeviceFlowRow | None:
-        """The pending flow of the code typed, or an error page (rate limited for wrong codes)."""
-        user_code = normalize_user_code(raw_code)
-        row = await self._pending_flow(user_code)
-        if row is not None:
-            return row
-        context = self.context
-        limit, window = WRONG_CODE_LIMIT
-        allowed = await context.db.run(context.flows.hit, f"user-code:{self.client_ip()}", context.clock.now(),
-                                       limit, window)
-        if not allowed:
-            log.warning("too many wrong user codes from %s", self.client_ip())
+        """The pending flow of the code typed, or an error page (every code refused while the address is over
+        its budget of codes: ``db/guessing.py``)."""
+        context, address = self.context, self.client_ip()
+        found = await context.guessing.user_code(normalize_user_code(raw_code), address, context.clock.now())
+        if found.outcome == "rate_limited":
+            audit.warning("too many wrong user codes from %s", address)
             self.page("device.html", status=429, user_code="", error=TOO_MANY_CODES)
-        else:
+        elif found.outcome == "wrong":
             self.page("device.html", status=400, user_code=raw_code[:32], error=WRONG_CODE)
-        return None
+        return found.row
 
     def _select(self, row: DeviceFlowRow, chosen: str | None) -> Membership | tuple[str, ...] | None:
         assert self.session is not None

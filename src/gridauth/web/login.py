@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 
 from .. import metrics
+from ..hashing import PasswordChecksBusy
 from .external_login import start_external_login
-from .messages import TOO_MANY_LOGINS, WRONG_PASSWORD
+from .messages import LOGINS_BUSY, TOO_MANY_LOGINS, WRONG_PASSWORD
 from .pages import PageHandler, safe_next
 
 log = logging.getLogger("gridauth.login")
-LOGIN_LIMIT = (10, 300)  # failed attempts per user name (and five times that per address) in 5 minutes
+audit = logging.getLogger("gridauth.audit")
 
 
 class LoginHandler(PageHandler):
-    """The login page and the local-account form."""
+    """The login page and the local-account form (the guess budgets are ``db/guessing.py``'s)."""
 
     def _providers(self) -> tuple[list[str], list[str]]:
         idps = self.registry.idps.values()
@@ -36,26 +37,25 @@ class LoginHandler(PageHandler):
         username = self.get_body_argument("username", "").strip()[:255]
         password = self.get_body_argument("password", "")[:1024]
         next_url = safe_next(self.get_body_argument("next", "/"))
-        context = self.context
-        now = context.clock.now()
-        limit, window = LOGIN_LIMIT
-        keys = ((f"login-ip:{self.client_ip()}", limit * 5), (f"login-user:{username}", limit))
-        if not all([await context.db.run(context.flows.within, key, now, most, window) for key, most in keys]):
-            log.warning("login rate limit hit for %r from %s", username, self.client_ip())
-            metrics.record_login("local", "rate_limited")
-            self._show(TOO_MANY_LOGINS, username, status=429)
-            return
+        context, address = self.context, self.client_ip()
         local, _ = self._providers()
-        known = bool(local) and self.registry.user(username) is not None
-        ok = await context.db.run(context.accounts.check_password, username, password) if known else False
-        if not ok:
-            for key, most in keys:  # only failures count
-                await context.db.run(context.flows.hit, key, now, most, window)
-            log.info("failed local login for %r from %s", username, self.client_ip())
-            metrics.record_login("local", "failure")
-            self._show(WRONG_PASSWORD, username, status=401)
+        registered = bool(local) and self.registry.user(username) is not None
+        try:
+            outcome = await context.guessing.sign_in(username, password, address, registered, context.clock.now())
+        except PasswordChecksBusy:
+            log.warning("password checks busy: sign-in of %r from %s refused", username, address)
+            metrics.record_login("local", "unavailable")
+            self.set_header("Retry-After", "5")
+            self._show(LOGINS_BUSY, username, status=503)
             return
-        await self.start_session(username, "local", None)
-        log.info("local login of %r from %s", username, self.client_ip())
-        metrics.record_login("local", "success")
-        self.redirect(next_url)
+        metrics.record_login("local", outcome)
+        if outcome == "rate_limited":
+            audit.warning("login rate limit hit for %r from %s", username, address)
+            self._show(TOO_MANY_LOGINS, username, status=429)
+        elif outcome == "failure":
+            audit.info("failed local login for %r from %s", username, address)
+            self._show(WRONG_PASSWORD, username, status=401)
+        else:
+            await self.start_session(username, "local", None)
+            log.info("local login of %r from %s", username, address)
+            self.redirect(next_url)

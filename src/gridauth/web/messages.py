@@ -159,6 +159,7 @@ NO_LONGER_PENDING = Problem("This request is no longer waiting",
 # -- sign-in --------------------------------------------------------------------------------------------
 WRONG_PASSWORD = "Wrong user name or password. Check both and try again."
 TOO_MANY_LOGINS = "Too many failed attempts. Wait a few minutes, then try again."
+LOGINS_BUSY = "Too many sign-ins are being checked right now. Try again in a few seconds."
 
 
 def provider_unreachable(idp: str, error: Exception) -> Problem:
