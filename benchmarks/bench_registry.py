@@ -24,7 +24,7 @@ from pathlib import Path
 from timeit import timeit
 
 from gridauth.config.builder import load_text
-from gridauth.config.reload import RegistryHolder
+from gridauth.config.reload import RELOAD_INTERVAL, RegistryHolder
 
 GRIDAUTH = [sys.executable, "-m", "gridauth.cli.main"]
 # Loopback never goes through a proxy.
@@ -163,7 +163,8 @@ def main() -> None:
         if not args.no_serve:
             starts, served = serve(config, env, args.repeat)
             print(f"cold start, serve --processes 2 to both workers serving: {_summary(starts)}")
-            print(f"edit to new version served by both workers (reload interval 2 s): {_summary(served)}")
+            print(f"edit to new version served by both workers (reload interval {RELOAD_INTERVAL} s): "
+                  f"{_summary(served)}")
 
 
 if __name__ == "__main__":
