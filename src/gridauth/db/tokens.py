@@ -18,8 +18,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import partial
+from typing import Any
 
-from sqlalchemy import ColumnElement, Update, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, Update, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -76,6 +77,8 @@ class Grant:
 _GRANT_COLUMNS = [GrantRow.__table__.c[field.name] for field in fields(Grant)]
 _GRANT_BY_HASH = select(*_GRANT_COLUMNS).where(GrantRow.refresh_token_hash == bindparam("digest"))
 _GRANT_BY_ID = select(*_GRANT_COLUMNS).where(GrantRow.id == bindparam("grant_id"))
+_DENIED = select(RevokedTokenRow.jti).where(RevokedTokenRow.jti == bindparam("jti"))
+_LEGACY_GRANT = select(LegacyTokenRow.grant_id).where(LegacyTokenRow.jti == bindparam("jti"))
 _LIVE = (GrantRow.id == bindparam("grant_id"), GrantRow.revoked_at.is_(None), GrantRow.expires_at > bindparam("now"))
 _LATER_PURGE = case((GrantRow.purge_at < bindparam("until"), bindparam("until")), else_=GrantRow.purge_at)
 # The refresh's one statement, which also hands back the new generation: SQLite returns it
@@ -111,12 +114,8 @@ def new_grant_id() -> str:
     return uuid.uuid4().hex
 
 
-_DENIED = select(RevokedTokenRow.jti).where(RevokedTokenRow.jti == bindparam("jti"))
-_LEGACY_GRANT = select(LegacyTokenRow.grant_id).where(LegacyTokenRow.jti == bindparam("jti"))
-
-
-def _one_grant(connection: Connection, query: object, params: dict[str, str]) -> Grant | None:
-    row = connection.execute(query, params).first()  # type: ignore[call-overload]
+def _one_grant(connection: Connection, query: Select[Any], params: dict[str, str]) -> Grant | None:
+    row = connection.execute(query, params).first()
     return Grant(*row) if row is not None else None
 
 
