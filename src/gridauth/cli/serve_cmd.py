@@ -64,6 +64,7 @@ def _start(args: argparse.Namespace) -> int:
 
     from .. import metrics
     from ..config.builder import local_issuer
+    from ..config.guard import require_essentials
     from ..config.reload import RegistryHolder
     from ..db.engine import Database
     from ..service import ServiceContext
@@ -80,6 +81,7 @@ def _start(args: argparse.Namespace) -> int:
         raise GridauthError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     port = sockets[0].getsockname()[1]
     holder = RegistryHolder(path, local_issuer(port))
+    require_essentials(holder.current, str(path))
     setup = ServiceContext(holder, Database(url, workers=1))
     setup.prepare_storage()
     for note in start_notes(setup, port, args.behind_proxy, path, args.db):

@@ -317,7 +317,10 @@ def build_from_tree(tree: Tree, version: str = "", default_issuer: str = DEFAULT
     for name in defaults:
         if name not in groups:
             issues.add("/Registry/DefaultGroup", f"unknown group {name!r}")
-    return Registry.build(settings, vos, users, groups, clients, idps, defaults, version), list(issues)
+    tops = {"Registry": tree.get("Registry"), "Authorization": _section(tree, "DIRAC", "Security").get("Authorization")}
+    present = frozenset(name for name, section in tops.items() if isinstance(section, Mapping))
+    return (Registry.build(settings, vos, users, groups, clients, idps, defaults, version, present),
+            list(issues))
 
 
 def version_of(text: str) -> str:

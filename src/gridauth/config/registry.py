@@ -28,6 +28,10 @@ class Registry:
     _by_subject: Mapping[str, str]
     _by_dn: Mapping[str, str]
     _groups_of_user: Mapping[str, tuple[str, ...]]
+    # Which of the top sections the file has ("Registry", "Authorization"): the reload guard compares them.
+    sections: frozenset[str] = frozenset()
+    # When this process started serving this version (Unix time; 0 outside a serving process).
+    served_since: float = 0.0
 
     @classmethod
     def build(
@@ -40,6 +44,7 @@ class Registry:
         idps: dict[str, IdProvider],
         default_groups: tuple[str, ...] = (),
         version: str = "",
+        sections: frozenset[str] = frozenset(),
     ) -> Registry:
         """Freeze the given objects and compute the indexes once."""
         by_subject = {sub: u.name for u in users.values() for sub in u.subjects}
@@ -61,6 +66,7 @@ class Registry:
             _by_subject=freeze(by_subject),
             _by_dn=freeze(by_dn),
             _groups_of_user=freeze({u: tuple(sorted(gs)) for u, gs in groups_of.items()}),
+            sections=sections,
         )
 
     # -- users ---------------------------------------------------------------------------------
