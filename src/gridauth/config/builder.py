@@ -37,6 +37,7 @@ LIFETIME_OPTIONS = {
     "DeviceCodeInterval": ("device_code_interval", 5, 1, 60),
     "AuthorizationCodeLifetime": ("authorization_code", 300, 10, 300),
     "SessionLifetime": ("session", 28800, 60, 2_592_000),
+    "RemovalGracePeriod": ("removal_grace", 3600, 0, 31_536_000),
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")

@@ -58,7 +58,7 @@ class RegistryHolder:
     @staticmethod
     def _served(registry: Registry) -> Registry:
         """*registry* stamped with the time this process starts serving it (the refresh grant reads it)."""
-        return dataclasses.replace(registry, served_since=time.time())
+        return dataclasses.replace(registry, served_since=int(time.time()))
 
     def _build(self, text: str) -> Registry:
         start = time.perf_counter()
