@@ -30,7 +30,8 @@ class Registry:
     _groups_of_user: Mapping[str, tuple[str, ...]]
     # Which of the top sections the file has ("Registry", "Authorization"): the reload guard compares them.
     sections: frozenset[str] = frozenset()
-    # When this process started serving this version (Unix time, whole seconds as the clock; 0 outside a serving process).
+    # When this process started serving this version (Unix time in whole seconds, as the clock; 0 when not
+    # served: a snapshot built outside a RegistryHolder).
     served_since: int = 0
 
     @classmethod
