@@ -17,6 +17,7 @@ import os
 import time
 from pathlib import Path
 
+from .. import audit
 from ..errors import ConfigInvalid
 from .builder import load_text, read_text, version_of
 from .guard import lost_essentials
@@ -89,6 +90,8 @@ class RegistryHolder:
         except ConfigInvalid as exc:
             if self._refused != stamp:  # log each refused edit once, not every second
                 log.error("configuration edit refused, still serving version %s: %s", self._current.version, exc)
+                audit.record("config_reload", "refused", version=self._current.version,
+                             error=f"{len(exc.issues)} error(s)")
                 self._refused = stamp
             return False
         if lost := lost_essentials(self._current, new):
@@ -96,9 +99,12 @@ class RegistryHolder:
                 log.error("configuration edit refused, still serving version %s: the new file (version %s) lost %s "
                           "(an emptied or truncated file?); restart the service to serve it on purpose",
                           self._current.version, new.version, ", ".join(lost))
+                audit.record("config_reload", "refused", version=self._current.version,
+                             reason=f"version {new.version} lost {', '.join(lost)}")
                 self._refused = stamp
             return False
         self._current = self._served(new)
+        audit.record("config_reload", version=new.version)
         log.info("configuration reloaded: version %s (%d users, %d groups, %d clients)",
                  new.version, len(new.users), len(new.groups), len(new.clients))
         return True
