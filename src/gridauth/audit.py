@@ -43,6 +43,10 @@ LOGGER = "gridauth.audit"
 ENV = "GRIDAUTH_AUDIT_LOG"
 VALUE_MAX = 256
 log = logging.getLogger(LOGGER)
+# A command that configured no logging (``gridauth admin ...`` without $GRIDAUTH_AUDIT_LOG) prints none of it:
+# without a handler of its own, Python's last-resort handler would print the WARNING records on stderr.
+_SILENT = logging.NullHandler()
+log.addHandler(_SILENT)
 _request = threading.local()  # the address and client of the request a worker thread is serving
 
 
@@ -99,8 +103,9 @@ def configure(path: str | None) -> None:
     Raises OSError when the file cannot be opened (the command says so in one line).
     """
     for handler in list(log.handlers):
-        log.removeHandler(handler)
-        handler.close()
+        if handler is not _SILENT:
+            log.removeHandler(handler)
+            handler.close()
     log.setLevel(logging.INFO)
     if not path:
         log.propagate = True
