@@ -51,19 +51,23 @@ class MariaDBNode:
         """Install the system tables, start the server, grant root over TCP, wait until it answers."""
         _guard_sigterm()
         self.root.chmod(0o755)
-        self.datadir.mkdir(parents=True)
+        tmpdir = self.root / "tmp"  # its temporary tables away from /tmp, which other runs may clean
         user = ["--user=mysql"] if os.geteuid() == 0 else []
-        if user:
-            mysql = pwd.getpwnam("mysql")
-            os.chown(self.datadir, mysql.pw_uid, mysql.pw_gid)
+        for directory in (self.datadir, tmpdir):
+            directory.mkdir(parents=True)
+            if user:
+                mysql = pwd.getpwnam("mysql")
+                os.chown(directory, mysql.pw_uid, mysql.pw_gid)
         installed = subprocess.run(["mariadb-install-db", "--no-defaults", *user, f"--datadir={self.datadir}",
+                                    f"--tmpdir={tmpdir}",
                                     "--auth-root-authentication-method=socket", "--skip-test-db"],
                                    capture_output=True, text=True, timeout=120)
         if installed.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed:\n{installed.stdout}{installed.stderr}")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [MARIADBD, "--no-defaults", *user, f"--datadir={self.datadir}", f"--port={self.port}",
+                [MARIADBD, "--no-defaults", *user, f"--datadir={self.datadir}", f"--tmpdir={tmpdir}",
+                 f"--port={self.port}",
                  "--bind-address=127.0.0.1", f"--socket={self.datadir}/sock", f"--pid-file={self.datadir}/pid",
                  "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M", "--skip-name-resolve"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
