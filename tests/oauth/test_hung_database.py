@@ -4,7 +4,7 @@ The server is the test's own ``mariadbd`` (its own data directory and port, neve
 MariaDB on 3306), stopped with SIGSTOP: connections stay open and nothing answers, as with a
 swapping or wedged server. Each request is made with a client timeout, so a hung request fails the
 test instead of waiting for ever; the bounds are wide (the service's own are 1.5 s for /health and
-3 to 8 s for a query), they tell a bounded wait from a hang, not a speed.
+5 to 10 s for a query), they tell a bounded wait from a hang, not a speed.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ S = TypeVar("S")
 
 
 # Bounds of every database call of a serving process, in seconds (see the module's docstring).
-CONNECT_TIMEOUT = 3
+CONNECT_TIMEOUT = 5
 QUERY_TIMEOUT = 5
 UNBOUNDED_WAIT = 600  # SQLite's lock wait without a query timeout (a command's): long, but not for ever
 # After a query that failed this slowly, transactions fail at once for OUTAGE_HOLD seconds (one probe then).
