@@ -82,4 +82,6 @@ def test_json_lines_carry_the_request_and_never_a_secret(json_server):
     assert by_path[("GET", "/authorize", 200)]["client_id"] == "example-portal"
     assert by_path[("POST", "/login", 401)]["level"] == "WARNING"
     assert isinstance(by_path[("POST", "/token", 401)]["duration_ms"], float)
-    assert any(e["logger"] == "gridauth.audit" and "failed local login" in e["message"] for e in entries)
+    assert any(e["logger"] == "gridauth.login" and "failed local login" in e["message"] for e in entries)
+    audit = [json.loads(e["message"]) for e in entries if e["logger"] == "gridauth.audit"]
+    assert any(a["event"] == "login_failed" and a["outcome"] == "failure" for a in audit), audit

@@ -131,6 +131,7 @@ def test_user_removed_from_group_gets_invalid_grant_and_the_grant_is_revoked(ser
     rt = issue_grant(service, username="bob")
     token = service.refresh(rt).body["access_token"]
     service.edit(lambda cfg: edits.user_modify(cfg, "bob", remove_groups=["dteam_user"]))
+    service.clock.advance(3600)  # the removal has been served for RemovalGracePeriod (test_registry_rollback.py)
     reply = service.refresh(rt)
     assert (reply.status, reply.body["error"]) == (400, "invalid_grant")
     assert "no longer a member" in reply.body["error_description"]

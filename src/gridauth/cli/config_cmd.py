@@ -9,6 +9,7 @@ from diraccfg import CFG
 
 from ..config import cfgfile
 from ..config.builder import load_text, read_text
+from ..config.guard import require_essentials
 from ..config.paths import config_path
 from ..errors import EditError
 from .common import add_config_option, add_edit_options, store_from
@@ -114,9 +115,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check a file; print ``OK`` with counts, or every error (exit 3)."""
+    """Check a file; print ``OK`` with counts, or every error (exit 3), an empty or cut-short registry included."""
     path = args.file or str(config_path(args.config))
     registry = load_text(read_text(path), path)
+    require_essentials(registry, path)
     print(f"{path}: OK ({len(registry.vos)} VOs, {len(registry.groups)} groups, {len(registry.users)} users, "
           f"{len(registry.clients)} clients, {len(registry.idps)} identity providers)")
     return 0

@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 def open_database(args: argparse.Namespace, create: bool = False) -> Database:
     """The database named by ``--db`` (one worker: commands run one query at a time).
 
-    Without *create*, a missing SQLite file is refused rather than created.
+    Without *create*, a missing SQLite file is refused rather than created. No query timeout: a schema
+    upgrade may alter a large table for minutes (connecting is still bounded).
     """
     # Imported here, not at the top: commands that need no database start faster.
     from ..db.engine import Database
 
-    return Database(database_url(args.db), workers=1, create=create)
+    return Database(database_url(args.db), workers=1, create=create, query_timeout=None)
 
 
 def open_context(args: argparse.Namespace, create: bool = False) -> ServiceContext:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
+from .. import audit
 from ..errors import ConfigInvalid, GridauthError
 from . import admin_cmd, client_cmd, config_cmd, db_cmd, keys_cmd, serve_cmd
 
@@ -29,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 on success)."""
     args = build_parser().parse_args(argv)
     try:
+        if os.environ.get(audit.ENV):  # the edits' audit lines (serve opens its own, --audit-log)
+            serve_cmd.open_audit_log(os.environ[audit.ENV])
         return args.func(args) or 0
     except ConfigInvalid as exc:
         for issue in exc.issues:

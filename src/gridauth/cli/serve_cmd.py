@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import socket
 from typing import TYPE_CHECKING
 
+from .. import audit
 from ..config.paths import config_path, database_url
 from ..config.reload import RELOAD_INTERVAL
 from ..errors import GridauthError
@@ -48,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", default="text", choices=FORMATS,
                         help="text lines (default) or one JSON object per line")
+    parser.add_argument("--audit-log", metavar="FILE", default=os.environ.get(audit.ENV) or None,
+                        help="append the audit log (JSON lines) to FILE instead of the service log "
+                             f"(default: ${audit.ENV})")
     parser.set_defaults(func=cmd_serve)
 
 
@@ -57,6 +62,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _start(args)
 
 
+def open_audit_log(path: str | None) -> None:
+    """Send the audit lines to *path* (None: the service log); a file that cannot be opened is one clear line."""
+    try:
+        audit.configure(path)
+    except OSError as exc:
+        raise GridauthError(f"cannot open the audit log {path}: {exc.strerror or exc}") from None
+
+
 def _start(args: argparse.Namespace) -> int:
     """Load and check everything first (refusing an invalid configuration), then fork and serve."""
     # The server's modules are imported here, not at the top: every other command starts faster.
@@ -64,6 +77,7 @@ def _start(args: argparse.Namespace) -> int:
 
     from .. import metrics
     from ..config.builder import local_issuer
+    from ..config.guard import require_essentials
     from ..config.reload import RegistryHolder
     from ..db.engine import Database
     from ..service import ServiceContext
@@ -71,6 +85,7 @@ def _start(args: argparse.Namespace) -> int:
     from .first_run import start_notes
 
     configure_logging(args.log_level, args.log_format)
+    open_audit_log(args.audit_log)
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))  # its DEBUG shows tokens
     path = config_path(args.config)
     url = database_url(args.db)
@@ -80,6 +95,7 @@ def _start(args: argparse.Namespace) -> int:
         raise GridauthError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     port = sockets[0].getsockname()[1]
     holder = RegistryHolder(path, local_issuer(port))
+    require_essentials(holder.current, str(path))
     setup = ServiceContext(holder, Database(url, workers=1))
     setup.prepare_storage()
     for note in start_notes(setup, port, args.behind_proxy, path, args.db):

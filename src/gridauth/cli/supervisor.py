@@ -1,6 +1,8 @@
 """Run the service in N worker processes that share the listening sockets, and stop them together.
 
-The parent forks the workers after binding, restarts a worker that dies unexpectedly, and forwards
+The parent forks the workers after binding, restarts a worker that dies unexpectedly (after a pause
+that doubles while workers keep dying young, and starts again from one second once a worker had
+served for a minute: :class:`RestartBackoff`), and forwards
 SIGTERM/SIGINT so that stopping the parent stops every worker. Each worker also asks the kernel to
 end it if the parent disappears (``PR_SET_PDEATHSIG``), so no worker outlives a killed parent.
 
@@ -20,6 +22,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GridauthError
@@ -28,6 +31,7 @@ log = logging.getLogger("gridauth.serve")
 PR_SET_PDEATHSIG = 1
 RESTART_PAUSE = 1.0
 MAX_RESTART_PAUSE = 60.0
+HEALTHY_UPTIME = 60.0
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -64,6 +68,29 @@ def shared_metrics_dir(processes: int) -> Iterator[Path | None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@dataclass
+class RestartBackoff:
+    """How long to wait before replacing a worker that died.
+
+    A worker that keeps dying right after it starts (a bad database URL, a broken host) is not restarted
+    in a tight loop: each pause is twice the last, up to *most*. A worker that had served for
+    *healthy_after* seconds died of something new, so the pause starts again from *first*: one crash
+    a day must not leave the service a worker short for a minute.
+    """
+
+    first: float = RESTART_PAUSE
+    most: float = MAX_RESTART_PAUSE
+    healthy_after: float = HEALTHY_UPTIME
+    _next: float = field(default=0.0, init=False)
+
+    def pause(self, uptime: float) -> float:
+        """The pause before replacing a worker that died after *uptime* seconds."""
+        if self._next == 0.0 or uptime >= self.healthy_after:
+            self._next = self.first
+        pause, self._next = self._next, min(self._next * 2, self.most)
+        return pause
+
+
 def _die_with_parent() -> None:
     # Not Linux: no prctl, but the parent's signal forwarding still stops the workers.
     with contextlib.suppress(OSError, AttributeError):
@@ -87,10 +114,12 @@ def _spawn(worker: Callable[[], None]) -> int:
     return pid
 
 
-def run_workers(worker: Callable[[], None], processes: int, ended: Callable[[int], None] | None = None) -> int:
+def run_workers(worker: Callable[[], None], processes: int, ended: Callable[[int], None] | None = None,
+                backoff: RestartBackoff | None = None) -> int:
     """Run *worker* in this process (``processes == 1``) or in N forked children (0: one per CPU).
 
-    *ended* is called with the process id of every worker that has ended (to forget its live metrics).
+    *ended* is called with the process id of every worker that has ended (to forget its live metrics);
+    *backoff* paces the restarts of workers that died.
     """
     if processes == 1:
         worker()
@@ -101,16 +130,17 @@ def run_workers(worker: Callable[[], None], processes: int, ended: Callable[[int
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
-        for pid in children:
+        for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    children: set[int] = set()
+    children: dict[int, float] = {}  # process id: when it started (monotonic)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    children.update(_spawn(worker) for _ in range(count))
+    for _ in range(count):
+        children[_spawn(worker)] = time.monotonic()
     log.info("started %d worker processes: %s", count, ", ".join(map(str, sorted(children))))
-    pause = RESTART_PAUSE
+    backoff = backoff or RestartBackoff()
     while children:
         try:
             pid, status = os.wait()
@@ -118,15 +148,18 @@ def run_workers(worker: Callable[[], None], processes: int, ended: Callable[[int
             break
         except InterruptedError:
             continue
-        children.discard(pid)
+        started = children.pop(pid, None)
+        if started is None:  # not a worker (nothing else is forked here, but never restart a stranger)
+            continue
         if ended is not None:
             ended(pid)
         if not stopping:
             code = os.waitstatus_to_exitcode(status)
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-            log.error("worker %d stopped (%s); starting another in %g s", pid, how, pause)
+            uptime = time.monotonic() - started
+            pause = backoff.pause(uptime)
+            log.error("worker %d stopped (%s) after %.0f s; starting another in %g s", pid, how, uptime, pause)
             time.sleep(pause)
-            pause = min(pause * 2, MAX_RESTART_PAUSE)  # a worker that keeps dying is not restarted in a loop
             if not stopping:
-                children.add(_spawn(worker))
+                children[_spawn(worker)] = time.monotonic()
     return 0

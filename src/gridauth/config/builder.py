@@ -37,6 +37,7 @@ LIFETIME_OPTIONS = {
     "DeviceCodeInterval": ("device_code_interval", 5, 1, 60),
     "AuthorizationCodeLifetime": ("authorization_code", 300, 10, 300),
     "SessionLifetime": ("session", 28800, 60, 2_592_000),
+    "RemovalGracePeriod": ("removal_grace", 3600, 0, 31_536_000),
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
@@ -317,7 +318,10 @@ def build_from_tree(tree: Tree, version: str = "", default_issuer: str = DEFAULT
     for name in defaults:
         if name not in groups:
             issues.add("/Registry/DefaultGroup", f"unknown group {name!r}")
-    return Registry.build(settings, vos, users, groups, clients, idps, defaults, version), list(issues)
+    tops = {"Registry": tree.get("Registry"), "Authorization": _section(tree, "DIRAC", "Security").get("Authorization")}
+    present = frozenset(name for name, section in tops.items() if isinstance(section, Mapping))
+    return (Registry.build(settings, vos, users, groups, clients, idps, defaults, version, present),
+            list(issues))
 
 
 def version_of(text: str) -> str:

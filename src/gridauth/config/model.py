@@ -31,6 +31,9 @@ class Lifetimes:
     device_code_interval: int = 5
     authorization_code: int = 300
     session: int = 28800
+    # How long a registry without a grant's user or group must have been served before a refused
+    # refresh revokes the grant (until then it is only refused, and a rollback brings it back).
+    removal_grace: int = 3600
 
 
 @dataclass(frozen=True)

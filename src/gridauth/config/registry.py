@@ -28,6 +28,11 @@ class Registry:
     _by_subject: Mapping[str, str]
     _by_dn: Mapping[str, str]
     _groups_of_user: Mapping[str, tuple[str, ...]]
+    # Which of the top sections the file has ("Registry", "Authorization"): the reload guard compares them.
+    sections: frozenset[str] = frozenset()
+    # When this process started serving this version (Unix time in whole seconds, as the clock; 0 when not
+    # served: a snapshot built outside a RegistryHolder).
+    served_since: int = 0
 
     @classmethod
     def build(
@@ -40,6 +45,7 @@ class Registry:
         idps: dict[str, IdProvider],
         default_groups: tuple[str, ...] = (),
         version: str = "",
+        sections: frozenset[str] = frozenset(),
     ) -> Registry:
         """Freeze the given objects and compute the indexes once."""
         by_subject = {sub: u.name for u in users.values() for sub in u.subjects}
@@ -61,6 +67,7 @@ class Registry:
             _by_subject=freeze(by_subject),
             _by_dn=freeze(by_dn),
             _groups_of_user=freeze({u: tuple(sorted(gs)) for u, gs in groups_of.items()}),
+            sections=sections,
         )
 
     # -- users ---------------------------------------------------------------------------------

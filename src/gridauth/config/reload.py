@@ -4,18 +4,23 @@ The holder owns one reference to an immutable :class:`Registry`. ``check()`` not
 the file (size, mtime or inode), builds a new snapshot off the caller's thread if asked, and
 replaces the reference in one assignment: a request that took the old snapshot keeps a coherent
 view, the next request sees the new one. An invalid edit is logged with every error and the last
-good snapshot keeps serving.
+good snapshot keeps serving. So does a file that lost a whole part of the served registry (its
+``Registry`` or ``Authorization`` section, all its VOs, users or clients: see ``guard.py``), which is
+what a truncated or emptied file looks like.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 from pathlib import Path
 
+from .. import audit
 from ..errors import ConfigInvalid
 from .builder import load_text, read_text, version_of
+from .guard import lost_essentials
 from .model import DEFAULT_ISSUER
 from .registry import Registry
 
@@ -48,8 +53,13 @@ class RegistryHolder:
         self.path = Path(path)
         self.default_issuer = default_issuer
         self._stamp = _stamp(self.path)
-        self._current = self._build(read_text(str(self.path)))
+        self._current = self._served(self._build(read_text(str(self.path))))
         self._refused: tuple[int, int, int] | None = None
+
+    @staticmethod
+    def _served(registry: Registry) -> Registry:
+        """*registry* stamped with the time this process starts serving it (the refresh grant reads it)."""
+        return dataclasses.replace(registry, served_since=int(time.time()))
 
     def _build(self, text: str) -> Registry:
         start = time.perf_counter()
@@ -80,9 +90,21 @@ class RegistryHolder:
         except ConfigInvalid as exc:
             if self._refused != stamp:  # log each refused edit once, not every second
                 log.error("configuration edit refused, still serving version %s: %s", self._current.version, exc)
+                audit.record("config_reload", "refused", version=self._current.version,
+                             error=f"{len(exc.issues)} error(s)")
                 self._refused = stamp
             return False
-        self._current = new
+        if lost := lost_essentials(self._current, new):
+            if self._refused != stamp:
+                log.error("configuration edit refused, still serving version %s: the new file (version %s) lost %s "
+                          "(an emptied or truncated file?); restart the service to serve it on purpose",
+                          self._current.version, new.version, ", ".join(lost))
+                audit.record("config_reload", "refused", version=self._current.version,
+                             reason=f"version {new.version} lost {', '.join(lost)}")
+                self._refused = stamp
+            return False
+        self._current = self._served(new)
+        audit.record("config_reload", version=new.version)
         log.info("configuration reloaded: version %s (%d users, %d groups, %d clients)",
                  new.version, len(new.users), len(new.groups), len(new.clients))
         return True

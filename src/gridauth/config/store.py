@@ -25,7 +25,8 @@ from pathlib import Path
 
 from diraccfg import CFG
 
-from ..errors import ConcurrentModification, LockTimeout, UnknownVersion
+from .. import audit
+from ..errors import ConcurrentModification, ConfigInvalid, LockTimeout, UnknownVersion
 from .builder import load_text, read_text
 from .cfgfile import parse, serialize
 from .registry import Registry
@@ -181,13 +182,19 @@ class ConfigStore:
         self._record_if_unrecorded(old_text)
         if new_text == old_text:
             return None
-        load_text(new_text, str(self.path))  # raises ConfigInvalid with every error
+        try:
+            load_text(new_text, str(self.path))  # raises ConfigInvalid with every error
+        except ConfigInvalid as exc:
+            audit.record("config_edit", "refused", user=author or default_author(), reason=comment,
+                         error=f"{len(exc.issues)} error(s)")
+            raise
         if _sha(self.read()) != _sha(old_text):
             raise ConcurrentModification(
                 f"{self.path}: the file changed on disk while this edit was prepared; nothing written, "
                 "run the command again")
         version = self._record(new_text, author or default_author(), comment)
         atomic_write(self.path, new_text)
+        audit.record("config_edit", user=version.author, version=str(version.id), reason=comment)
         return version
 
     def _record_if_unrecorded(self, text: str) -> None:

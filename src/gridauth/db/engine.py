@@ -5,6 +5,14 @@ are short (one request's work) and connections are pooled, and pinged after an i
 database that went away and came back is used again without a restart. The schema itself is
 Alembic's (``db/schema.py``).
 
+Every query and connection attempt is bounded: MySQL/MariaDB connections have connect, read and
+write timeouts (:data:`CONNECT_TIMEOUT`, :data:`QUERY_TIMEOUT`), SQLite waits at most
+:data:`QUERY_TIMEOUT` for its lock, and after a query that timed out the :class:`OutageGate` makes
+the next transactions fail at once for a moment (``db/outage.py``), so a hung database gives quick
+503s rather than hung requests. ``/health`` pings on a thread of its own with a deadline
+(:meth:`Database.answers`). Commands that may legitimately run long statements (``gridauth db
+upgrade`` altering a large table) open the database with ``query_timeout=None``.
+
 Errors are translated in one place (:func:`translate`): a missing table or column is a
 :class:`SchemaMismatch` (the code is newer than the database: run ``gridauth db upgrade``), any other
 operational error a :class:`DatabaseUnavailable` (an outage: try again shortly).
@@ -28,19 +36,32 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, Operat
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import DatabaseUnavailable, GridauthError, SchemaMismatch
+from .outage import OutageGate
 
 log = logging.getLogger("gridauth.db")
 T = TypeVar("T")
 S = TypeVar("S")
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+# Bounds of every database call of a serving process, in seconds (see the module's docstring).
+CONNECT_TIMEOUT = 5
+QUERY_TIMEOUT = 5
+UNBOUNDED_WAIT = 600  # SQLite's lock wait without a query timeout (a command's): long, but not for ever
+# After a query that failed this slowly, transactions fail at once for OUTAGE_HOLD seconds (one probe then).
+OUTAGE_HOLD = 2.0
+# What /health waits for a ping before it says "degraded".
+HEALTH_TIMEOUT = 1.5
+
+
+def _sqlite_pragmas(busy_ms: int) -> Callable[..., None]:
+    def pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+    return pragmas
 
 
 # A pooled MySQL connection idle for longer than this is pinged before use. A busy pool's
@@ -78,12 +99,15 @@ SQLITE_WORKERS = 2
 SERVER_WORKERS = 8
 
 
-def make_engine(url: str, create: bool = True) -> Engine:
-    """An engine for *url*: SQLite in WAL mode, or a recycled MySQL pool whose idle connections are pinged.
+def make_engine(url: str, create: bool = True, query_timeout: int | None = QUERY_TIMEOUT) -> Engine:
+    """An engine for *url*: SQLite in WAL mode, or a recycled MySQL pool whose idle connections are pinged; every
+    wait bounded.
 
-    With *create* (the commands that initialise a database, and ``serve``), a missing SQLite file is
-    created with its directory; without it, a missing file is refused, so a command aimed at the
-    wrong path says so instead of leaving an empty database behind.
+    *query_timeout* bounds each read and write of a MySQL connection and SQLite's lock wait (None:
+    no read or write timeout, for commands that may alter large tables). With *create* (the commands
+    that initialise a database, and ``serve``), a missing SQLite file is created with its directory;
+    without it, a missing file is refused, so a command aimed at the wrong path says so instead of
+    leaving an empty database behind.
     """
     try:
         parsed = make_url(url)
@@ -100,8 +124,9 @@ def make_engine(url: str, create: bool = True) -> Engine:
             if not path.exists():  # the database holds signing keys: readable by the service only
                 path.touch(mode=0o600)
         # No pre-ping: a file does not drop its connections, and a ping per checkout cost 9% of a refresh.
-        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 10})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        wait = query_timeout or UNBOUNDED_WAIT
+        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": wait})
+        event.listen(engine, "connect", _sqlite_pragmas(wait * 1000))
         return engine
     if parsed.get_backend_name() == "mysql":
         query = dict(parsed.query)
@@ -111,7 +136,7 @@ def make_engine(url: str, create: bool = True) -> Engine:
             # back, ``connect()`` rolls back on close), so the pool's extra ROLLBACK was a wasted round trip.
             engine = create_engine(parsed.set(query=query), pool_recycle=3600, pool_size=10, max_overflow=10,
                                    pool_reset_on_return=None, isolation_level="READ COMMITTED",
-                                   connect_args={"connect_timeout": 5})
+                                   connect_args=mysql_timeouts(query_timeout))
         except ImportError as exc:  # the driver is the optional extra, not a dependency of gridauth
             raise GridauthError(f"{shown}: no MySQL driver ({exc}): pip install 'gridauth[mysql]'") from None
         event.listen(engine, "checkin", _note_checkin)
@@ -120,16 +145,30 @@ def make_engine(url: str, create: bool = True) -> Engine:
     raise GridauthError(f"{shown}: unsupported database (use sqlite:/// or mysql+mysqldb://)")
 
 
+def mysql_timeouts(query_timeout: int | None) -> dict[str, int]:
+    """The driver's connect, read and write timeouts (mysqlclient): no call waits longer on a hung server."""
+    bounds = {"connect_timeout": CONNECT_TIMEOUT}
+    if query_timeout:
+        bounds.update(read_timeout=query_timeout, write_timeout=query_timeout)
+    return bounds
+
+
 class Database:
     """The engine, a session factory and the worker threads that run every query."""
 
-    def __init__(self, url: str, workers: int | None = None, create: bool = True) -> None:
+    def __init__(self, url: str, workers: int | None = None, create: bool = True,
+                 query_timeout: int | None = QUERY_TIMEOUT) -> None:
         self.url = url
-        self.engine = make_engine(url, create)
+        self.engine = make_engine(url, create, query_timeout)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         if workers is None:
             workers = SQLITE_WORKERS if self.engine.dialect.name == "sqlite" else SERVER_WORKERS
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gridauth-db")
+        # A failure that took most of the query timeout is a database not answering (see db/outage.py).
+        self.gate = OutageGate(slow_after=0.8 * min(query_timeout or QUERY_TIMEOUT, CONNECT_TIMEOUT),
+                               hold=OUTAGE_HOLD)
+        self._pinger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridauth-ping")
+        self._ping: asyncio.Future[bool] | None = None
 
     @property
     def safe_url(self) -> str:
@@ -137,12 +176,26 @@ class Database:
         return make_url(self.url).render_as_string(hide_password=True)
 
     def ping(self) -> bool:
-        """Whether the database answers right now."""
+        """Whether the database answers right now (a success lets held transactions through again)."""
         try:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
-            return True
         except DBAPIError:
+            return False
+        self.gate.answered(probe=False)
+        return True
+
+    async def answers(self, timeout: float = HEALTH_TIMEOUT) -> bool:
+        """Whether the database answers a ping within *timeout* seconds, for ``/health``.
+
+        The ping runs on a thread of its own, so it never queues behind requests stuck on a hung
+        database, and one at a time: checks that come while a ping is still out wait for that one.
+        """
+        if self._ping is None or self._ping.done():
+            self._ping = asyncio.get_running_loop().run_in_executor(self._pinger, self.ping)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._ping), timeout)
+        except TimeoutError:
             return False
 
     @contextlib.contextmanager
@@ -195,15 +248,33 @@ class Database:
 
     @contextlib.contextmanager
     def translated(self, detailed: bool = False) -> Iterator[None]:
-        """Driver errors raised inside become :func:`translate`'s errors (a bug's error rises unchanged)."""
+        """Driver errors raised inside become :func:`translate`'s errors (a bug's error rises unchanged).
+
+        The outage gate is passed first: while it holds, this raises :class:`DatabaseUnavailable` at once.
+        """
+        probe = self.gate.enter()
+        started = time.monotonic()
         try:
             yield
         except DBAPIError as exc:
             if (error := translate(exc, self.safe_url)) is None:
+                self.gate.answered(probe)
                 raise
+            if isinstance(error, DatabaseUnavailable) and not conflict(exc):
+                self.gate.failed(time.monotonic() - started, probe)
+            else:
+                self.gate.answered(probe)
             if detailed and isinstance(error, DatabaseUnavailable):
                 error = DatabaseUnavailable(f"{self.safe_url}: database unavailable: {exc.orig}")
             raise error from exc
+        except DatabaseUnavailable:  # from a nested transaction, or the gate itself
+            self.gate.failed(time.monotonic() - started, probe)
+            raise
+        except BaseException:
+            self.gate.answered(probe)
+            raise
+        else:
+            self.gate.answered(probe)
 
     async def run(self, func: Callable[..., T], *args: object) -> T:
         """Run blocking *func* (which may query) on the worker threads and await its result."""
@@ -212,6 +283,7 @@ class Database:
     def close(self) -> None:
         """Stop the workers and close pooled connections."""
         self.executor.shutdown(wait=True)
+        self._pinger.shutdown(wait=True)
         self.engine.dispose()
 
 

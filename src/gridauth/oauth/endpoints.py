@@ -8,6 +8,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 
+from .. import audit
 from ..db.tokens import TokenStore
 from .issuer import grant_of
 from .keys import KeyRing
@@ -85,8 +86,11 @@ class RevocationEndpoint(AnyHint, _Revocation):
     def revoke_token(self, token: TokenRef, request: Any) -> None:  # noqa: D102 - authlib interface
         if token.kind == "refresh_token":
             self.server.tokens.revoke_grant(token.row.id, token.now)
+            user, group = token.row.username, token.row.group_name
         else:
             self.server.tokens.revoke_access_token(token.row.jti, token.row.expires_at)
+            user, group = token.claims.get("sub"), token.claims.get("dirac_group")
+        audit.record("token_revoked", user=user, group=group, client=token.client_id, kind=token.kind)
 
 
 class IntrospectionEndpoint(AnyHint, _Introspection):

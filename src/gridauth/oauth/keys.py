@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -22,10 +23,12 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from ..clock import Clock
 from ..db.keys import KeyStore
 from ..db.models import SigningKeyRow
+from ..errors import DatabaseUnavailable
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 warnings.filterwarnings("ignore", message="EdDSA is deprecated", module="joserfc")
 
+log = logging.getLogger("gridauth.keys")
 JWK = RSAKey | ECKey | OKPKey
 UNKNOWN_KID_RELOAD = 2
 
@@ -77,7 +80,8 @@ class KeyRing:
     kept by ``kid``: a reload re-reads the rows and imports only a key it has not seen before. A due
     reload is made by one thread; the others keep signing and verifying with the keys they have
     instead of queueing behind it (or each reading the database again). Only the first load, when
-    there is no key yet, makes callers wait.
+    there is no key yet, makes callers wait. A reload that meets a database outage keeps the keys
+    it has (and tries again at the next use).
     """
 
     def __init__(self, store: KeyStore, clock: Clock, refresh_interval: float = 10.0) -> None:
@@ -124,9 +128,16 @@ class KeyRing:
             try:
                 if self._due(self.refresh_interval):  # not reloaded while we got the lock
                     self._load_locked()
+            except DatabaseUnavailable as exc:  # keep signing and publishing the keys we have
+                log.warning("signing keys not reloaded, using the %d this process has: %s",
+                            len(self._published.keys), exc)
             finally:
                 self._lock.release()
         return self._published
+
+    def published_jwks(self) -> dict[str, list[dict[str, Any]]]:
+        """The JWKS this process has in memory, without reading the database (empty before the first load)."""
+        return self._published.jwks
 
     def _fresh(self) -> tuple[SigningKey, ...]:
         return self._current_set().keys

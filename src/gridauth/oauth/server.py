@@ -16,6 +16,7 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
 
+from .. import audit
 from ..clock import Clock
 from ..config.registry import Registry
 from ..db.flows import FlowStore
@@ -109,8 +110,14 @@ class GridAuthorizationServer(AuthorizationServer):
         device flow's in the one that consumes the flow (a parallel poll that got there first: none).
         """
         user: GridUser | None = request.user
+        client_id = request.client.get_client_id() if request.client else None
         if user is None:
+            audit.record("token_issued", client=client_id, grant_type=request.payload.grant_type)
             return
+        member = user.membership
+        refreshed = isinstance(request.refresh_token, TokenRef)
+        audit.record("token_refreshed" if refreshed else "token_issued", user=member.username, group=member.group,
+                     vo=member.vo, client=client_id, grant_type=request.payload.grant_type)
         if isinstance(request.refresh_token, TokenRef):
             # Like Keycloak: tell the client how long the refresh token it keeps still lives.
             token["refresh_expires_in"] = request.refresh_token.get_expires_in()

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
-from .. import metrics
+from .. import audit, metrics
 from ..db.models import DeviceFlowRow
 from ..oauth.grants.device_code import normalize_user_code
 from ..oauth.scopes import Membership, ScopeRequest, select
@@ -21,7 +21,6 @@ from .oauth_handler import OAuthHandler
 from .pages import PageHandler
 
 log = logging.getLogger("gridauth.device")
-audit = logging.getLogger("gridauth.audit")
 
 
 class DeviceAuthorizationHandler(OAuthHandler):
@@ -41,7 +40,8 @@ class DeviceVerificationHandler(PageHandler):
         context, address = self.context, self.client_ip()
         found = await context.guessing.user_code(normalize_user_code(raw_code), address, context.clock.now())
         if found.outcome == "rate_limited":
-            audit.warning("too many wrong user codes from %s", address)
+            log.warning("too many wrong user codes from %s", address)
+            audit.record("user_code_locked_out", "refused", address=address, kind="device")
             self.page("device.html", status=429, user_code="", error=TOO_MANY_CODES)
         elif found.outcome == "wrong":
             self.page("device.html", status=400, user_code=raw_code[:32], error=WRONG_CODE)

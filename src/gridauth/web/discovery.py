@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ..errors import DatabaseUnavailable
 from .base import BaseHandler
+
+JWKS_WAIT = 1.0  # seconds; then the JWKS in memory is served
 
 
 class MetadataHandler(BaseHandler):
@@ -15,12 +19,15 @@ class MetadataHandler(BaseHandler):
 
 
 class JWKSHandler(BaseHandler):
-    """``/jwks``: the current key and the retired ones still needed to verify tokens."""
+    """``/jwks``: the current key and the retired ones still needed to verify tokens (from memory in an outage)."""
 
     async def get(self) -> None:  # noqa: D102 - tornado verb
-        try:
-            jwks = await self.context.db.run(self.context.keyring.jwks)
-        except DatabaseUnavailable:
+        ring = self.context.keyring
+        try:  # the keys as the database has them now, or, when it does not answer in time, as this process has them
+            jwks = await asyncio.wait_for(self.context.db.run(ring.jwks), JWKS_WAIT)
+        except (DatabaseUnavailable, TimeoutError):
+            jwks = ring.published_jwks()
+        if not jwks["keys"]:
             self.set_header("Retry-After", "5")
             return self.write_json({"error": "temporarily_unavailable",
                                     "error_description": "the database is unavailable; try again shortly"}, 503)

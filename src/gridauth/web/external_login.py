@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from .. import metrics
+from .. import audit, metrics
 from ..config.model import IdProvider
 from ..identity.claims import map_identity
 from ..identity.oidc_rp import IdentityError, LoginState, OIDCRelyingParty
@@ -17,7 +17,6 @@ from .messages import NOT_STARTED_HERE, SIGN_IN_EXPIRED, not_registered, provide
 from .pages import PageHandler, safe_next
 
 log = logging.getLogger("gridauth.login")
-audit = logging.getLogger("gridauth.audit")
 LOGIN_STATE_LIFETIME = 600
 STATE_COOKIE = "gridauth_login_state"
 _parties: dict[tuple[str, ...], OIDCRelyingParty] = {}
@@ -81,15 +80,18 @@ class LoginCallbackHandler(PageHandler):
         except IdentityError as error:
             log.warning("external login failed: %s", error)
             named = data.get("idp") if isinstance(data, dict) else None
+            audit.record("login_failed", "failure", address=self.client_ip(), kind=str(named or "external"),
+                         reason=str(error))
             metrics.record_login(str(named or "external"), "failure")  # a name we saved at the start
             return self.problem(sign_in_failed(str(named or "your identity provider"), error))
         mapped = map_identity(self.registry, identity)
         if mapped is None:
-            audit.warning("unregistered subject %r from identity provider %s (email %r) was refused",
-                          identity.subject, idp.name, identity.claims.get("email"))
+            audit.record("login_failed", "refused", user=identity.subject, address=self.client_ip(), kind=idp.name,
+                         reason="the subject is not a registry user")
             metrics.record_login(idp.name, "unregistered")
             return self.problem(not_registered(idp.name, identity.subject))
         await self.start_session(mapped.username, idp.name, list(mapped.groups))
         log.info("login of %r through %s (groups %s)", mapped.username, idp.name, ", ".join(mapped.groups) or "none")
         metrics.record_login(idp.name, "success")
+        audit.record("login", user=mapped.username, address=self.client_ip(), kind=idp.name)
         self.redirect(safe_next(next_url))

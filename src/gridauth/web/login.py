@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from .. import metrics
+from .. import audit, metrics
 from ..hashing import PasswordChecksBusy
 from .external_login import start_external_login
 from .messages import LOGINS_BUSY, TOO_MANY_LOGINS, WRONG_PASSWORD
 from .pages import PageHandler, safe_next
 
 log = logging.getLogger("gridauth.login")
-audit = logging.getLogger("gridauth.audit")
 
 
 class LoginHandler(PageHandler):
@@ -50,12 +49,15 @@ class LoginHandler(PageHandler):
             return
         metrics.record_login("local", outcome)
         if outcome == "rate_limited":
-            audit.warning("login rate limit hit for %r from %s", username, address)
+            log.warning("login rate limit hit for %r from %s", username, address)
+            audit.record("login_locked_out", "refused", user=username, address=address, kind="local")
             self._show(TOO_MANY_LOGINS, username, status=429)
         elif outcome == "failure":
-            audit.info("failed local login for %r from %s", username, address)
+            log.info("failed local login for %r from %s", username, address)
+            audit.record("login_failed", "failure", user=username, address=address, kind="local")
             self._show(WRONG_PASSWORD, username, status=401)
         else:
             await self.start_session(username, "local", None)
             log.info("local login of %r from %s", username, address)
+            audit.record("login", user=username, address=address, kind="local")
             self.redirect(next_url)

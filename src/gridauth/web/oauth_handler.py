@@ -9,6 +9,7 @@ from typing import Any
 
 from authlib.oauth2.base import OAuth2Error
 
+from .. import audit
 from ..errors import DatabaseUnavailable, SchemaMismatch
 from .base import SCHEMA_ERROR, BaseHandler
 from .oauth_request import TornadoOAuth2Request, build_oauth_request
@@ -35,9 +36,10 @@ class OAuthHandler(BaseHandler):
             return self.write_response(*response)
         registry = self.registry
         server = self.context.server
+        address = self.request.remote_ip
 
         def call() -> Response:
-            with server.bound(registry):
+            with server.bound(registry), audit.request(address, None):
                 return work(oauth_request)
 
         try:
@@ -56,7 +58,15 @@ class OAuthHandler(BaseHandler):
             log.exception("%s %s failed", self.request.method, self.request.path)
             response = (500, {"error": "server_error", "error_description": "internal error"}, NO_STORE)
         self.answered(*response)
+        if response[0] >= 400 and isinstance(response[1], dict):
+            self.audit_refusal(response[1], oauth_request)
         self.write_response(*response)
+
+    def audit_refusal(self, body: dict[str, Any], oauth_request: TornadoOAuth2Request) -> None:
+        """Hook: an error answer for the audit log; here a failed client authentication, whatever the endpoint."""
+        if body.get("error") == "invalid_client":
+            audit.record("client_auth_failed", "failure", client=claimed_client(self, oauth_request),
+                         address=self.request.remote_ip, error="invalid_client", reason=body.get("error_description"))
 
     def answered(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:
         """Hook: the answer, just before it is written.
@@ -70,3 +80,12 @@ class OAuthHandler(BaseHandler):
         for name, value in headers:
             self.set_header(name, value)
         self.finish(json.dumps(body) if isinstance(body, dict | list) else (body or ""))
+
+
+def claimed_client(handler: BaseHandler, oauth_request: TornadoOAuth2Request) -> str | None:
+    """The client of a request: the authenticated one, else the identifier it claimed (never its secret)."""
+    if oauth_request.client is not None:
+        return str(oauth_request.client.get_client_id())
+    from .app import client_id_of  # the route table imports this module: imported when first needed
+
+    return client_id_of(handler)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import metrics
-from .oauth_handler import OAuthHandler
+from .. import audit, metrics
+from ..oauth.grants.authorization_code import REPLAYED_CODE
+from .oauth_handler import OAuthHandler, claimed_client
+from .oauth_request import TornadoOAuth2Request
 
 
 class TokenHandler(OAuthHandler):
@@ -18,6 +20,18 @@ class TokenHandler(OAuthHandler):
         sent = self.request.body_arguments.get("grant_type", [])
         grant_type = sent[0].decode("utf-8", "replace") if len(sent) == 1 else ""
         metrics.record_token_response(grant_type, status, body)
+
+    def audit_refusal(self, body: dict[str, Any], oauth_request: TornadoOAuth2Request) -> None:
+        """A refused token request: a failed client authentication, a replayed code, or any other refusal."""
+        if body.get("error") == "invalid_client":
+            return super().audit_refusal(body, oauth_request)
+        description = body.get("error_description")
+        grant = getattr(oauth_request.refresh_token, "row", None)  # a refresh token found, then refused
+        audit.record("code_replay" if description == REPLAYED_CODE else "token_refused", "refused",
+                     client=claimed_client(self, oauth_request), address=self.request.remote_ip,
+                     user=getattr(grant, "username", None), group=getattr(grant, "group_name", None),
+                     grant_type=oauth_request.payload.grant_type if oauth_request.payload else None,
+                     error=body.get("error"), reason=description)
 
 
 class RevocationHandler(OAuthHandler):

@@ -1,4 +1,10 @@
-"""Re-checking a user's group against the registry as it is now, for every grant that issues user tokens."""
+"""Re-checking a user's group against the registry as it is now, for every grant that issues user tokens.
+
+A refresh whose user or group is gone is refused at once, but its grant is revoked only once the
+registry without them has been served for ``RemovalGracePeriod`` seconds (an hour by default):
+a removal made by accident (a truncated file, a wrong edit) and rolled back within that time costs
+the users a refused refresh, not their sessions (:func:`revoke_refused_grant`).
+"""
 
 from __future__ import annotations
 
@@ -29,3 +35,14 @@ def current_membership(registry: Registry, username: str, group: str, vo: str,
     if asked_properties and not properties:  # never widen to all the group's properties
         raise InvalidGrantError(f"group {group!r} no longer has the properties {', '.join(asked_properties)}")
     return Membership(username, group, vo, properties or found.properties)
+
+
+def revoke_refused_grant(registry: Registry, now: float) -> bool:
+    """Whether a grant refused by :func:`current_membership` under *registry* is also revoked at *now*.
+
+    Only once *registry* (which lacks the user, the group or the membership) has been served for the
+    grace period: before that the removal may be an accident about to be rolled back, and the grant
+    stays, refused at every refresh, until its own expiry or the end of the grace period. A registry
+    that was never served (``served_since`` 0, outside a serving process) revokes at once.
+    """
+    return now - registry.served_since >= registry.settings.lifetimes.removal_grace

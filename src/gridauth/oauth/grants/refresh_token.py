@@ -10,7 +10,8 @@
   one, signed after it, carries the new generation. A revocation landing at any moment leaves no
   active token: before the commit, the refresh fails; after it, the grant check ends the new token.
 - Each refresh re-reads the registry: a user who left the group or the VO, or was deleted, gets
-  ``invalid_grant`` and the grant is revoked.
+  ``invalid_grant``; the grant is revoked once that registry has been served for the grace period
+  (``RemovalGracePeriod``, see ``membership.py``), so a removal rolled back before then costs nothing.
 - A narrower scope may be asked; a wider one (or another group) is ``invalid_scope``.
 """
 
@@ -30,7 +31,7 @@ from ...db.tokens import Grant
 from ..models import GridUser, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
-from .membership import current_membership
+from .membership import current_membership, revoke_refused_grant
 
 # A grant row stays this long past the expiry of its newest access token (clocks read a moment apart).
 PURGE_MARGIN = 60
@@ -103,13 +104,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidScopeError("a refresh may only narrow the granted properties")
 
     def authenticate_user(self, token: TokenRef) -> GridUser:
-        """The grant's user in the grant's group, as the registry says now; else revoke and refuse."""
+        """The grant's user in the grant's group, as the registry says now; else refuse (and revoke, past the grace)."""
         grant = token.row
         granted, asked = self.scopes(token)
         try:
             membership = current_membership(self.server.registry(), grant.username, grant.group_name, grant.vo,
                                             asked.properties or granted.properties, grant.idp)
         except InvalidGrantError as error:
+            if not revoke_refused_grant(self.server.registry(), token.now):
+                raise
             self.server.tokens.revoke_grant(grant.id, token.now)
             raise InvalidGrantError(f"{error.description}; the refresh token was revoked") from None
         return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp)
