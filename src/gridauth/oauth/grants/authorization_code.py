@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -21,6 +22,7 @@ from authlib.oidc.core import AuthorizationCodeMixin
 
 from ...db.models import AuthorizationCodeRow
 from ..models import GridUser
+from ..params import EARLY, check_parameters
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
 from ..services import GrantServices
 from .membership import current_membership
@@ -77,6 +79,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     server: GrantServices
+
+    def validate_authorization_request(self) -> str:
+        """authlib's checks, then every parameter's grammar and stored length; errors go back to the client."""
+        redirect_uri: str = super().validate_authorization_request()
+        data = self.request.payload.data
+        try:
+            check_parameters(data, tuple(name for name in data if name not in EARLY))
+        except OAuth2Error as error:
+            error.redirect_uri = redirect_uri
+            raise
+        return redirect_uri
 
     def validate_requested_scope(self) -> None:
         """Plain scopes must be registered for the client; the group is chosen by the person."""

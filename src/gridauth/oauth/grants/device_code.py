@@ -26,6 +26,7 @@ from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredToke
 
 from ...db.models import DeviceFlowRow
 from ..models import GridUser
+from ..params import shown
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
 from ..services import GrantServices
 from .membership import current_membership
@@ -83,9 +84,9 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
         check_plain_allowed(client.client.scope, asked.plain)
         registry = self.server.registry()
         if asked.group and registry.group(asked.group) is None:
-            raise InvalidScopeError(f"unknown group {asked.group!r}")
+            raise InvalidScopeError(f"unknown group {shown(asked.group)}")
         if asked.vo and asked.vo not in registry.vos:
-            raise InvalidScopeError(f"unknown VO {asked.vo!r}")
+            raise InvalidScopeError(f"unknown VO {shown(asked.vo)}")
         return client
 
     def get_verification_uri(self) -> str:  # noqa: D102 - authlib hook
