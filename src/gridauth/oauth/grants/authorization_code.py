@@ -8,6 +8,9 @@
   second marks the code replayed and revokes the linked grant in one transaction; whichever of the
   two commits last sees the other's work (a replay seen first means no grant is created at all).
 - The code carries the group chosen at login; the registry is re-read when it is exchanged.
+- Request objects (``request``, ``request_uri``, OpenID Connect Core §6) are not supported and are
+  refused (``request_not_supported``, ``request_uri_not_supported``), as is any ``response_mode``
+  but ``query`` (``invalid_request``): a client is told, rather than answered as if it had not asked.
 """
 
 from __future__ import annotations
@@ -19,15 +22,27 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import AuthorizationCodeMixin
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 
 from ...db.models import AuthorizationCodeRow
 from ..models import GridUser
-from ..params import EARLY, check_parameters
+from ..params import EARLY, check_parameters, shown
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
 from ..services import GrantServices
 from .membership import current_membership
 
 REPLAYED_CODE = "the authorization code was already used; the tokens issued from it are revoked"
+
+
+def refuse_unsupported(data: dict[str, str]) -> None:
+    """Refuse request objects and a response mode other than ``query``."""
+    if "request" in data:
+        raise RequestNotSupportedError("request objects are not supported; send the parameters themselves")
+    if "request_uri" in data:
+        raise RequestURINotSupportedError("request_uri is not supported; send the parameters themselves")
+    mode = data.get("response_mode")
+    if mode is not None and mode != "query":
+        raise InvalidRequestError(f"response_mode {shown(mode)} is not supported (only query)")
 
 
 class IssuedCode(AuthorizationCodeMixin):
@@ -81,11 +96,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     server: GrantServices
 
     def validate_authorization_request(self) -> str:
-        """authlib's checks, then every parameter's grammar and stored length; errors go back to the client."""
+        """authlib's checks, then every parameter's grammar and stored length and what is not supported;
+        errors go back to the client."""
         redirect_uri: str = super().validate_authorization_request()
         data = self.request.payload.data
         try:
             check_parameters(data, tuple(name for name in data if name not in EARLY))
+            refuse_unsupported(data)
         except OAuth2Error as error:
             error.redirect_uri = redirect_uri
             raise
