@@ -34,8 +34,11 @@ _DESCRIPTION_CHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 SYNTAX: Mapping[str, re.Pattern[str]] = {
     **dict.fromkeys(("scope", "prompt", "response_mode", "code_challenge_method"), _NQCHAR_WORDS),
     "response_type": _WORDS,
-    **dict.fromkeys(("grant_type", "redirect_uri", "post_logout_redirect_uri", "resource", "request_uri"), _URI),
+    **dict.fromkeys(("grant_type", "redirect_uri", "post_logout_redirect_uri", "resource", "audience", "request_uri"),
+                    _URI),
 }
+# May be sent several times (RFC 8707 §2): the values are kept joined by single spaces, each checked alone.
+REPEATABLE = ("resource", "audience")
 # What the state database keeps of a parameter: its column's size, the same limit on every backend.
 MAX_LENGTH: Mapping[str, int] = {"nonce": 255}
 
@@ -55,7 +58,8 @@ def check_parameter(name: str, value: str) -> None:
     if len(value) > MAX_LENGTH.get(name, MAX_VALUE):
         raise InvalidRequestError(f"parameter {shown(name)} is too long")
     syntax = SYNTAX.get(name)
-    if syntax is not None and value and not syntax.fullmatch(value):
+    pieces = value.split(" ") if name in REPEATABLE else [value]
+    if syntax is not None and any(piece and not syntax.fullmatch(piece) for piece in pieces):
         raise InvalidRequestError(f"parameter {shown(name)} holds characters it may not hold")
 
 
@@ -67,9 +71,13 @@ def check_parameters(values: Mapping[str, str], names: tuple[str, ...] | None = 
 
 
 def unique_parameters(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    """The parameters of one request; a parameter sent twice, too long or holding a NUL is ``invalid_request``."""
+    """The parameters of one request; a parameter sent twice (but :data:`REPEATABLE`), too long or holding
+    a NUL is ``invalid_request``."""
     values: dict[str, str] = {}
     for name, value in pairs:
+        if name in values and name in REPEATABLE:
+            values[name] += " " + value
+            continue
         if name in values:
             raise InvalidRequestError(f"parameter {shown(name)} is repeated")
         if len(value) > MAX_VALUE:

@@ -25,6 +25,7 @@ from authlib.oidc.core import AuthorizationCodeMixin
 from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 
 from ...db.models import AuthorizationCodeRow
+from ..audience import TargetedGrant, allowed_targets
 from ..models import GridUser
 from ..params import EARLY, check_parameters, shown
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
@@ -89,20 +90,21 @@ class S256CodeChallenge(CodeChallenge):
         return authorization_code.row.code_challenge_method
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(TargetedGrant, grants.AuthorizationCodeGrant):
     """authlib's grant with gridauth's storage, scopes and replay protection."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     server: GrantServices
 
     def validate_authorization_request(self) -> str:
-        """authlib's checks, then every parameter's grammar and stored length and what is not supported;
-        errors go back to the client."""
+        """authlib's checks, then every parameter's grammar and stored length, what is not supported and the
+        audiences asked (oauth/audience.py); errors go back to the client."""
         redirect_uri: str = super().validate_authorization_request()
         data = self.request.payload.data
         try:
             check_parameters(data, tuple(name for name in data if name not in EARLY))
             refuse_unsupported(data)
+            allowed_targets(self.request.client.client, data)
         except OAuth2Error as error:
             error.redirect_uri = redirect_uri
             raise

@@ -25,6 +25,7 @@ from authlib.oauth2.rfc8628 import DeviceCredentialMixin
 from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredTokenError, SlowDownError
 
 from ...db.models import DeviceFlowRow
+from ..audience import TargetedGrant, allowed_targets
 from ..models import GridUser
 from ..params import shown
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
@@ -82,6 +83,7 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
             raise UnauthorizedClientError("the client may not use the device flow")
         asked = ScopeRequest.parse(request.payload.scope)
         check_plain_allowed(client.client.scope, asked.plain)
+        allowed_targets(client.client, request.payload.data)
         registry = self.server.registry()
         if asked.group and registry.group(asked.group) is None:
             raise InvalidScopeError(f"unknown group {shown(asked.group)}")
@@ -99,7 +101,7 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
             status="pending", interval=data["interval"], last_polled_at=None, expires_at=now + data["expires_in"]))
 
 
-class DeviceCodeGrant(_DeviceCodeGrant):
+class DeviceCodeGrant(TargetedGrant, _DeviceCodeGrant):
     """Token polling for a device flow."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
