@@ -73,3 +73,12 @@ def test_response_mode_query_is_what_is_done_anyway(service, accounts):
     _, challenge = pkce()
     query = login_and_get_code(Browser(service), authorize_url(challenge=challenge, response_mode="query"))
     assert query["code"] and query["iss"] == [ISSUER]
+
+
+def test_pages_cannot_be_framed_or_cached(service):
+    """RFC 9700 §4.16: the authorization server's pages refuse to be framed (clickjacking)."""
+    for path in ("/login", "/authorize", "/device", "/logout"):
+        headers = service.get(path).headers
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert headers["Cache-Control"] == "no-store", path
