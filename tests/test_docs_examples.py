@@ -56,7 +56,7 @@ MASKS = (
     (re.compile(r"pbkdf2_sha256\$\d+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+"), "<hash>"),
     (re.compile(r"\bsha256\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+"), "<hash>"),
     (re.compile(r'(?<=client_secret: )[A-Za-z0-9_-]{43}|(?<="client_secret": ")[A-Za-z0-9_-]{43}'), "<secret>"),
-    (re.compile(r"(?<=signing key )[A-Za-z0-9_-]{16}\b|^[A-Za-z0-9_-]{16}(?=\t)", re.M), "<kid>"),
+    (re.compile(r"(?<=signing key )[A-Za-z0-9_-]{16}(?![A-Za-z0-9_-])|^[A-Za-z0-9_-]{16}(?=\t)", re.M), "<kid>"),
     (re.compile(r"\b[0-9a-f]{16}\b"), "<fingerprint>"),
     (re.compile(r"^(Date|Server): .*\r?\n", re.M), ""),  # the docs leave out what every reply has
     (re.compile(r"^Etag: .*$", re.M), "Etag: <varies>"),

@@ -2,7 +2,8 @@
 
 The JSON object always has ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message`` and ``pid``; an
 access-log line adds the request's ``method``, ``path`` (never the query string), ``status``,
-``duration_ms``, ``client`` and ``client_id`` (see ``web/app.py``); an exception adds ``exception``. Only
+``duration_ms``, ``client``, ``client_id`` and, for a request refused before its handler ran, ``reason``
+(see ``web/app.py``); an exception adds ``exception``. Only
 these named attributes are copied from a record, so nothing a library attaches to a record reaches the
 log by accident.
 """
@@ -14,7 +15,7 @@ import logging
 from datetime import datetime, timezone
 
 TEXT_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
-REQUEST_FIELDS = ("method", "path", "status", "duration_ms", "client", "client_id")
+REQUEST_FIELDS = ("method", "path", "status", "duration_ms", "client", "client_id", "reason")
 FORMATS = ("text", "json")
 
 

@@ -24,6 +24,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gridauth.serve")
 MAX_BODY_SIZE = 4 * 1024 * 1024
+IDLE_TIMEOUT = 30.0  # seconds to send a request's headers, from the connection's start or its previous request
+BODY_TIMEOUT = 30.0  # seconds to send a request's body
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (more than 0, at most 86400)")
+    return value
 
 
 def _port(text: str) -> int:
@@ -47,6 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                              "(only when every request comes through it)")
     parser.add_argument("--reload-interval", type=float, default=RELOAD_INTERVAL, metavar="SECONDS",
                         help=f"how often to look for edits of the configuration file (default: {RELOAD_INTERVAL})")
+    parser.add_argument("--idle-timeout", type=_seconds, default=IDLE_TIMEOUT, metavar="SECONDS",
+                        help="close a connection that takes longer to send a request's headers, counted from its "
+                             f"opening or its previous request (keep-alive) (default: {IDLE_TIMEOUT:g})")
+    parser.add_argument("--body-timeout", type=_seconds, default=BODY_TIMEOUT, metavar="SECONDS",
+                        help="close a connection that takes longer to send a request's body "
+                             f"(default: {BODY_TIMEOUT:g})")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", default="text", choices=FORMATS,
                         help="text lines (default) or one JSON object per line")
@@ -109,13 +128,13 @@ def _start(args: argparse.Namespace) -> int:
     def worker() -> None:
         holder.check()  # the registry built above; a worker started later first catches up with an edit
         context = ServiceContext(holder, Database(url))
-        asyncio.run(_serve(context, sockets, args.host, port, args.behind_proxy, args.reload_interval))
+        asyncio.run(_serve(context, sockets, args.host, port, args))
 
     return run_workers(worker, args.processes, metrics.process_ended)
 
 
 async def _serve(context: ServiceContext, sockets: list[socket.socket], host: str, port: int,
-                 behind_proxy: bool, reload_interval: float) -> None:
+                 args: argparse.Namespace) -> None:
     from tornado.httpserver import HTTPServer
 
     from ..web.app import make_app
@@ -123,9 +142,11 @@ async def _serve(context: ServiceContext, sockets: list[socket.socket], host: st
 
     # Forwarded headers are trusted only behind a proxy: otherwise any client could choose the address
     # that rate limits and logs see.
-    server = HTTPServer(make_app(context), xheaders=behind_proxy, max_body_size=MAX_BODY_SIZE)
+    # Slow clients: Tornado's idle timeout is also its header timeout (the wait for a request's headers).
+    server = HTTPServer(make_app(context), xheaders=args.behind_proxy, max_body_size=MAX_BODY_SIZE,
+                        idle_connection_timeout=args.idle_timeout, body_timeout=args.body_timeout)
     server.add_sockets(sockets)
-    tasks = BackgroundTasks(context, reload_interval)
+    tasks = BackgroundTasks(context, args.reload_interval)
     tasks.start()
     log.info("gridauth serving %s on http://%s:%d (configuration %s version %s, database %s)",
              context.registry.settings.issuer, host, port, context.holder.path, context.registry.version,

@@ -177,6 +177,10 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
         for uri in post_logout:
             if problem := check_url(uri):
                 issues.add(f"{where}/post_logout_redirect_uris", problem)
+        audiences = as_list(_opt(sec, "Audiences"))
+        for audience in audiences:
+            if not audience.isprintable() or not audience.isascii() or " " in audience:
+                issues.add(f"{where}/Audiences", f"{audience!r} is not an audience (printable ASCII, no spaces)")
         if "authorization_code" in grants and not redirect_uris:
             issues.add(f"{where}/redirect_uris", "the authorization_code grant needs at least one redirect URI")
         clients[name] = Client(
@@ -191,6 +195,7 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
             token_endpoint_auth_method=method,
             refresh_token_lifetime=_lifetime(sec, "RefreshTokenLifetime", where, issues, None),
             access_token_lifetime=_lifetime(sec, "AccessTokenLifetime", where, issues, None),
+            audiences=tuple(audiences),
         )
     return clients
 

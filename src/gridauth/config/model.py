@@ -100,6 +100,7 @@ class Client:
     token_endpoint_auth_method: str = "none"
     refresh_token_lifetime: int | None = None
     access_token_lifetime: int | None = None
+    audiences: tuple[str, ...] = ()  # what it may ask as its access tokens' aud (resource, audience)
 
     @property
     def is_public(self) -> bool:

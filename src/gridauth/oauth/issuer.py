@@ -12,18 +12,24 @@ has a random ``jti`` and belongs to no grant. The ``jti`` stays opaque to client
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 
 from ..clock import Clock
 from ..config.registry import Registry
+from .audience import audience_claim
 from .keys import KeyRing
 from .models import GridUser, OAuthClient
 
 WLCG_VERSION = "1.0"
+# The audiences the current token request asked for (oauth/audience.py), set by the grant around
+# the token's generation: authlib calls the generator without the request.
+_ASKED: ContextVar[tuple[str, ...]] = ContextVar("asked_audiences", default=())
 
 
 def token_id(user: GridUser | None) -> str:
@@ -55,6 +61,16 @@ class AccessTokenIssuer(JWTBearerTokenGenerator):
         self.clock = clock
         self.registry = registry
 
+    @staticmethod
+    @contextlib.contextmanager
+    def audience(asked: tuple[str, ...]) -> Iterator[None]:
+        """Give the access tokens generated in this block *asked* as their ``aud`` (already checked)."""
+        reset = _ASKED.set(asked)
+        try:
+            yield
+        finally:
+            _ASKED.reset(reset)
+
     def lifetime(self, client: OAuthClient, grant_type: str) -> int:
         """Access-token lifetime: the client's own, else ``AccessTokenLifetime`` (20 minutes by default)."""
         own = client.client.access_token_lifetime
@@ -67,7 +83,7 @@ class AccessTokenIssuer(JWTBearerTokenGenerator):
         claims: dict[str, Any] = {
             "iss": settings.issuer,
             "sub": user.get_user_id() if user else client.get_client_id(),
-            "aud": settings.audience or settings.issuer,
+            "aud": audience_claim(_ASKED.get(), settings.audience or settings.issuer),
             "exp": now + self.lifetime(client, grant_type),
             "iat": now,
             "nbf": now,

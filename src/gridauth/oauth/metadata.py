@@ -34,6 +34,7 @@ def build_metadata(registry: Registry, server: GridAuthorizationServer) -> dict[
         "grant_types_supported": grant_types,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207
         "scopes_supported": ["openid", "profile", "email", "offline_access",
                              *[f"vo:{vo}" for vo in sorted(registry.vos)],
                              *[f"group:{g}" for g in groups], *[f"g:{g}" for g in groups]],

@@ -14,6 +14,7 @@ from typing import Any
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
 from ..config.registry import Registry
+from .params import shown
 
 GROUP_PREFIXES = ("g:", "group:")
 
@@ -85,12 +86,14 @@ def _membership(registry: Registry, username: str, group: str, request: ScopeReq
     # The VO first: a group of another VO is not among the candidates of the VO asked for, and
     # "not in VO" is the reason that tells the person (and the client) what to change.
     if found is not None and request.vo and found.vo != request.vo:
-        raise ScopeRefused("not_in_vo", f"group {group!r} is not in VO {request.vo!r}", group=group, vo=request.vo)
+        raise ScopeRefused("not_in_vo", f"group {shown(group)} is not in VO {shown(request.vo)}", group=group,
+                           vo=request.vo)
     if found is None or group not in candidates:
-        raise ScopeRefused("not_member", f"the user may not act in group {group!r}", group=group)
+        raise ScopeRefused("not_member", f"the user may not act in group {shown(group)}", group=group)
     unknown = [p for p in request.properties if p not in found.properties]
     if unknown:
-        raise ScopeRefused("missing_properties", f"group {group!r} does not have the properties {', '.join(unknown)}",
+        listed = shown(", ".join(unknown), quote=False)
+        raise ScopeRefused("missing_properties", f"group {shown(group)} does not have the properties {listed}",
                            group=group, properties=tuple(unknown))
     return Membership(username, group, found.vo, tuple(request.properties or found.properties))
 
@@ -101,7 +104,7 @@ def resolve(registry: Registry, username: str, request: ScopeRequest) -> Members
     if group is None:
         group = registry.default_group(username, request.vo)
         if group is None:
-            where = f" in VO {request.vo!r}" if request.vo else ""
+            where = f" in VO {shown(request.vo)}" if request.vo else ""
             raise ScopeRefused("no_default_group", f"no default group{where} for this user; ask for one with "
                                "group:<name>", vo=request.vo)
     return _membership(registry, username, group, request, registry.groups_of(username))
@@ -125,7 +128,7 @@ def select(registry: Registry, username: str, request: ScopeRequest, allowed: tu
         group = default
     if group is None:
         if not candidates:
-            where = f" in VO {request.vo!r}" if request.vo else ""
+            where = f" in VO {shown(request.vo)}" if request.vo else ""
             raise ScopeRefused("no_group", f"the user has no group{where}", vo=request.vo)
         if len(candidates) > 1:
             return tuple(sorted(candidates, key=lambda g: g != default))
@@ -147,4 +150,6 @@ def check_plain_allowed(allowed: tuple[str, ...], plain: tuple[str, ...]) -> Non
     if allowed:
         extra = [s for s in plain if s not in allowed]
         if extra:
-            raise ScopeRefused("client_scope", f"the client may not ask for {', '.join(extra)}", scopes=tuple(extra))
+            listed = shown(", ".join(extra), quote=False)
+            raise ScopeRefused("client_scope", f"the client may not ask for {listed}",
+                               scopes=tuple(extra))

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
@@ -162,7 +163,14 @@ class GridAuthorizationServer(AuthorizationServer):
         return request
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
-        """Hand (status, body, headers) back to the web layer, which writes it."""
+        """Hand (status, body, headers) back to the web layer, which writes it.
+
+        A redirect is an authorization response, success or error: it names the issuer (RFC 9207 §2).
+        """
+        if status == 302:
+            issuer = self.registry().settings.issuer
+            headers = [(name, add_params_to_uri(value, [("iss", issuer)]) if name.lower() == "location" else value)
+                       for name, value in headers]
         return status, body, list(headers)
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:  # noqa: D102 - no listeners

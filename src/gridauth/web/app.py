@@ -71,7 +71,9 @@ def log_request(handler: RequestHandler) -> None:
     """The access log line and the request metrics; without the query string, it may hold an ID token or a code.
 
     The text line keeps its short form; the request's fields also travel as the record's attributes for
-    the JSON format (``gridauth serve --log-format json``). Metrics are labelled by route, never by the
+    the JSON format (``gridauth serve --log-format json``). A request Tornado refused before the handler
+    ran (a form without its CSRF token, a body that cannot be parsed) has one line, this one, with the
+    reason at its end (``reason`` in JSON). Metrics are labelled by route, never by the
     raw path, so that unknown paths cannot create series. When the access log is off at the request's
     level (``--log-level WARNING`` hides the 2xx lines), nothing of the line is built.
     """
@@ -82,11 +84,12 @@ def log_request(handler: RequestHandler) -> None:
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if not access_log.isEnabledFor(level):  # an access log turned off costs no decoding and no formatting
         return
+    refusal = getattr(handler, "refusal", "")
     fields = {"method": request.method, "path": request.path, "status": status,
               "duration_ms": round(1000.0 * seconds, 2), "client": request.remote_ip,
-              "client_id": client_id_of(handler)}
-    access_log.log(level, "%d %s %s (%s) %.2fms", status, request.method, request.path, request.remote_ip,
-                   1000.0 * seconds, extra=fields)
+              "client_id": client_id_of(handler), "reason": refusal or None}
+    access_log.log(level, "%d %s %s (%s) %.2fms" + (": %s" if refusal else ""), status, request.method,
+                   request.path, request.remote_ip, 1000.0 * seconds, *((refusal,) if refusal else ()), extra=fields)
 
 
 def make_app(context: ServiceContext) -> Application:

@@ -12,7 +12,7 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from ..oauth.models import GridUser
 from ..oauth.scopes import ScopeRequest, select
 from .messages import authorize_problem, could_not_finish, damaged_request
-from .oauth_request import build_oauth_request
+from .oauth_request import TornadoOAuth2Request, build_oauth_request
 from .pages import PageHandler
 
 log = logging.getLogger("gridauth.authorize")
@@ -38,16 +38,18 @@ class AuthorizeHandler(PageHandler):
     async def post(self) -> None:  # noqa: D102 - tornado verb
         await self._authorize(chosen=self.get_body_argument("group", None))
 
-    def _redirect_error(self, error: OAuth2Error, payload: dict[str, str] | None = None) -> None:
+    def _redirect_error(self, error: OAuth2Error, request: TornadoOAuth2Request | None = None) -> None:
         """Send *error* back to the client when its redirect URI is known; otherwise explain it to the person.
 
-        *payload* is the request's parameters; None when the request could not even be read.
+        *request* is None when the request could not even be read.
         """
-        status, _, headers = error()
+        if request is None:
+            return self.problem(damaged_request(error))
+        with self.context.server.bound(self.registry):
+            status, _, headers = self.context.server.handle_error_response(request, error)
         if status == 302:
             return self.redirect(dict(headers)["Location"])
-        if payload is None:
-            return self.problem(damaged_request(error))
+        payload = request.payload.data
         client_known = self.registry.client(payload.get("client_id", "")) is not None
         self.problem(authorize_problem(error, payload, client_known))
 
@@ -57,7 +59,6 @@ class AuthorizeHandler(PageHandler):
         except OAuth2Error as error:
             return self._redirect_error(error)
         request.payload.data.pop("group", None)
-        payload = request.payload.data
         server, registry = self.context.server, self.registry
 
         def validate():  # type: ignore[no-untyped-def]
@@ -70,20 +71,20 @@ class AuthorizeHandler(PageHandler):
         except OAuth2Error as error:
             if error.redirect_uri and not error.state:  # RFC 6749 §4.1.2.1: every error redirect carries state
                 error.state = request.payload.state
-            return self._redirect_error(error, payload)
+            return self._redirect_error(error, request)
         session = await self.load_session()
         asked = ScopeRequest.parse(request.payload.scope)
         if session is None:
             if request.payload.data.get("prompt") == "none":
                 return self._redirect_error(LoginRequiredError(redirect_uri=redirect_uri,
-                                                               state=request.payload.state), payload)
+                                                               state=request.payload.state), request)
             return self.redirect_to_login(self.suggested_idp(request.payload.scope or ""))
         allowed = tuple(json.loads(session.groups)) if session.groups else None
         try:
             selection = select(registry, session.username, asked, allowed, chosen)
         except InvalidScopeError as error:
             error.redirect_uri, error.state = redirect_uri, request.payload.state
-            return self._redirect_error(error, payload)
+            return self._redirect_error(error, request)
         if isinstance(selection, tuple):
             return self.show_group_choice(session.username, request.client.client.name,
                                           "/authorize?" + urlencode(request.payload.data), selection)

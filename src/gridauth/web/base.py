@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
 
-from tornado.log import app_log, gen_log
+from tornado.log import app_log
 from tornado.web import HTTPError, RequestHandler
 
 from ..config.registry import Registry
@@ -23,6 +24,7 @@ class BaseHandler(RequestHandler):
 
     context: ServiceContext
     registry: Registry
+    refusal: str = ""  # why Tornado refused the request (a bad form, a missing CSRF token), for the access line
 
     def initialize(self, context: ServiceContext) -> None:
         """Take the registry snapshot once, when the request arrives.
@@ -52,9 +54,9 @@ class BaseHandler(RequestHandler):
             log.warning("%s %s: %s", self.request.method, self.request.path, value)
         elif isinstance(value, SchemaMismatch):  # one line that says what to run, not a traceback
             log.error("%s %s: %s", self.request.method, self.request.path, value)
-        elif isinstance(value, HTTPError):
+        elif isinstance(value, HTTPError):  # a refused request: its reason goes on its access line
             if value.log_message:
-                gen_log.warning("%d %s: " + value.log_message, value.status_code, summary, *value.args)
+                self.refusal = _refusal(value)
         else:
             app_log.error("Uncaught exception %s", summary, exc_info=(typ, value, tb))
 
@@ -82,6 +84,14 @@ class BaseHandler(RequestHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(body))
+
+
+def _refusal(error: HTTPError) -> str:
+    """Tornado's reason for refusing a request, on one line of at most 200 characters."""
+    text = str(error.log_message)
+    with contextlib.suppress(TypeError, ValueError):
+        text = text % error.args if error.args else text
+    return text.encode("ascii", "backslashreplace").decode("ascii").replace("\n", " ")[:200]
 
 
 def _raised(kwargs: dict[str, Any], kind: type[Exception]) -> bool:

@@ -1,33 +1,25 @@
-"""``/logout``: OpenID Connect RP-initiated logout; ends the single-sign-on session."""
+"""``/logout``: OpenID Connect RP-initiated logout; ends the single-sign-on session (rules: ``oauth/logout.py``)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
+from ..oauth.logout import Logout, examine, redirect_target
+from .messages import LOGOUT_REFUSED
 from .pages import PageHandler
 
 
 class LogoutHandler(PageHandler):
-    """End the session; return to the client's registered post-logout URI when it gave a valid one."""
+    """End the session at once for a valid hint, else after the person confirms; then go back to the client."""
 
-    def _target(self) -> str | None:
-        """The post-logout redirect URI, when registered for the client named by client_id or id_token_hint."""
-        uri = self.get_argument("post_logout_redirect_uri", "")
-        client_id = self.get_argument("client_id", "")
-        hint = self.get_argument("id_token_hint", "")
-        claims = self.context.keyring.verify(hint, typ="JWT") if hint else None
-        if claims and not client_id:
-            aud = claims.get("aud")
-            client_id = aud[0] if isinstance(aud, list) and aud else aud or ""
-        client = self.registry.client(client_id) if client_id else None
-        if not uri or client is None or uri not in client.post_logout_redirect_uris:
-            return None
-        state = self.get_argument("state", "")
-        return uri + ("&" if "?" in uri else "?") + urlencode({"state": state}) if state else uri
+    async def _examine(self) -> Logout:
+        session = await self.load_session()
+        return await self.context.db.run(examine, self.context.keyring, self.get_argument("client_id", ""),
+                                         self.get_argument("id_token_hint", ""),
+                                         session.username if session else None)
 
-    async def _done(self) -> None:
+    async def _done(self, client_id: str) -> None:
         await self.end_session()
-        target = await self.context.db.run(self._target)
+        target = redirect_target(self.registry, client_id, self.get_argument("post_logout_redirect_uri", ""),
+                                 self.get_argument("state", ""))
         if target:
             return self.redirect(target)
         self.message("Signed out", "You are signed out of gridauth in this browser.",
@@ -35,15 +27,21 @@ class LogoutHandler(PageHandler):
                      "You can close this window.", links=(("/", "Home page of this service"),))
 
     async def get(self) -> None:  # noqa: D102 - tornado verb
-        hint = self.get_argument("id_token_hint", "")
-        if hint and await self.context.db.run(self.context.keyring.verify, hint, "JWT") is not None:
-            return await self._done()
-        keep = [(k, self.get_argument(k)) for k in ("post_logout_redirect_uri", "state", "client_id")
-                if self.get_argument(k, "")]
+        logout = await self._examine()
+        if logout.refused:
+            return self.problem(LOGOUT_REFUSED)
+        if logout.at_once:
+            return await self._done(logout.client_id)
+        keep = [(k, self.get_argument(k)) for k in ("post_logout_redirect_uri", "state") if self.get_argument(k, "")]
+        if logout.client_id:
+            keep.append(("client_id", logout.client_id))
         self.message("Sign out?", "Do you want to sign out of gridauth in this browser? Applications that use "
                      "gridauth will then ask you to sign in again.",
                      form_action="/logout", hidden=keep, button_name="logout", button_label="Sign out",
                      links=(("/", "Stay signed in and go to the home page"),))
 
-    async def post(self) -> None:  # noqa: D102 - tornado verb
-        await self._done()
+    async def post(self) -> None:  # noqa: D102 - tornado verb; the form carries the CSRF token
+        logout = await self._examine()
+        if logout.refused:
+            return self.problem(LOGOUT_REFUSED)
+        await self._done(logout.client_id)

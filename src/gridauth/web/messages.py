@@ -148,6 +148,12 @@ def not_found(path: str) -> Problem:
                                       "Check the address, or start again from the home page."), status=404)
 
 
+LOGOUT_REFUSED = Problem("This sign-out link is not valid",
+                         ("The application that sent you here named itself, but the sign-in it gave as proof "
+                          "belongs to another application. You are still signed in.",
+                          START_AGAIN, TELL_APP_ADMINS))
+
+
 # -- device page -------------------------------------------------------------------------------------
 WRONG_CODE = ("We found no waiting request with this code. Check the code shown on your device and type it "
               "again; a code works only once, and only for a few minutes.")

@@ -1,7 +1,8 @@
 """The adapter between Tornado requests and authlib's: strict form parsing per RFC 6749.
 
 Parameters come from an ``application/x-www-form-urlencoded`` UTF-8 body; a parameter sent twice,
-a wrong content type, bytes that are not UTF-8 or values that are too large are ``invalid_request``
+a wrong content type, bytes that are not UTF-8, values that are too large or outside their grammar
+(:mod:`gridauth.oauth.params`) and HTTP Basic credentials that are not UTF-8 are ``invalid_request``
 before authlib sees anything.
 """
 
@@ -14,8 +15,9 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from tornado.httputil import HTTPServerRequest
 
+from ..oauth.params import EARLY, check_basic_credentials, check_parameters, unique_parameters
+
 MAX_BODY = 64 * 1024
-MAX_VALUE = 8 * 1024
 
 
 class FormPayload(OAuth2Payload):
@@ -52,19 +54,6 @@ class TornadoOAuth2Request(OAuth2Request):
         return self._args
 
 
-def _unique(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for name, value in pairs:
-        if name in values:
-            raise InvalidRequestError(f"parameter {name!r} is repeated")
-        if len(value) > MAX_VALUE:
-            raise InvalidRequestError(f"parameter {name!r} is too long")
-        if "\x00" in name or "\x00" in value:
-            raise InvalidRequestError(f"parameter {name!r} holds a NUL byte")
-        values[name] = value
-    return values
-
-
 def _parse(text: bytes, where: str) -> list[tuple[str, str]]:
     try:
         decoded = text.decode("utf-8")
@@ -77,7 +66,13 @@ def _parse(text: bytes, where: str) -> list[tuple[str, str]]:
 
 
 def build_oauth_request(request: HTTPServerRequest, form_required: bool = True) -> TornadoOAuth2Request:
-    """authlib's request for a Tornado *request*; raises ``InvalidRequestError`` for malformed input."""
+    """authlib's request for a Tornado *request*; raises ``InvalidRequestError`` for malformed input.
+
+    With *form_required* (the token endpoints) every parameter is checked here; without (``/authorize``)
+    only those authlib reads before the redirect URI is known, and the grant checks the rest, so that
+    their errors go back to the client.
+    """
+    check_basic_credentials(request.headers.get("Authorization", ""))
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     form: dict[str, str] = {}
     if request.method == "POST":
@@ -87,9 +82,10 @@ def build_oauth_request(request: HTTPServerRequest, form_required: bool = True) 
             if form_required or request.body:
                 raise InvalidRequestError("the body must be application/x-www-form-urlencoded")
         else:
-            form = _unique(_parse(request.body, "body"))
-    args = _unique(_parse(request.query.encode("latin-1", "replace"), "query string"))
+            form = unique_parameters(_parse(request.body, "body"))
+    args = unique_parameters(_parse(request.query.encode("latin-1", "replace"), "query string"))
     if request.method == "POST" and form_required and args:
         raise InvalidRequestError("parameters must be sent in the request body, not in the URL")
+    check_parameters({**args, **form}, None if form_required else EARLY)
     headers = {k: v for k, v in request.headers.get_all()}
     return TornadoOAuth2Request(request.method or "GET", request.full_url(), headers, form, args)

@@ -8,24 +8,42 @@
   second marks the code replayed and revokes the linked grant in one transaction; whichever of the
   two commits last sees the other's work (a replay seen first means no grant is created at all).
 - The code carries the group chosen at login; the registry is re-read when it is exchanged.
+- Request objects (``request``, ``request_uri``, OpenID Connect Core §6) are not supported and are
+  refused (``request_not_supported``, ``request_uri_not_supported``), as is any ``response_mode``
+  but ``query`` (``invalid_request``): a client is told, rather than answered as if it had not asked.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import AuthorizationCodeMixin
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 
 from ...db.models import AuthorizationCodeRow
+from ..audience import TargetedGrant, allowed_targets
 from ..models import GridUser
+from ..params import EARLY, check_parameters, shown
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
 from ..services import GrantServices
 from .membership import current_membership
 
 REPLAYED_CODE = "the authorization code was already used; the tokens issued from it are revoked"
+
+
+def refuse_unsupported(data: dict[str, str]) -> None:
+    """Refuse request objects and a response mode other than ``query``."""
+    if "request" in data:
+        raise RequestNotSupportedError("request objects are not supported; send the parameters themselves")
+    if "request_uri" in data:
+        raise RequestURINotSupportedError("request_uri is not supported; send the parameters themselves")
+    mode = data.get("response_mode")
+    if mode is not None and mode != "query":
+        raise InvalidRequestError(f"response_mode {shown(mode)} is not supported (only query)")
 
 
 class IssuedCode(AuthorizationCodeMixin):
@@ -72,11 +90,25 @@ class S256CodeChallenge(CodeChallenge):
         return authorization_code.row.code_challenge_method
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(TargetedGrant, grants.AuthorizationCodeGrant):
     """authlib's grant with gridauth's storage, scopes and replay protection."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     server: GrantServices
+
+    def validate_authorization_request(self) -> str:
+        """authlib's checks, then every parameter's grammar and stored length, what is not supported and the
+        audiences asked (oauth/audience.py); errors go back to the client."""
+        redirect_uri: str = super().validate_authorization_request()
+        data = self.request.payload.data
+        try:
+            check_parameters(data, tuple(name for name in data if name not in EARLY))
+            refuse_unsupported(data)
+            allowed_targets(self.request.client.client, data)
+        except OAuth2Error as error:
+            error.redirect_uri = redirect_uri
+            raise
+        return redirect_uri
 
     def validate_requested_scope(self) -> None:
         """Plain scopes must be registered for the client; the group is chosen by the person."""

@@ -25,7 +25,9 @@ from authlib.oauth2.rfc8628 import DeviceCredentialMixin
 from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredTokenError, SlowDownError
 
 from ...db.models import DeviceFlowRow
+from ..audience import TargetedGrant, allowed_targets
 from ..models import GridUser
+from ..params import shown
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
 from ..services import GrantServices
 from .membership import current_membership
@@ -81,11 +83,12 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
             raise UnauthorizedClientError("the client may not use the device flow")
         asked = ScopeRequest.parse(request.payload.scope)
         check_plain_allowed(client.client.scope, asked.plain)
+        allowed_targets(client.client, request.payload.data)
         registry = self.server.registry()
         if asked.group and registry.group(asked.group) is None:
-            raise InvalidScopeError(f"unknown group {asked.group!r}")
+            raise InvalidScopeError(f"unknown group {shown(asked.group)}")
         if asked.vo and asked.vo not in registry.vos:
-            raise InvalidScopeError(f"unknown VO {asked.vo!r}")
+            raise InvalidScopeError(f"unknown VO {shown(asked.vo)}")
         return client
 
     def get_verification_uri(self) -> str:  # noqa: D102 - authlib hook
@@ -98,7 +101,7 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
             status="pending", interval=data["interval"], last_polled_at=None, expires_at=now + data["expires_in"]))
 
 
-class DeviceCodeGrant(_DeviceCodeGrant):
+class DeviceCodeGrant(TargetedGrant, _DeviceCodeGrant):
     """Token polling for a device flow."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 
 from ...config.registry import Registry
+from ..params import shown
 from ..scopes import Membership
 
 
@@ -24,16 +25,17 @@ def current_membership(registry: Registry, username: str, group: str, vo: str,
     """
     found = registry.group(group)
     if registry.user(username) is None:
-        raise InvalidGrantError(f"user {username!r} no longer exists")
+        raise InvalidGrantError(f"user {shown(username)} no longer exists")
     if found is None or found.vo != vo or vo not in registry.vos:
-        raise InvalidGrantError(f"group {group!r} no longer exists in VO {vo!r}")
+        raise InvalidGrantError(f"group {shown(group)} no longer exists in VO {shown(vo)}")
     the_vo = registry.vos[vo]
     vouched = the_vo.authoritative_idp and via_idp is not None and via_idp == the_vo.idp
     if not registry.is_member(username, group) and not vouched:
-        raise InvalidGrantError(f"user {username!r} is no longer a member of group {group!r}")
+        raise InvalidGrantError(f"user {shown(username)} is no longer a member of group {shown(group)}")
     properties = tuple(p for p in asked_properties if p in found.properties)
     if asked_properties and not properties:  # never widen to all the group's properties
-        raise InvalidGrantError(f"group {group!r} no longer has the properties {', '.join(asked_properties)}")
+        raise InvalidGrantError(f"group {shown(group)} no longer has the properties "
+                                f"{shown(', '.join(asked_properties), quote=False)}")
     return Membership(username, group, vo, properties or found.properties)
 
 

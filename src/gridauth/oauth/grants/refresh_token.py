@@ -28,6 +28,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 
 from ...db.tokens import Grant
+from ..audience import TargetedGrant
 from ..models import GridUser, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
@@ -37,7 +38,7 @@ from .membership import current_membership, revoke_refused_grant
 PURGE_MARGIN = 60
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(TargetedGrant, grants.RefreshTokenGrant):
     """authlib's refresh grant with the rules above."""
 
     INCLUDE_NEW_REFRESH_TOKEN = False
