@@ -43,11 +43,11 @@ GRANT_LABELS = {
     "urn:ietf:params:oauth:grant-type:device_code": "device_code",
     "urn:ietf:params:oauth:grant-type:token-exchange": "token_exchange",
 }
-# RFC 6749 §5.2, RFC 8628 §3.5, and the two answers of a server in trouble (RFC 6749 §4.1.2.1).
+# RFC 6749 §5.2, RFC 8628 §3.5, RFC 9449 §5 and §8, and the two answers of a server in trouble (RFC 6749 §4.1.2.1).
 TOKEN_ERRORS = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
     "invalid_scope", "authorization_pending", "slow_down", "access_denied", "expired_token",
-    "server_error", "temporarily_unavailable",
+    "invalid_dpop_proof", "use_dpop_nonce", "server_error", "temporarily_unavailable",
 })
 LOGIN_OUTCOMES = frozenset({"success", "failure", "rate_limited", "unregistered", "unavailable"})
 

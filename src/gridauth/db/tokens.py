@@ -49,6 +49,8 @@ class NewGrant:
     id: str | None = None
     # The expiry of the first access token issued with the grant, if later than the grant's own.
     tokens_until: int = 0
+    # The DPoP key the refresh token is bound to (RFC 7638 thumbprint), or None.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class Grant:
     revoked_at: int | None
     idp: str | None
     generation: int
+    dpop_jkt: str | None = None
 
     def live(self, now: int) -> bool:
         """Neither revoked nor past its lifetime at *now*."""
@@ -142,7 +145,8 @@ class TokenStore:
                         client_id=grant.client_id, username=grant.username, group_name=grant.group, vo=grant.vo,
                         scope=grant.scope, auth_time=grant.auth_time, issued_at=grant.issued_at,
                         expires_at=grant.expires_at, revoked_at=None, idp=grant.idp, generation=0,
-                        last_used_at=None, purge_at=max(grant.expires_at, grant.tokens_until))
+                        last_used_at=None, purge_at=max(grant.expires_at, grant.tokens_until),
+                        dpop_jkt=grant.dpop_jkt)
 
     def create_grant(self, grant: NewGrant, refresh_token: str | None) -> GrantRow:
         """Store a new grant whose refresh token is *refresh_token* (only its hash is kept; None: no refresh)."""

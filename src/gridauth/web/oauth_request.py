@@ -92,4 +92,7 @@ def build_oauth_request(request: HTTPServerRequest, form_required: bool = True) 
     if request.method == "POST" and form_required and args:
         raise InvalidRequestError("parameters must be sent in the request body, not in the URL")
     headers = {k: v for k, v in request.headers.get_all()}
+    proofs = request.headers.get_list("DPoP")
+    if len(proofs) > 1:  # one proof per request (RFC 9449 §4.3): several are joined, and refused as no JWT
+        headers["Dpop"] = ",".join(proofs)
     return TornadoOAuth2Request(request.method or "GET", request.full_url(), headers, form, args)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from authlib.oauth2.rfc6749 import grants
@@ -20,12 +21,16 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import AuthorizationCodeMixin
 
 from ...db.models import AuthorizationCodeRow
+from ..dpop import BindsAccessToken, proof_of
 from ..models import GridUser
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
 from ..services import GrantServices
 from .membership import current_membership
 
 REPLAYED_CODE = "the authorization code was already used; the tokens issued from it are revoked"
+
+
+THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class IssuedCode(AuthorizationCodeMixin):
@@ -72,11 +77,20 @@ class S256CodeChallenge(CodeChallenge):
         return authorization_code.row.code_challenge_method
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(BindsAccessToken, grants.AuthorizationCodeGrant):
     """authlib's grant with gridauth's storage, scopes and replay protection."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     server: GrantServices
+
+    def validate_authorization_request(self) -> str:
+        """authlib's checks, then ``dpop_jkt`` (RFC 9449 §10): when sent, a key thumbprint (RFC 7638, SHA-256)."""
+        redirect_uri = super().validate_authorization_request()
+        jkt = self.request.payload.data.get("dpop_jkt")
+        if jkt is not None and not THUMBPRINT.fullmatch(jkt):
+            raise InvalidRequestError("dpop_jkt must be a JWK SHA-256 thumbprint (43 base64url characters)",
+                                      state=self.request.payload.state, redirect_uri=redirect_uri)
+        return redirect_uri
 
     def validate_requested_scope(self) -> None:
         """Plain scopes must be registered for the client; the group is chosen by the person."""
@@ -96,7 +110,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
             auth_time=user.auth_time, expires_at=now + self.server.registry().settings.lifetimes.authorization_code,
-            used_at=None, grant_id=None, idp=user.idp))
+            used_at=None, grant_id=None, idp=user.idp, dpop_jkt=data.get("dpop_jkt")))
 
     def query_authorization_code(self, code: str, client: Any) -> IssuedCode | None:
         """Use the code once; a second use revokes what the first one issued."""
@@ -117,8 +131,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Kept (as used, linked to its grant by ``save_token``) until purged, so that a replay can be detected."""
 
     def authenticate_user(self, authorization_code: IssuedCode) -> GridUser:
-        """The code's user and group, checked against the registry as it is now."""
+        """The code's user and group, checked against the registry as it is now; a code bound by ``dpop_jkt``
+        needs a proof by that key."""
         row = authorization_code.row
+        self.server.dpop.check_binding(row.dpop_jkt, proof_of(self.request), "authorization code")
         asked = ScopeRequest.parse(row.scope)
         membership = current_membership(self.server.registry(), row.username, row.group_name, row.vo,
                                         asked.properties, row.idp)

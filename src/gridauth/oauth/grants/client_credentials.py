@@ -5,10 +5,11 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
+from ..dpop import BindsAccessToken
 from ..scopes import ScopeRequest, check_plain_allowed
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(BindsAccessToken, grants.ClientCredentialsGrant):
     """authlib's grant; group and VO scopes make no sense without a user and are refused."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]

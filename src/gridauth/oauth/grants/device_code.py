@@ -25,6 +25,7 @@ from authlib.oauth2.rfc8628 import DeviceCredentialMixin
 from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredTokenError, SlowDownError
 
 from ...db.models import DeviceFlowRow
+from ..dpop import BindsAccessToken
 from ..models import GridUser
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
 from ..services import GrantServices
@@ -98,7 +99,7 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
             status="pending", interval=data["interval"], last_polled_at=None, expires_at=now + data["expires_in"]))
 
 
-class DeviceCodeGrant(_DeviceCodeGrant):
+class DeviceCodeGrant(BindsAccessToken, _DeviceCodeGrant):
     """Token polling for a device flow."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]

@@ -12,6 +12,8 @@
 - Each refresh re-reads the registry: a user who left the group or the VO, or was deleted, gets
   ``invalid_grant`` and the grant is revoked.
 - A narrower scope may be asked; a wider one (or another group) is ``invalid_scope``.
+- A refresh token bound to a DPoP key (a public client's, see ``oauth/dpop.py``) is refreshed only
+  with a proof by that key, checked before the grant is renewed: otherwise nothing is issued.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 
 from ...db.tokens import Grant
+from ..dpop import BindsAccessToken, proof_of
 from ..models import GridUser, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
@@ -36,7 +39,7 @@ from .membership import current_membership
 PURGE_MARGIN = 60
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(BindsAccessToken, grants.RefreshTokenGrant):
     """authlib's refresh grant with the rules above."""
 
     INCLUDE_NEW_REFRESH_TOKEN = False
@@ -83,6 +86,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         token = self.authenticate_refresh_token(value)
         if not token.check_client(client):
             raise InvalidGrantError()
+        self.server.dpop.check_binding(token.row.dpop_jkt, proof_of(self.request), "refresh token")
         self.check_scope(token)
         self.request.client = client
         self.request.refresh_token = token
