@@ -246,6 +246,7 @@ def test_the_cli_client_gets_a_bound_refresh_token_and_bearer_access_tokens(serv
 
 
 def test_a_bound_refresh_token_needs_a_proof_by_its_key_and_nothing_is_issued_otherwise(service, accounts):
+    set_option(service, CLI, "RevokeOnTheft", "no")  # the binding alone here; the theft response: test_theft.py
     holder = Holder(clock=service.clock)
     tokens = device_login(service, holder)
     latest = cli_refresh(service, tokens["refresh_token"], holder).body["access_token"]

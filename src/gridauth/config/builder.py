@@ -196,6 +196,9 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
             issues.add(f"{where}/redirect_uris", "the authorization_code grant needs at least one redirect URI")
         dpop = _choice(sec, "DPoP", DPOP_MODES, "allowed", where, issues)
         access_token_type = _choice(sec, "AccessTokenType", ACCESS_TOKEN_TYPES, "DPoP", where, issues)
+        on_theft = _opt(sec, "RevokeOnTheft", "yes" if method == "none" else "no").lower()
+        if on_theft not in YES_NO:
+            issues.add(f"{where}/RevokeOnTheft", f"expected yes or no, found {on_theft!r}")
         clients[name] = Client(
             name=name,
             client_id=client_id,
@@ -210,6 +213,7 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
             access_token_lifetime=_lifetime(sec, "AccessTokenLifetime", where, issues, None),
             dpop=dpop,
             access_token_type=access_token_type,
+            revoke_on_theft=YES_NO.get(on_theft, method == "none"),
         )
     return clients
 

@@ -104,6 +104,8 @@ class Client:
     dpop: str = "allowed"
     # ``AccessTokenType``: DPoP (bound to the proof's key when a proof is sent) or Bearer (never bound).
     access_token_type: str = "DPoP"
+    # ``RevokeOnTheft``: a refresh token that looks stolen revokes every grant of its user from this client.
+    revoke_on_theft: bool = False
 
     @property
     def refreshes_without_dpop(self) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import partial
 
-from sqlalchemy import ColumnElement, Update, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -239,6 +239,11 @@ class TokenStore:
     def revoke_user_grants(self, username: str, now: int) -> int:
         """End every grant of *username* (a user removed, a compromised account); how many were live."""
         return self.db.atomic(lambda session: self._revoke(session, GrantRow.username == username, now))
+
+    def revoke_client_user_grants(self, client_id: str, username: str, now: int) -> int:
+        """End every grant of *username* from *client_id* (one of their refresh tokens looks stolen); how many."""
+        return self.db.atomic(lambda session: self._revoke(
+            session, and_(GrantRow.client_id == client_id, GrantRow.username == username), now))
 
     @staticmethod
     def _revoke(session: Session, which: ColumnElement[bool], now: int) -> int:

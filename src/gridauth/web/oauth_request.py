@@ -37,8 +37,9 @@ class TornadoOAuth2Request(OAuth2Request):
     """authlib's view of a Tornado request."""
 
     def __init__(self, method: str, uri: str, headers: dict[str, str], form: dict[str, str],
-                 args: dict[str, str]) -> None:
+                 args: dict[str, str], client_address: str | None = None) -> None:
         super().__init__(method, uri, headers=headers)
+        self.client_address = client_address  # as the access log shows it (forwarded under --behind-proxy)
         self._form = form
         self._args = args
         self.payload = FormPayload({**args, **form})
@@ -95,4 +96,4 @@ def build_oauth_request(request: HTTPServerRequest, form_required: bool = True) 
     proofs = request.headers.get_list("DPoP")
     if len(proofs) > 1:  # one proof per request (RFC 9449 §4.3): several are joined, and refused as no JWT
         headers["Dpop"] = ",".join(proofs)
-    return TornadoOAuth2Request(request.method or "GET", request.full_url(), headers, form, args)
+    return TornadoOAuth2Request(request.method or "GET", request.full_url(), headers, form, args, request.remote_ip)

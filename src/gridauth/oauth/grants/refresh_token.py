@@ -14,6 +14,8 @@
 - A narrower scope may be asked; a wider one (or another group) is ``invalid_scope``.
 - A refresh token bound to a DPoP key (a public client's, see ``oauth/dpop.py``) is refreshed only
   with a proof by that key, checked before the grant is renewed: otherwise nothing is issued.
+- A refresh token of a revoked grant, or a bound one without a proof by its key, is recorded as a
+  possible theft (``oauth/theft.py``), which may revoke the user's other grants from the client.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from authlib.oauth2.rfc6749.errors import (
 )
 
 from ...db.tokens import Grant
-from ..dpop import BindsAccessToken, proof_of
+from ..dpop import BindsAccessToken, InvalidDPoPProof, proof_of
 from ..models import GridUser, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
+from ..theft import suspected_theft
 from .membership import current_membership
 
 # A grant row stays this long past the expiry of its newest access token (clocks read a moment apart).
@@ -56,7 +59,10 @@ class RefreshTokenGrant(BindsAccessToken, grants.RefreshTokenGrant):
         if len(refresh_token) > 512:
             raise InvalidGrantError("unknown refresh token")
         now = self.server.clock.now()
-        row = live_grant(self.server.tokens.grant_by_refresh_token(refresh_token), now)
+        row = self.server.tokens.grant_by_refresh_token(refresh_token)
+        if row is not None and row.revoked_at is not None:
+            suspected_theft(self.server, row, "revoked_grant", getattr(self.request, "client_address", None), now)
+        row = live_grant(row, now)
         return TokenRef("refresh_token", row.client_id, row, now)
 
     def scopes(self, token: TokenRef) -> tuple[ScopeRequest, ScopeRequest]:
@@ -86,10 +92,20 @@ class RefreshTokenGrant(BindsAccessToken, grants.RefreshTokenGrant):
         token = self.authenticate_refresh_token(value)
         if not token.check_client(client):
             raise InvalidGrantError()
-        self.server.dpop.check_binding(token.row.dpop_jkt, proof_of(self.request), "refresh token")
+        self.check_binding(token)
         self.check_scope(token)
         self.request.client = client
         self.request.refresh_token = token
+
+    def check_binding(self, token: TokenRef) -> None:
+        """A bound refresh token needs a proof by its key; one presented otherwise is recorded as a possible theft."""
+        proof = proof_of(self.request)
+        try:
+            self.server.dpop.check_binding(token.row.dpop_jkt, proof, "refresh token")
+        except (InvalidDPoPProof, InvalidGrantError):
+            suspected_theft(self.server, token.row, "missing_proof" if proof is None else "wrong_key",
+                            getattr(self.request, "client_address", None), token.now)
+            raise
 
     def check_scope(self, token: TokenRef) -> None:
         """A refresh may narrow the scope, never widen it nor change the group or the VO."""
