@@ -5,8 +5,9 @@ Events (``event``) and where they are recorded:
 - ``token_issued`` (a login's or a client's token, ``oauth/server.py``), ``token_refreshed``,
   ``token_refused`` (any other refused token request, with its RFC 6749 ``error``),
   ``client_auth_failed`` (``invalid_client`` at ``/token``, ``/revoke`` or ``/introspect``),
-  ``code_replay`` (an authorization code used twice: its grant is revoked) and ``token_revoked``
-  (``/revoke``), all from the protocol endpoints (``web/oauth_handler.py``, ``oauth/server.py``,
+  ``code_replay`` (an authorization code used twice: its grant is revoked), ``token_revoked``
+  (``/revoke``) and ``token_theft_suspected`` (a refresh token that looks stolen, ``oauth/theft.py``,
+  its reason in ``kind``), all from the protocol endpoints (``web/oauth_handler.py``, ``oauth/server.py``,
   ``oauth/endpoints.py``);
 - ``login_failed`` and ``login_locked_out`` (the sign-in limit), ``login`` (a success), with the
   method in ``kind`` (``local`` or the identity provider's name; an external subject the registry

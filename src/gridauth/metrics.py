@@ -44,12 +44,13 @@ GRANT_LABELS = {
     "urn:ietf:params:oauth:grant-type:device_code": "device_code",
     "urn:ietf:params:oauth:grant-type:token-exchange": "token_exchange",
 }
-# RFC 6749 §5.2, RFC 8628 §3.5, and the two answers of a server in trouble (RFC 6749 §4.1.2.1).
+# RFC 6749 §5.2, RFC 8628 §3.5, RFC 9449 §5 and §8, and the two answers of a server in trouble (RFC 6749 §4.1.2.1).
 TOKEN_ERRORS = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
     "invalid_scope", "authorization_pending", "slow_down", "access_denied", "expired_token",
-    "server_error", "temporarily_unavailable",
+    "invalid_dpop_proof", "use_dpop_nonce", "server_error", "temporarily_unavailable",
 })
+THEFT_REASONS = frozenset({"revoked_grant", "missing_proof", "wrong_key"})
 LOGIN_OUTCOMES = frozenset({"success", "failure", "rate_limited", "unregistered", "unavailable"})
 
 tokens_issued = Counter("gridauth_tokens_issued", "Successful token endpoint answers, by grant type",
@@ -73,6 +74,9 @@ config_info = Gauge("gridauth_config_info", "1 for the configuration version a l
 config_loaded_at = Gauge("gridauth_config_last_reload_timestamp_seconds",
                          "When a process last loaded a new configuration version (start or hot reload), Unix time",
                          multiprocess_mode="max")
+thefts = Counter("gridauth_token_theft_suspected", "Refresh tokens that look stolen, by reason: revoked_grant "
+                 "(presented after its grant was revoked), missing_proof or wrong_key (bound to a DPoP key)",
+                 ["reason"])
 purge_runs = Counter("gridauth_purge_runs", "Periodic purges of this process, by outcome: done (it held the purge "
                      "lease), skipped (another process purged this interval), failed", ["outcome"])
 purged_rows = Counter("gridauth_purged_rows", "Rows deleted by this process's purges, by kind", ["kind"])
@@ -101,6 +105,11 @@ def record_token_response(grant_type: str, status: int, body: Any) -> None:
         token_errors.labels(grant, outcome).inc()
     if grant == "refresh_token":
         refreshes.labels(outcome).inc()
+
+
+def record_theft(reason: str) -> None:
+    """Count one refresh token that looks stolen (``oauth/theft.py``)."""
+    thefts.labels(_bounded(reason, THEFT_REASONS)).inc()
 
 
 def record_login(method: str, outcome: str) -> None:

@@ -21,6 +21,7 @@ from .db.flows import FlowStore
 from .db.guessing import Guessing
 from .db.keys import KeyStore
 from .db.lease import Lease
+from .db.proofs import ProofStore
 from .db.tokens import TokenStore
 from .errors import GridauthError
 from .hashing import PASSWORDS
@@ -48,6 +49,7 @@ class ServiceContext:
     keyring: KeyRing = field(init=False)
     tokens: TokenStore = field(init=False)
     flows: FlowStore = field(init=False)
+    proofs: ProofStore = field(init=False)
     accounts: AccountStore = field(init=False)
     guessing: Guessing = field(init=False)
     server: GridAuthorizationServer = field(init=False)
@@ -59,7 +61,8 @@ class ServiceContext:
         self.accounts = AccountStore(self.db)
         self.guessing = Guessing(self.db, self.flows, self.accounts, PASSWORDS)
         self.keyring = KeyRing(KeyStore(self.db), self.clock)
-        self.server = GridAuthorizationServer(self.tokens, self.flows, self.keyring, self.clock,
+        self.proofs = ProofStore(self.db)
+        self.server = GridAuthorizationServer(self.tokens, self.flows, self.proofs, self.keyring, self.clock,
                                               lambda: self.registry)
 
     def prepare_storage(self) -> None:
@@ -124,7 +127,8 @@ class ServiceContext:
                 return lease.renew(session, self.clock.now(), PURGE_INTERVAL)
 
             return {**self.tokens.purge_expired(now, still_ours=still_ours),
-                    **self.flows.purge_expired(now, still_ours=still_ours)}
+                    **self.flows.purge_expired(now, still_ours=still_ours),
+                    **self.proofs.purge_expired(now, still_ours=still_ours)}
         finally:
             lease.release(self.clock.now(), PURGE_DUE_AFTER)
 

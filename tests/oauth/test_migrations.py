@@ -365,3 +365,36 @@ def test_access_tokens_keep_their_state_across_the_upgrade_to_0002(engine: Engin
         assert service.refresh("revoked-" + LEGACY_REFRESH).body["error"] == "invalid_grant"
     finally:
         service.stop()
+
+
+def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engine: Engine, db_url: str,
+                                                                          config_file: Path, gridauth: Any) -> None:
+    """A database at 0002 with a grant and a code: the DPoP revision keeps both, unbound; the grant refreshes."""
+    at_revision(engine, "0002")
+    now = int(time.time())
+    md = MetaData()
+    md.reflect(engine)
+    grant = {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": "gridauth-cli",
+             "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
+             "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 3,
+             "last_used_at": now - 5, "purge_at": now + 43200}
+    code = {"code_hash": "c" * 64, "client_id": "gridauth-cli", "redirect_uri": "http://127.0.0.1/callback",
+            "scope": SCOPE, "username": "alice", "group_name": "dteam_user", "vo": "dteam", "properties": "",
+            "nonce": None, "code_challenge": "x" * 43, "code_challenge_method": "S256", "auth_time": now,
+            "expires_at": now + 300, "used_at": None, "grant_id": None, "idp": "local", "replayed_at": None}
+    with engine.begin() as conn:
+        conn.execute(md.tables["grants"].insert(), [grant])
+        conn.execute(md.tables["authorization_codes"].insert(), [code])
+
+    gridauth("db", "upgrade", "--db", db_url, ok=True)
+    rows = read_back(engine)
+    assert rows["grants"] == [{**grant, "dpop_jkt": None}]
+    assert rows["authorization_codes"] == [{**code, "dpop_jkt": None}]
+    assert rows["dpop_proofs"] == []
+    service = Service(config_file, db_url)
+    try:
+        refreshed = service.refresh(LEGACY_REFRESH, client=("gridauth-cli", None))  # unbound: no proof needed
+        assert refreshed.status == 200, refreshed.body
+        assert service.introspect(refreshed.body["access_token"])["active"] is True
+    finally:
+        service.stop()

@@ -1,8 +1,9 @@
 """What ``gridauth serve`` tells a person at start so that a first run leads somewhere.
 
-Two notes, each one log line: the configured issuer names another port than the server listens on
-(clients would be sent elsewhere), and no local account has a password yet (nobody can sign in).
-Both say the command or option that fixes them.
+Notes, each one log line: the configured issuer names another port than the server listens on
+(clients would be sent elsewhere), no local account has a password yet (nobody can sign in), and
+public clients may refresh without DPoP (their refresh tokens are bearer secrets). Each says the
+command or option that changes it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config.builder import issuer_port_warning
+from ..config.builder import issuer_port_warning, unbound_refresh_warning
 from ..config.paths import installed_config
 
 if TYPE_CHECKING:
@@ -59,5 +60,6 @@ def start_notes(context: ServiceContext, port: int, behind_proxy: bool, config: 
                 ) -> list[str]:
     """The warnings to log once when the service starts (none on a configured, working service)."""
     notes = [issuer_port_warning(context.registry.settings.issuer, port, behind_proxy),
-             password_hint(context, config, db_was_chosen(db_option))]
+             password_hint(context, config, db_was_chosen(db_option)),
+             unbound_refresh_warning(context.registry)]
     return [note for note in notes if note]

@@ -13,8 +13,10 @@ from ..errors import ConfigInvalid, ConfigIssue
 from ..hashing import is_client_secret_hash
 from .cfgfile import as_list, parse_tree
 from .model import (
+    ACCESS_TOKEN_TYPES,
     AUTH_METHODS,
     DEFAULT_ISSUER,
+    DPOP_MODES,
     GRANT_TYPES,
     LOOPBACK_NETWORKS,
     PROVIDER_TYPES,
@@ -119,12 +121,16 @@ def _settings(tree: Tree, issues: _Issues, default_issuer: str) -> Authorization
     wlcg = _opt(authz, "WLCGClaims", "no").lower()
     if wlcg not in YES_NO:
         issues.add(f"{AUTHZ}/WLCGClaims", f"expected yes or no, found {wlcg!r}")
+    nonce = _opt(authz, "DPoPNonce", "no").lower()
+    if nonce not in YES_NO:
+        issues.add(f"{AUTHZ}/DPoPNonce", f"expected yes or no, found {nonce!r}")
     return AuthorizationSettings(
         metrics_allow_from=_networks(authz, "MetricsAllowFrom", issues) or LOOPBACK_NETWORKS,
         issuer=issuer,
         lifetimes=Lifetimes(**values),
         signing_algorithm=algorithm,
         wlcg_claims=YES_NO.get(wlcg, False),
+        dpop_nonce=YES_NO.get(nonce, False),
         audience=_opt(authz, "Audience"),
     )
 
@@ -138,6 +144,16 @@ def _networks(tree: Tree, name: str, issues: _Issues) -> tuple[ipaddress.IPv4Net
         except ValueError:
             issues.add(f"{AUTHZ}/{name}", f"{entry!r} is not an IP address or network (e.g. 10.0.0.0/8, 192.0.2.7)")
     return tuple(networks)
+
+
+def _choice(sec: Tree, name: str, allowed: tuple[str, ...], default: str, where: str, issues: _Issues) -> str:
+    """Option *name* of *sec*: one of *allowed* (in any case), *default* when not set."""
+    raw = _opt(sec, name, default)
+    for value in allowed:
+        if raw.lower() == value.lower():
+            return value
+    issues.add(f"{where}/{name}", f"expected one of {', '.join(allowed)}, found {raw!r}")
+    return default
 
 
 def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
@@ -183,6 +199,11 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
                 issues.add(f"{where}/Audiences", f"{audience!r} is not an audience (printable ASCII, no spaces)")
         if "authorization_code" in grants and not redirect_uris:
             issues.add(f"{where}/redirect_uris", "the authorization_code grant needs at least one redirect URI")
+        dpop = _choice(sec, "DPoP", DPOP_MODES, "allowed", where, issues)
+        access_token_type = _choice(sec, "AccessTokenType", ACCESS_TOKEN_TYPES, "DPoP", where, issues)
+        on_theft = _opt(sec, "RevokeOnTheft", "yes" if method == "none" else "no").lower()
+        if on_theft not in YES_NO:
+            issues.add(f"{where}/RevokeOnTheft", f"expected yes or no, found {on_theft!r}")
         clients[name] = Client(
             name=name,
             client_id=client_id,
@@ -196,6 +217,9 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
             refresh_token_lifetime=_lifetime(sec, "RefreshTokenLifetime", where, issues, None),
             access_token_lifetime=_lifetime(sec, "AccessTokenLifetime", where, issues, None),
             audiences=tuple(audiences),
+            dpop=dpop,
+            access_token_type=access_token_type,
+            revoke_on_theft=YES_NO.get(on_theft, method == "none"),
         )
     return clients
 
@@ -369,6 +393,21 @@ def issuer_port_warning(issuer: str, port: int, behind_proxy: bool) -> str | Non
     return (f"the configured issuer {issuer} names port {published} but this server listens on port {port}: "
             f"remove {AUTHZ}/issuer to use {local_issuer(port)}, set it to the URL clients use, "
             f"or pass --behind-proxy when a reverse proxy publishes the service")
+
+
+def unbound_refresh_warning(registry: Registry) -> str | None:
+    """Which public clients may refresh without DPoP (None: none may).
+
+    Their refresh tokens are bearer secrets when the client sends no proof: a copied token file is
+    enough to mint access tokens (RFC 9700 §4.14.2 wants them sender-constrained). Some agents send
+    no proofs yet (oidc-agent), so this is the operator's choice, named once at start.
+    """
+    names = sorted(client.name for client in registry.clients.values() if client.refreshes_without_dpop)
+    if not names:
+        return None
+    return (f"public clients allowed to refresh without DPoP (their refresh tokens are plain bearer secrets "
+            f"unless they send proofs): {', '.join(names)}; set {AUTHZ}/Clients/<name>/DPoP = required "
+            f"once they send DPoP proofs")
 
 
 def read_text(path: str, reader: Callable[..., Any] = open) -> str:

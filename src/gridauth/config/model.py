@@ -13,6 +13,8 @@ GRANT_TYPES = frozenset(
 )
 AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "none"})
 SIGNING_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
+DPOP_MODES = ("required", "allowed", "off")  # a client's ``DPoP`` option
+ACCESS_TOKEN_TYPES = ("DPoP", "Bearer")  # a client's ``AccessTokenType`` option
 PROVIDER_TYPES = frozenset({"Local", "OAuth2", "OIDC", "CheckIn", "IAM"})
 LOOPBACK_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 # The issuer when the configuration names none and no serve-time default is given (``gridauth serve``'s
@@ -46,6 +48,7 @@ class AuthorizationSettings:
     wlcg_claims: bool = False
     audience: str = ""
     metrics_allow_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = LOOPBACK_NETWORKS
+    dpop_nonce: bool = False  # ``DPoPNonce``: DPoP proofs at the token endpoint must carry a server nonce
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,17 @@ class Client:
     refresh_token_lifetime: int | None = None
     access_token_lifetime: int | None = None
     audiences: tuple[str, ...] = ()  # what it may ask as its access tokens' aud (resource, audience)
+    # ``DPoP``: required (every token request needs a proof), allowed (checked when sent), off (ignored).
+    dpop: str = "allowed"
+    # ``AccessTokenType``: DPoP (bound to the proof's key when a proof is sent) or Bearer (never bound).
+    access_token_type: str = "DPoP"
+    # ``RevokeOnTheft``: a refresh token that looks stolen revokes every grant of its user from this client.
+    revoke_on_theft: bool = False
+
+    @property
+    def refreshes_without_dpop(self) -> bool:
+        """A public client whose refresh tokens may be plain bearer secrets (named in a warning at start)."""
+        return self.is_public and self.dpop != "required" and "refresh_token" in self.grant_types
 
     @property
     def is_public(self) -> bool:

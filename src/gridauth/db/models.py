@@ -49,6 +49,16 @@ class GrantRow(Base):
     # When the row may be deleted: nothing issued from the grant is active after it (the later of
     # the refresh token's and the newest access token's expiry; the revocation time once revoked).
     purge_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    # The RFC 7638 thumbprint of the DPoP key the refresh token is bound to (RFC 9449 §5); NULL: not bound.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class DPoPProofRow(Base):
+    """A DPoP proof already used (RFC 9449 §11.1): its key and ``jti``, hashed, kept until its ``iat`` window ends."""
+
+    __tablename__ = "dpop_proofs"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class RevokedTokenRow(Base):
@@ -117,6 +127,8 @@ class AuthorizationCodeRow(Base):
     idp: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # Set by a second exchange of the code: the grant of the first one is revoked, or never created.
     replayed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # ``dpop_jkt`` of the authorization request (RFC 9449 §10): the exchange needs a proof by that key.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class DeviceFlowRow(Base):

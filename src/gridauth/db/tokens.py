@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Update, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,8 @@ class NewGrant:
     id: str | None = None
     # The expiry of the first access token issued with the grant, if later than the grant's own.
     tokens_until: int = 0
+    # The DPoP key the refresh token is bound to (RFC 7638 thumbprint), or None.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class Grant:
     revoked_at: int | None
     idp: str | None
     generation: int
+    dpop_jkt: str | None = None
 
     def live(self, now: int) -> bool:
         """Neither revoked nor past its lifetime at *now*."""
@@ -141,7 +144,8 @@ class TokenStore:
                         client_id=grant.client_id, username=grant.username, group_name=grant.group, vo=grant.vo,
                         scope=grant.scope, auth_time=grant.auth_time, issued_at=grant.issued_at,
                         expires_at=grant.expires_at, revoked_at=None, idp=grant.idp, generation=0,
-                        last_used_at=None, purge_at=max(grant.expires_at, grant.tokens_until))
+                        last_used_at=None, purge_at=max(grant.expires_at, grant.tokens_until),
+                        dpop_jkt=grant.dpop_jkt)
 
     def create_grant(self, grant: NewGrant, refresh_token: str | None) -> GrantRow:
         """Store a new grant whose refresh token is *refresh_token* (only its hash is kept; None: no refresh)."""
@@ -234,6 +238,11 @@ class TokenStore:
     def revoke_user_grants(self, username: str, now: int) -> int:
         """End every grant of *username* (a user removed, a compromised account); how many were live."""
         return self.db.atomic(lambda session: self._revoke(session, GrantRow.username == username, now))
+
+    def revoke_client_user_grants(self, client_id: str, username: str, now: int) -> int:
+        """End every grant of *username* from *client_id* (one of their refresh tokens looks stolen); how many."""
+        return self.db.atomic(lambda session: self._revoke(
+            session, and_(GrantRow.client_id == client_id, GrantRow.username == username), now))
 
     @staticmethod
     def _revoke(session: Session, which: ColumnElement[bool], now: int) -> int:

@@ -60,6 +60,15 @@ def find_token(server: GrantServices, token: str) -> TokenRef | None:
     return TokenRef("refresh_token", grant.client_id, grant, now) if grant else None
 
 
+def bound_key(token: TokenRef) -> str | None:
+    """The DPoP key *token* is bound to: an access token's ``cnf.jkt``, a refresh token's grant key; else None."""
+    if token.kind == "access_token":
+        cnf = token.claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        return jkt if isinstance(jkt, str) else None
+    return getattr(token.row, "dpop_jkt", None)
+
+
 class AnyHint:
     """``token`` is required; any ``token_type_hint`` is accepted, even one we do not know.
 
@@ -118,6 +127,11 @@ class IntrospectionEndpoint(AnyHint, _Introspection):
             "iss": settings.issuer,
             "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
         }
+        bound = bound_key(token)
+        if bound is not None:  # RFC 9449 §6.2: the key a DPoP-bound token is bound to
+            body["cnf"] = {"jkt": bound}
+            if token.kind == "access_token":
+                body["token_type"] = "DPoP"
         if token.kind == "access_token":
             claims = token.claims
             for name in ("sub", "aud", "jti", "nbf", "vo", "dirac_group", "dirac_properties", "wlcg.groups"):

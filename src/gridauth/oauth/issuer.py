@@ -110,3 +110,22 @@ class AccessTokenIssuer(JWTBearerTokenGenerator):
                                scope: str) -> str:
         """Sign the claims with the current key (``typ: at+jwt``)."""
         return self.keyring.sign(self.claims(client, grant_type, user, scope))
+
+    def generate(self, grant_type: str, client: OAuthClient, user: GridUser | None = None, scope: str | None = None,
+                 expires_in: int | None = None, include_refresh_token: bool = True,
+                 jkt: str | None = None) -> dict[str, Any]:
+        """authlib's token response; with *jkt*, the access token is bound to that DPoP key (RFC 9449 §6).
+
+        A bound access token carries ``cnf.jkt`` and is answered with ``token_type: DPoP``.
+        """
+        scope = self.get_allowed_scope(client, scope)
+        claims = self.claims(client, grant_type, user, scope)
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
+        token: dict[str, Any] = {"token_type": "DPoP" if jkt else "Bearer", "access_token": self.keyring.sign(claims),
+                                 "expires_in": expires_in or self.lifetime(client, grant_type)}
+        if include_refresh_token:
+            token["refresh_token"] = refresh_token_value()
+        if scope:
+            token["scope"] = scope
+        return token

@@ -9,6 +9,8 @@ same newest key and publishes the same JWKS. Each process reloads the published 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -59,6 +61,14 @@ class SigningKey:
     alg: str
     key: JWK
     active_from: int = 0
+
+    def derived_secret(self, purpose: bytes) -> bytes:
+        """A secret for *purpose* that every process and host derives alike from this private key, none stored.
+
+        (The DPoP nonces' HMAC key: a secret shared through the database without a table of its own.)
+        """
+        private = json.dumps(self.key.as_dict(private=True), sort_keys=True).encode()
+        return hmac.new(private, purpose, hashlib.sha256).digest()
 
     def public_jwk(self) -> dict[str, Any]:
         """The public half, as published in the JWKS."""

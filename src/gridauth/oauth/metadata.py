@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config.registry import Registry
+from .dpop import ALGORITHMS as DPOP_ALGORITHMS
 
 if TYPE_CHECKING:
     from .server import GridAuthorizationServer
@@ -42,6 +43,7 @@ def build_metadata(registry: Registry, server: GridAuthorizationServer) -> dict[
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS[:2],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [settings.signing_algorithm],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "auth_time", "jti", "nonce", "email", "name",

@@ -22,8 +22,10 @@ from ..clock import Clock
 from ..config.registry import Registry
 from ..db.flows import FlowStore
 from ..db.models import GrantRow
+from ..db.proofs import ProofStore
 from ..db.tokens import NewGrant, TokenStore
 from .client_auth import authenticate_secret_basic, authenticate_secret_post, basic_credentials, uniform
+from .dpop import DPoPGuard, proof_of
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
 from .grants.authorization_code import REPLAYED_CODE, AuthorizationCodeGrant, S256CodeChallenge
 from .grants.client_credentials import ClientCredentialsGrant
@@ -52,7 +54,7 @@ def authenticate_public_client(query_client: Callable[[str], Any], request: OAut
 class GridAuthorizationServer(AuthorizationServer):
     """authlib's server with gridauth's clients, token storage and grants."""
 
-    def __init__(self, tokens: TokenStore, flows: FlowStore, keyring: KeyRing, clock: Clock,
+    def __init__(self, tokens: TokenStore, flows: FlowStore, proofs: ProofStore, keyring: KeyRing, clock: Clock,
                  registry: Callable[[], Registry]) -> None:
         super().__init__()
         self.tokens = tokens
@@ -62,6 +64,7 @@ class GridAuthorizationServer(AuthorizationServer):
         self._default_registry = registry
         self._bound = threading.local()
         self.issuer = AccessTokenIssuer(keyring, clock, self.registry)
+        self.dpop = DPoPGuard(proofs, clock, keyring, self.registry)
         self.register_token_generator("default", self.issuer)
         self.register_client_auth_method("none", authenticate_public_client)
         self.register_client_auth_method("client_secret_basic", authenticate_secret_basic)
@@ -125,7 +128,8 @@ class GridAuthorizationServer(AuthorizationServer):
             return
         refresh_token = token.get("refresh_token")
         until = self.clock.now() + token["expires_in"]
-        grant = self.new_grant(request.client, user, token["scope"], tokens_until=until)
+        grant = self.new_grant(request.client, user, token["scope"], tokens_until=until,
+                               dpop_jkt=self.dpop.refresh_binding(request.client.client, proof_of(request)))
         if request.authorization_code is not None:
             row = self.tokens.create_grant_from_code(request.authorization_code.row.code_hash, grant, refresh_token)
             if row is None:
@@ -140,16 +144,18 @@ class GridAuthorizationServer(AuthorizationServer):
         if refresh_token:
             token["refresh_expires_in"] = row.expires_at - row.issued_at
 
-    def new_grant(self, client: OAuthClient, user: GridUser, scope: str, tokens_until: int = 0) -> NewGrant:
+    def new_grant(self, client: OAuthClient, user: GridUser, scope: str, tokens_until: int = 0,
+                  dpop_jkt: str | None = None) -> NewGrant:
         """A grant for *user* (with the id its access token already names), valid for the client's or the
-        default refresh lifetime; *tokens_until*: when its first access token expires."""
+        default refresh lifetime; *tokens_until*: when its first access token expires; *dpop_jkt*: the
+        key its refresh token is bound to."""
         now = self.clock.now()
         own = client.client.refresh_token_lifetime
         lifetime = own if own is not None else self.registry().settings.lifetimes.refresh_token
         member = user.membership
         return NewGrant(client_id=client.get_client_id(), username=member.username, group=member.group, vo=member.vo,
                         scope=scope, auth_time=user.auth_time or now, issued_at=now, expires_at=now + lifetime,
-                        idp=user.idp, id=user.grant_id, tokens_until=tokens_until + PURGE_MARGIN)
+                        idp=user.idp, id=user.grant_id, tokens_until=tokens_until + PURGE_MARGIN, dpop_jkt=dpop_jkt)
 
     def create_grant(self, client: OAuthClient, user: GridUser, scope: str, refresh_token: str | None) -> GrantRow:
         """Store a new grant (with *refresh_token* if any), valid for the client's or the default refresh lifetime."""
@@ -173,8 +179,14 @@ class GridAuthorizationServer(AuthorizationServer):
                        for name, value in headers]
         return status, body, list(headers)
 
-    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:  # noqa: D102 - no listeners
-        return None
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """authlib's signals: once a token request's client is authenticated (every grant), its DPoP proof is checked.
+
+        The accepted proof (or None) goes on the request, for the grants to bind what they issue.
+        """
+        if name == "after_authenticate_client" and "grant" in kwargs:
+            request = kwargs["grant"].request
+            request.dpop = self.dpop.token_request(request, kwargs["client"].client)
 
     def validate_requested_scope(self, scope: str | None) -> None:
         """Scopes are checked by each grant against the client and the registry."""

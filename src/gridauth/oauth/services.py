@@ -13,18 +13,20 @@ from ..clock import Clock
 from ..config.registry import Registry
 from ..db.flows import FlowStore
 from ..db.tokens import TokenStore
+from .dpop import DPoPGuard
 from .issuer import AccessTokenIssuer
 from .keys import KeyRing
 
 
 class GrantServices(Protocol):
-    """The stores, clock, key ring, issuer and registry a grant or token endpoint works with."""
+    """The stores, clock, key ring, issuer, DPoP guard and registry a grant or token endpoint works with."""
 
     tokens: TokenStore
     flows: FlowStore
     clock: Clock
     keyring: KeyRing
     issuer: AccessTokenIssuer
+    dpop: DPoPGuard
 
     def registry(self) -> Registry:
         """The registry snapshot of the current request."""

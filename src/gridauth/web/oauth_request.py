@@ -39,8 +39,9 @@ class TornadoOAuth2Request(OAuth2Request):
     """authlib's view of a Tornado request."""
 
     def __init__(self, method: str, uri: str, headers: dict[str, str], form: dict[str, str],
-                 args: dict[str, str]) -> None:
+                 args: dict[str, str], client_address: str | None = None) -> None:
         super().__init__(method, uri, headers=headers)
+        self.client_address = client_address  # as the access log shows it (forwarded under --behind-proxy)
         self._form = form
         self._args = args
         self.payload = FormPayload({**args, **form})
@@ -88,4 +89,7 @@ def build_oauth_request(request: HTTPServerRequest, form_required: bool = True) 
         raise InvalidRequestError("parameters must be sent in the request body, not in the URL")
     check_parameters({**args, **form}, None if form_required else EARLY)
     headers = {k: v for k, v in request.headers.get_all()}
-    return TornadoOAuth2Request(request.method or "GET", request.full_url(), headers, form, args)
+    proofs = request.headers.get_list("DPoP")
+    if len(proofs) > 1:  # one proof per request (RFC 9449 §4.3): several are joined, and refused as no JWT
+        headers["Dpop"] = ",".join(proofs)
+    return TornadoOAuth2Request(request.method or "GET", request.full_url(), headers, form, args, request.remote_ip)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from authlib.oauth2.base import OAuth2Error
@@ -26,6 +27,7 @@ from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupp
 
 from ...db.models import AuthorizationCodeRow
 from ..audience import TargetedGrant, allowed_targets
+from ..dpop import BindsAccessToken, proof_of
 from ..models import GridUser
 from ..params import EARLY, check_parameters, shown
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
@@ -44,6 +46,9 @@ def refuse_unsupported(data: dict[str, str]) -> None:
     mode = data.get("response_mode")
     if mode is not None and mode != "query":
         raise InvalidRequestError(f"response_mode {shown(mode)} is not supported (only query)")
+
+
+THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class IssuedCode(AuthorizationCodeMixin):
@@ -90,21 +95,26 @@ class S256CodeChallenge(CodeChallenge):
         return authorization_code.row.code_challenge_method
 
 
-class AuthorizationCodeGrant(TargetedGrant, grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(TargetedGrant, BindsAccessToken, grants.AuthorizationCodeGrant):
     """authlib's grant with gridauth's storage, scopes and replay protection."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     server: GrantServices
 
     def validate_authorization_request(self) -> str:
-        """authlib's checks, then every parameter's grammar and stored length, what is not supported and the
-        audiences asked (oauth/audience.py); errors go back to the client."""
+        """authlib's checks, then every parameter's grammar and stored length, what is not supported, the
+        audiences asked (oauth/audience.py) and ``dpop_jkt`` (RFC 9449 §10: when sent, a key thumbprint, RFC 7638
+        SHA-256); errors go back to the client."""
         redirect_uri: str = super().validate_authorization_request()
         data = self.request.payload.data
         try:
             check_parameters(data, tuple(name for name in data if name not in EARLY))
             refuse_unsupported(data)
             allowed_targets(self.request.client.client, data)
+            jkt = data.get("dpop_jkt")
+            if jkt is not None and not THUMBPRINT.fullmatch(jkt):
+                raise InvalidRequestError("dpop_jkt must be a JWK SHA-256 thumbprint (43 base64url characters)",
+                                          state=self.request.payload.state)
         except OAuth2Error as error:
             error.redirect_uri = redirect_uri
             raise
@@ -128,7 +138,7 @@ class AuthorizationCodeGrant(TargetedGrant, grants.AuthorizationCodeGrant):
             nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
             auth_time=user.auth_time, expires_at=now + self.server.registry().settings.lifetimes.authorization_code,
-            used_at=None, grant_id=None, idp=user.idp))
+            used_at=None, grant_id=None, idp=user.idp, dpop_jkt=data.get("dpop_jkt")))
 
     def query_authorization_code(self, code: str, client: Any) -> IssuedCode | None:
         """Use the code once; a second use revokes what the first one issued."""
@@ -149,8 +159,10 @@ class AuthorizationCodeGrant(TargetedGrant, grants.AuthorizationCodeGrant):
         """Kept (as used, linked to its grant by ``save_token``) until purged, so that a replay can be detected."""
 
     def authenticate_user(self, authorization_code: IssuedCode) -> GridUser:
-        """The code's user and group, checked against the registry as it is now."""
+        """The code's user and group, checked against the registry as it is now; a code bound by ``dpop_jkt``
+        needs a proof by that key."""
         row = authorization_code.row
+        self.server.dpop.check_binding(row.dpop_jkt, proof_of(self.request), "authorization code")
         asked = ScopeRequest.parse(row.scope)
         membership = current_membership(self.server.registry(), row.username, row.group_name, row.vo,
                                         asked.properties, row.idp)

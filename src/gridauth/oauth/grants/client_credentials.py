@@ -6,10 +6,11 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
 from ..audience import TargetedGrant
+from ..dpop import BindsAccessToken
 from ..scopes import ScopeRequest, check_plain_allowed
 
 
-class ClientCredentialsGrant(TargetedGrant, grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(TargetedGrant, BindsAccessToken, grants.ClientCredentialsGrant):
     """authlib's grant; group and VO scopes make no sense without a user and are refused."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]

@@ -26,6 +26,7 @@ from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredToke
 
 from ...db.models import DeviceFlowRow
 from ..audience import TargetedGrant, allowed_targets
+from ..dpop import BindsAccessToken
 from ..models import GridUser
 from ..params import shown
 from ..scopes import ScopeRequest, canonical, check_plain_allowed
@@ -101,7 +102,7 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
             status="pending", interval=data["interval"], last_polled_at=None, expires_at=now + data["expires_in"]))
 
 
-class DeviceCodeGrant(TargetedGrant, _DeviceCodeGrant):
+class DeviceCodeGrant(TargetedGrant, BindsAccessToken, _DeviceCodeGrant):
     """Token polling for a device flow."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]

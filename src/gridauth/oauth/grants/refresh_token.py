@@ -13,6 +13,10 @@
   ``invalid_grant``; the grant is revoked once that registry has been served for the grace period
   (``RemovalGracePeriod``, see ``membership.py``), so a removal rolled back before then costs nothing.
 - A narrower scope may be asked; a wider one (or another group) is ``invalid_scope``.
+- A refresh token bound to a DPoP key (a public client's, see ``oauth/dpop.py``) is refreshed only
+  with a proof by that key, checked before the grant is renewed: otherwise nothing is issued.
+- A refresh token of a revoked grant, or a bound one without a proof by its key, is recorded as a
+  possible theft (``oauth/theft.py``), which may revoke the user's other grants from the client.
 """
 
 from __future__ import annotations
@@ -29,16 +33,18 @@ from authlib.oauth2.rfc6749.errors import (
 
 from ...db.tokens import Grant
 from ..audience import TargetedGrant
+from ..dpop import BindsAccessToken, InvalidDPoPProof, proof_of
 from ..models import GridUser, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
+from ..theft import suspected_theft
 from .membership import current_membership, revoke_refused_grant
 
 # A grant row stays this long past the expiry of its newest access token (clocks read a moment apart).
 PURGE_MARGIN = 60
 
 
-class RefreshTokenGrant(TargetedGrant, grants.RefreshTokenGrant):
+class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGrant):
     """authlib's refresh grant with the rules above."""
 
     INCLUDE_NEW_REFRESH_TOKEN = False
@@ -55,7 +61,10 @@ class RefreshTokenGrant(TargetedGrant, grants.RefreshTokenGrant):
         if len(refresh_token) > 512:
             raise InvalidGrantError("unknown refresh token")
         now = self.server.clock.now()
-        row = live_grant(self.server.tokens.grant_by_refresh_token(refresh_token), now)
+        row = self.server.tokens.grant_by_refresh_token(refresh_token)
+        if row is not None and row.revoked_at is not None:
+            suspected_theft(self.server, row, "revoked_grant", getattr(self.request, "client_address", None), now)
+        row = live_grant(row, now)
         return TokenRef("refresh_token", row.client_id, row, now)
 
     def scopes(self, token: TokenRef) -> tuple[ScopeRequest, ScopeRequest]:
@@ -85,9 +94,20 @@ class RefreshTokenGrant(TargetedGrant, grants.RefreshTokenGrant):
         token = self.authenticate_refresh_token(value)
         if not token.check_client(client):
             raise InvalidGrantError()
+        self.check_binding(token)
         self.check_scope(token)
         self.request.client = client
         self.request.refresh_token = token
+
+    def check_binding(self, token: TokenRef) -> None:
+        """A bound refresh token needs a proof by its key; one presented otherwise is recorded as a possible theft."""
+        proof = proof_of(self.request)
+        try:
+            self.server.dpop.check_binding(token.row.dpop_jkt, proof, "refresh token")
+        except (InvalidDPoPProof, InvalidGrantError):
+            suspected_theft(self.server, token.row, "missing_proof" if proof is None else "wrong_key",
+                            getattr(self.request, "client_address", None), token.now)
+            raise
 
     def check_scope(self, token: TokenRef) -> None:
         """A refresh may narrow the scope, never widen it nor change the group or the VO."""
