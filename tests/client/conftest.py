@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from gridauth.config import cfgfile
 from harness import Browser, bind
 from harness import Service as HarnessService
 
@@ -54,6 +55,14 @@ def Service(directory: Path, extra_client: str = "", users: tuple[str, ...] = ("
     sockets, url = bind()
     config = service_config(directory / "gridauth.cfg", url, extra_client)
     return HarnessService(config, f"sqlite:///{directory / 'db.sqlite'}", sockets, url, users)
+
+
+def without_dpop(service: HarnessService) -> None:
+    """Let the server ignore the command line's DPoP proofs, for a test that moves the server's (virtual) clock
+    hours ahead of the command's: its proofs would look that old (``invalid_dpop_proof``), which is not what
+    such a test is about."""
+    path = "/DIRAC/Security/Authorization/Clients/gridauth-cli/DPoP"
+    service.edit(lambda cfg: cfgfile.set_option(cfg, path, "off"))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from gridauth.client import flows
 from gridauth.client.discovery import Metadata
 
-from .conftest import Browser, assert_one_line_failure, jwt_claims
+from .conftest import Browser, assert_one_line_failure, jwt_claims, without_dpop
 
 
 def mode(path: Path) -> int:
@@ -144,6 +144,7 @@ def test_denied_in_the_browser(service, cli):
 
 
 def test_device_code_expires_while_waiting(service, cli):
+    without_dpop(service)  # the server's clock moves 10 minutes ahead of the command's
     running = cli.spawn("login", "--issuer", service.url)
     running.expect(r"or open directly: ")
     service.clock.advance(601)  # nobody approved within DeviceCodeLifetime

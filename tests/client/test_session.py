@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .conftest import assert_one_line_failure, jwt_claims
+from .conftest import assert_one_line_failure, jwt_claims, without_dpop
 
 ACCESS_LIFETIME = 1200  # AccessTokenLifetime of the example configuration
 MORE_THAN_ACCESS = str(ACCESS_LIFETIME + 100)
@@ -47,9 +47,11 @@ def test_token_refreshes_only_when_asked_and_keeps_the_refresh_token(service, lo
     assert (after.st_ino, after.st_mtime_ns) == (refresh_before.st_ino, refresh_before.st_mtime_ns)
 
 
-def test_expired_login_session(service, logged_in):
+def test_expired_login_session(service, cli):
+    without_dpop(service)  # the server's clock moves 12 h ahead of the command's
+    assert cli.login(service, "dteam_admin").returncode == 0
     service.clock.advance(43200 + 1)  # RefreshTokenLifetime
-    result = logged_in.run("token", "--min-lifetime", MORE_THAN_ACCESS)
+    result = cli.run("token", "--min-lifetime", MORE_THAN_ACCESS)
     line = assert_one_line_failure(result, 14)
     assert line == "gridauth: error: your login session expired; run 'gridauth login'"
     assert result.stdout == ""

@@ -30,7 +30,7 @@ def upgrade() -> None:
         op.create_table("dpop_proofs",
                         Column("digest", String(64), primary_key=True),
                         Column("expires_at", BigInteger, nullable=False, index=True),
-                        **_exact_collation(bind))
+                        **_exact_collation(bind))  # type: ignore[arg-type]  # dialect keywords
     for table in ("grants", "authorization_codes"):
         if "dpop_jkt" not in {column["name"] for column in inspector.get_columns(table)}:
             with op.batch_alter_table(table) as batch:
