@@ -28,7 +28,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
 from ..errors import GridauthError, SchemaMismatch
 from .engine import Database
@@ -161,9 +161,10 @@ def upgrade(db: Database) -> tuple[SchemaStatus, SchemaStatus]:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
             break
-        except (DBAPIError, CommandError) as exc:
-            # A DDL statement that failed on what another process created, or (when both ran a revision
-            # whose steps look first) the version row that process already moved on.
+        except (DBAPIError, NoSuchTableError, CommandError) as exc:
+            # A DDL statement that failed on what another process created, a table this one saw that
+            # another process's later revision has dropped since, or (when both ran a revision whose
+            # steps look first) the version row that process already moved on.
             reason = exc.orig if isinstance(exc, DBAPIError) else exc
             if status(db).state == "current":  # another process finished it
                 break
