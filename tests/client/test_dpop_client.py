@@ -14,7 +14,7 @@ from joserfc.jwk import ECKey
 
 from gridauth.client.dpop import ProofKey, target_uri
 
-from .conftest import jwt_claims
+from .conftest import Cli, assert_one_line_failure, jwt_claims, user_env
 
 
 def header_of(proof: str) -> dict:
@@ -83,3 +83,21 @@ def test_login_keeps_its_key_beside_the_refresh_token_and_logout_removes_it(serv
     out = cli.run("logout")
     assert out.returncode == 0, out.stderr
     assert not key_file.exists()
+
+
+def test_a_session_copied_without_its_key_is_useless(service, cli, tmp_path: Path):
+    """The refresh token is bound to the login's key: a copy of the session files without ``dpop_key`` is refused,
+    and, the token looking stolen, the holder's session from this client ends too (``RevokeOnTheft``)."""
+    assert cli.login(service, "dteam_user").returncode == 0
+    refresh_token = cli.refresh_file.read_text().strip()
+    assert service.introspect(refresh_token)["cnf"]["jkt"] == ProofKey.load(cli.client_dir / "dpop_key").thumbprint()
+    thief = Cli(tmp_path / "thief", user_env(tmp_path / "thief"))
+    thief.client_dir.mkdir(parents=True, mode=0o700)
+    for name in ("session.json", "refresh_token", "access_token"):  # everything but the key
+        (thief.client_dir / name).write_text((cli.client_dir / name).read_text())
+        (thief.client_dir / name).chmod(0o600)
+    stolen = thief.run("token", "--min-lifetime", "100000")
+    line = assert_one_line_failure(stolen, 18)
+    assert "invalid_dpop_proof" in line
+    assert service.introspect(refresh_token) == {"active": False}  # revoked as a possible theft
+    assert cli.run("token", "--min-lifetime", "100000").returncode == 15  # the holder logs in again
