@@ -7,7 +7,6 @@ same safety net (own session, killed at interpreter exit or on SIGTERM), without
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import MySQLdb
 
-from galera.cluster import _ROOTS, _RUNNING, MARIADBD, _free_ports, _guard_sigterm, missing
+from galera.cluster import _ROOTS, _RUNNING, MARIADBD, _free_ports, _guard_sigterm, missing, terminate_group
 
 START_TIMEOUT = 60.0
 
@@ -112,15 +111,6 @@ class MariaDBNode:
     def stop(self) -> None:
         """Stop the server (resumed first if paused), SIGKILL after 30 s; remove its files."""
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGCONT)
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=30)
-            _RUNNING.discard(self.proc.pid)
+            terminate_group(self.proc, resume=True)
         shutil.rmtree(self.root, ignore_errors=True)
         _ROOTS.discard(self.root)

@@ -92,6 +92,21 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def terminate_group(proc: subprocess.Popen[bytes], resume: bool = False) -> None:
+    """SIGTERM a server's process group (SIGCONT first when it may be paused), SIGKILL after 30 s; forget it."""
+    with contextlib.suppress(ProcessLookupError):
+        if resume:
+            os.killpg(proc.pid, signal.SIGCONT)
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    _RUNNING.discard(proc.pid)
+
+
 @dataclass
 class Node:
     """One cluster member: its ports, data directory and (while it runs) its process."""
@@ -261,17 +276,8 @@ class GaleraCluster:
         _RUNNING.add(node.proc.pid)
 
     def _terminate(self, node: Node) -> None:
-        if node.proc is None or node.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(node.proc.pid, signal.SIGTERM)
-        try:
-            node.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(node.proc.pid, signal.SIGKILL)
-            node.proc.wait(timeout=30)
-        _RUNNING.discard(node.proc.pid)
+        if node.proc is not None and node.proc.poll() is None:
+            terminate_group(node.proc)
 
     def _socket_sql(self, node: Node, statements: str) -> None:
         conn = MySQLdb.connect(unix_socket=str(node.datadir / "sock"), user="root")
