@@ -12,7 +12,6 @@ must accept any port for the registered ``http://127.0.0.1/callback``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import html
 import http.server
@@ -27,7 +26,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from .discovery import Metadata
-from .dpop import ProofKey
+from .dpop import ProofKey, b64url
 from .errors import AccessDenied, ClientError, LoginTimeout, ServerRefused, ServerUnreachable
 from .oauth import describe, post_form, refused, token_request
 
@@ -174,7 +173,7 @@ def device_login(meta: Metadata, client_id: str, scope: str, open_browser: bool,
 def pkce_pair() -> tuple[str, str]:
     """(code_verifier, S256 code_challenge) as RFC 7636 §4 defines them."""
     verifier = secrets.token_urlsafe(64)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+    challenge = b64url(hashlib.sha256(verifier.encode("ascii")).digest())
     return verifier, challenge
 
 

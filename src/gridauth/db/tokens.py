@@ -96,14 +96,6 @@ _RENEW_MYSQL = (update(GrantRow).where(*_LIVE)
 
 
 @dataclass(frozen=True)
-class Refresh:
-    """The outcome of :meth:`TokenStore.refresh`: the grant after it (None: gone) and whether it was renewed."""
-
-    grant: Grant | None
-    renewed: bool
-
-
-@dataclass(frozen=True)
 class TokenState:
     """What the database says of an access token: denied, or tied to grant *grant_id* (None: to no grant)."""
 
@@ -214,7 +206,7 @@ class TokenStore:
         """The grant with id *grant_id*, or None."""
         return self.db.read(lambda connection: _one_grant(connection, _GRANT_BY_ID, {"grant_id": grant_id}))
 
-    def refresh(self, grant: Grant, now: int, token_expires_at: int) -> Refresh:
+    def refresh(self, grant: Grant, now: int, token_expires_at: int) -> Grant | None:
         """Renew *grant* (as read by its refresh token's hash) for one more access token, in one transaction.
 
         The UPDATE bumps the generation only where the grant is neither revoked nor expired, so the
@@ -222,14 +214,15 @@ class TokenStore:
         and Galera, where a conflicting commit on another node fails certification and the
         transaction is run again), which also gives the new generation back. Bumping the
         generation ends every access token issued from the grant before; the row keeps until the
-        new access token expires. When the grant was revoked or expired since it was read, nothing
-        is renewed and the grant is read again to say why.
+        new access token expires. Returns the grant at its new generation; or, when it was revoked
+        or expired since it was read, nothing is renewed and it is returned as it is now (None:
+        gone), to say why.
         """
         params = {"grant_id": grant.id, "now": now, "until": token_expires_at}
         generation = self.db.atomic_core(partial(_renew, params=params))
         if generation is None:
-            return Refresh(self.grant(grant.id), False)
-        return Refresh(replace(grant, generation=generation), True)
+            return self.grant(grant.id)
+        return replace(grant, generation=generation)
 
     def revoke_grant(self, grant_id: str, now: int) -> None:
         """End a grant: its refresh token and every access token issued from it become inactive."""

@@ -144,10 +144,10 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
         scope = canonical(asked.plain, user.membership, asked.properties or granted.properties)
         client = self.request.client
         now = self.server.clock.now()
-        renewed = self.server.tokens.refresh(refresh_token.row, now,
-                                             now + self.server.issuer.lifetime(client, self.GRANT_TYPE) + PURGE_MARGIN)
+        after = self.server.tokens.refresh(refresh_token.row, now,
+                                           now + self.server.issuer.lifetime(client, self.GRANT_TYPE) + PURGE_MARGIN)
         # Not renewed only when revoked or expired since it was read: refused as such, nothing issued.
-        grant = live_grant(renewed.grant, now)
+        grant = live_grant(after, now)
         refresh_token.row = grant
         user = dataclasses.replace(user, generation=grant.generation)
         return self.generate_token(user=user, scope=scope, include_refresh_token=False)
