@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gridauth.config import ConfigStore, load_file, load_text
+from gridauth.config.cfgfile import set_option
+from gridauth.errors import VersionConflict
 
 ALICE_DN = "/DC=org/DC=example/OU=People/CN=Alice Anderson"
 
@@ -110,3 +114,21 @@ def test_edit_through_a_symbolic_link_updates_its_target(gridauth, cfg_copy: Pat
     gridauth("admin", "user", "add", "dave", "--config", link, ok=True)
     assert link.is_symlink()
     assert load_file(str(cfg_copy)).user("dave") is not None
+
+
+def test_an_edit_based_on_an_older_version_is_refused(cfg_copy: Path) -> None:
+    """Optimistic concurrency: the editor names the version it saw; a later edit in between wins, nothing is written."""
+    store = ConfigStore(cfg_copy)
+    seen = store.latest()
+    assert seen is not None
+    first = store.edit(lambda cfg: set_option(cfg, "/Registry/Users/alice/Email", "a@example.org"),
+                       author="admin1", base_version=seen)
+    assert first is not None and first.id == seen + 1
+    text = cfg_copy.read_text()
+    with pytest.raises(VersionConflict, match=f"based on version {seen}"):
+        store.edit(lambda cfg: set_option(cfg, "/Registry/Users/alice/Email", "b@example.org"),
+                   author="admin2", base_version=seen)
+    assert cfg_copy.read_text() == text and store.latest() == first.id
+    with pytest.raises(VersionConflict):
+        store.rollback(seen, author="admin2", base_version=seen)
+    assert store.rollback(seen, author="admin2", base_version=first.id) is not None

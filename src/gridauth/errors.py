@@ -57,6 +57,16 @@ class ConcurrentModification(GridauthError):
     exit_code = 6
 
 
+class VersionConflict(GridauthError):
+    """An edit was based on a configuration version that is no longer the latest: another edit came first.
+
+    The admin API answers 409; the edit is not applied, so the administrator can look at what changed
+    (``gridauth config diff``) and make it again on the new version.
+    """
+
+    exit_code = 6
+
+
 class UnknownVersion(GridauthError):
     """A version id that the history does not hold."""
 

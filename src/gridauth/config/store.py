@@ -26,7 +26,7 @@ from pathlib import Path
 from diraccfg import CFG
 
 from .. import audit
-from ..errors import ConcurrentModification, ConfigInvalid, LockTimeout, UnknownVersion
+from ..errors import ConcurrentModification, ConfigInvalid, LockTimeout, UnknownVersion, VersionConflict
 from .builder import load_text, read_text
 from .cfgfile import parse, serialize
 from .registry import Registry
@@ -154,32 +154,50 @@ class ConfigStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def edit(self, change: Callable[[CFG], None], author: str | None = None, comment: str = "") -> Version | None:
+    def edit(self, change: Callable[[CFG], None], author: str | None = None, comment: str = "",
+             base_version: int | None = None) -> Version | None:
         """Apply *change* to the parsed file, validate, and write it as a new version.
 
         Returns the new version, or None when the change left the file as it was. Raises
-        :class:`ConfigInvalid` (nothing written) when the result does not validate.
+        :class:`ConfigInvalid` (nothing written) when the result does not validate, and
+        :class:`VersionConflict` when *base_version* (the version the editor saw) is given and is no
+        longer the latest: optimistic concurrency for editors that read, think, then write.
         """
         with self.locked():
             text = self.read()
             cfg = parse(text, str(self.path))
             change(cfg)
-            return self._commit(text, serialize(cfg), author, comment)
+            return self._commit(text, serialize(cfg), author, comment, base_version)
 
-    def rollback(self, version: int | str, author: str | None = None, comment: str = "") -> Version | None:
+    def rollback(self, version: int | str, author: str | None = None, comment: str = "",
+                 base_version: int | None = None) -> Version | None:
         """Make the text of *version* current again, as a new version of its own."""
         target = self.text_of(version)
         note = f"rollback to version {int(version)}" + (f": {comment}" if comment else "")
         with self.locked():
-            return self._commit(self.read(), target, author, note)
+            return self._commit(self.read(), target, author, note, base_version)
 
-    def replace(self, new_text: str, author: str | None = None, comment: str = "") -> Version | None:
+    def replace(self, new_text: str, author: str | None = None, comment: str = "",
+                base_version: int | None = None) -> Version | None:
         """Write *new_text* as the next version (validated first)."""
         with self.locked():
-            return self._commit(self.read(), new_text, author, comment)
+            return self._commit(self.read(), new_text, author, comment, base_version)
 
-    def _commit(self, old_text: str, new_text: str, author: str | None, comment: str) -> Version | None:
+    def latest(self) -> int | None:
+        """The id of the latest recorded version (None before the first edit); an editor's ``base_version``."""
+        self._record_if_unrecorded(self.read())
+        versions = self.history()
+        return versions[-1].id if versions else None
+
+    def _commit(self, old_text: str, new_text: str, author: str | None, comment: str,
+                base_version: int | None = None) -> Version | None:
         self._record_if_unrecorded(old_text)
+        if base_version is not None:
+            latest = self.history()[-1].id
+            if latest != base_version:
+                raise VersionConflict(
+                    f"{self.path}: the edit was based on version {base_version}, but version {latest} is "
+                    "the latest (another edit came first); nothing written, look at the change and edit again")
         if new_text == old_text:
             return None
         try:
