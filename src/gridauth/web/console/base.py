@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from diraccfg import CFG
 from tornado.ioloop import IOLoop
@@ -34,6 +34,7 @@ from ..messages import CONSOLE_BUSY, DAMAGED_FORM, Problem, edited_first, not_an
 from ..pages import PageHandler
 
 T = TypeVar("T")
+MAX_NEXT = 1024  # characters of the address a login comes back to (a Location header stays short)
 # An edit for :meth:`ConsoleHandler.save`: (store, author, comment, base version) -> (new version, result).
 Work = Callable[[ConfigStore, str, str, int], tuple[Version | None, Any]]
 # The console's sections: (address under /admin/<group>/, label, for the service administrators only).
@@ -63,8 +64,9 @@ class SignedInHandler(PageHandler):
 
     async def prepare(self) -> None:  # noqa: D102 - tornado hook
         session = await self.load_session()
-        if session is None:
-            self.redirect_to_login()
+        if session is None:  # to the login page, and back to this page (its path: a query is only ?saved=)
+            path = self.request.path
+            self.redirect("/login?" + urlencode({"next": path if len(path) <= MAX_NEXT else "/admin/"}))
             return
         self.username = session.username
         self.confirmed = tuple(json.loads(session.groups)) if session.groups else None
