@@ -119,6 +119,12 @@ def test_service_administrator_browses_edits_and_rolls_back(console: Stack, pers
     save(who, "idp-added")
     idp = console.gridauth.context.registry.idps["EGI"]
     assert (idp.provider_type, idp.client_id, idp.client_secret) == ("OIDC", "gridauth-at-egi", "egi-secret")
+    visit(who, url + ADMIN + "idps/EGI", "idp-EGI")
+    assert who.page.input_value("input[name=client_secret]") == ""  # never shown
+    who.fill(scope="openid, profile, email, eduperson_entitlement")
+    save(who, "idp-modified")
+    idp = console.gridauth.context.registry.idps["EGI"]
+    assert idp.client_secret == "egi-secret" and idp.scope == ("openid", "profile", "email", "eduperson_entitlement")
 
     # a client: its secret is shown once and works at once
     visit(who, url + ADMIN + "new/clients", "client-new")
