@@ -193,6 +193,12 @@ def test_stale_form_missing_csrf_and_bad_input(console: Stack, person: PersonFac
     assert who.heading() == "This form could not be read"
     assert len(store(console).history()) == versions
 
+    # a file broken by hand on the server: a page that says so (the service serves the last good version)
+    path = store(console).path
+    path.write_text(path.read_text() + "\nRegistry\n{\n  Users = {\n")
+    assert visit(who, url + ADMIN + "users/", "file-broken") == 503
+    assert who.heading() == "The configuration cannot be edited right now"
+
 
 def test_vo_administrator_sees_and_edits_only_their_vo(console: Stack, person: PersonFactory) -> None:
     who = person(*own(console))

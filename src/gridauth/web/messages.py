@@ -239,3 +239,12 @@ def nothing_named(kind: str, name: str) -> Problem:
     """An address naming a VO, group, user, client, provider or version that does not exist."""
     return Problem("Not found", (f"There is no {kind} named {name} in the configuration.",
                                  "It may have been removed or renamed; go back to the list."), status=404)
+
+
+def configuration_unreadable(error: Exception) -> Problem:
+    """The configuration on the server cannot be read for editing (a hand edit broke it)."""
+    return Problem("The configuration cannot be edited right now",
+                   ("The configuration file on the server has errors (edited by hand?), so the console cannot "
+                    "show or change it. The service keeps serving the last good version.",
+                    "Fix the file on the server (gridauth config validate lists the errors), or roll it back "
+                    "with gridauth config rollback."), status=503, details=str(error))

@@ -17,6 +17,7 @@ How an administrator is recognised (see docs/admin-guide.md, "The web console"):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -30,9 +31,18 @@ from ...config.cfgfile import parse
 from ...config.registry import Registry
 from ...config.store import ConfigStore, Version
 from ...errors import ConcurrentModification, ConfigInvalid, EditError, LockTimeout, NotPermitted, VersionConflict
-from ..messages import CONSOLE_BUSY, DAMAGED_FORM, Problem, edited_first, not_an_administrator, not_in_your_rights
+from ..messages import (
+    CONSOLE_BUSY,
+    DAMAGED_FORM,
+    Problem,
+    configuration_unreadable,
+    edited_first,
+    not_an_administrator,
+    not_in_your_rights,
+)
 from ..pages import PageHandler
 
+log = logging.getLogger("gridauth.web")
 T = TypeVar("T")
 MAX_NEXT = 1024  # characters of the address a login comes back to (a Location header stays short)
 # An edit for :meth:`ConsoleHandler.save`: (store, author, comment, base version) -> (new version, result).
@@ -106,6 +116,23 @@ class ConsoleHandler(SignedInHandler):
         back = self.base if getattr(self, "admin", None) and self.admin.is_admin else "/admin/"
         self.message(problem.title, *problem.lines, status=problem.status, details=problem.details,
                      links=((back, "Back to the administration console"),))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """A configuration file broken by hand is a page that says so, not "something went wrong"."""
+        exc_info = kwargs.get("exc_info")
+        if isinstance(exc_info, tuple) and isinstance(exc_info[1], ConfigInvalid):
+            self.clear()
+            self.set_default_headers()
+            return self.problem(configuration_unreadable(exc_info[1]))
+        super().write_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """A broken configuration file is one warning line (``gridauth config validate`` gives the rest)."""
+        if isinstance(value, ConfigInvalid):
+            log.warning("%s %s: the configuration cannot be edited: %d error(s)", self.request.method,
+                        self.request.path, len(value.issues))
+            return
+        super().log_exception(typ, value, tb)
 
     def forbid(self, what: str) -> None:
         """The 403 page for something outside the acting group's rights (audited)."""

@@ -81,7 +81,7 @@ class Entity:
         """The change that deletes entry *name*."""
         def change(cfg: CFG) -> None:
             _permit(self.editable(admin, group_info(cfg), self._find(cfg, name)), f"removing {name}")
-            type(self).remover(cfg, name)
+            self.remover(cfg, name)
         return change
 
     def _find(self, cfg: CFG, name: str) -> Item:
@@ -125,7 +125,8 @@ class Users(Entity):
         def change(cfg: CFG) -> None:
             info = group_info(cfg)
             _permit(all(g in info and admin.may_manage_group(*info[g]) for g in groups), "one of these groups")
-            _permit(admin.everything or bool(groups), "a user outside your VO's groups: choose at least one group")
+            if not (admin.everything or groups):
+                raise EditError("choose at least one of your groups: a user in none of them would not be yours")
             edits.user_add(cfg, name, lines(values, "dn") or (), lines(values, "id") or (),
                            text(values, "email") or None, groups)
         return change
