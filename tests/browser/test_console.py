@@ -9,6 +9,8 @@ without any administration right. Every page is photographed under the test's tm
 from __future__ import annotations
 
 import base64
+import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,9 @@ def store(stack: Stack) -> ConfigStore:
     return stack.gridauth.context.config_store
 
 
-def test_service_administrator_browses_edits_and_rolls_back(console: Stack, person: PersonFactory) -> None:
+def test_service_administrator_browses_edits_and_rolls_back(console: Stack, person: PersonFactory,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "gridauth.audit")
     who = person(*own(console))
     url = console.gridauth.url
     sign_in(console, who, "bob")
@@ -100,6 +104,9 @@ def test_service_administrator_browses_edits_and_rolls_back(console: Stack, pers
     assert carol is not None and carol.subjects == ("9e8d7c6b-1a2b-4c3d-8e9f-carol", "carol@egi")
     assert len(carol.dns) == 2 and console.gridauth.context.registry.is_member("carol", "dteam_user")
     assert store(console).history()[-1].author == "bob"
+    edit = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gridauth.audit"
+            and '"config_edit"' in r.getMessage()][-1]
+    assert (edit["user"], edit["outcome"]) == ("bob", "success") and "user modify carol" in edit["reason"]
 
     # a group
     visit(who, url + ADMIN + "new/groups", "group-new")
