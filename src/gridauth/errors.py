@@ -45,6 +45,10 @@ class EditError(GridauthError):
     exit_code = 4
 
 
+class NotPermitted(EditError):
+    """An administrator asked for an edit their rights do not cover (see ``admin/authz.py``)."""
+
+
 class LockTimeout(GridauthError):
     """Another edit held the configuration lock longer than we were willing to wait."""
 

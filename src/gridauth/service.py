@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .clock import Clock
 from .config.registry import Registry
 from .config.reload import RegistryHolder
+from .config.store import ConfigStore
 from .db import schema
 from .db.accounts import AccountStore
 from .db.engine import Database
@@ -53,6 +54,9 @@ class ServiceContext:
     accounts: AccountStore = field(init=False)
     guessing: Guessing = field(init=False)
     server: GridAuthorizationServer = field(init=False)
+    # Where administrators' edits go (the web console): the one place that says which store the service
+    # edits, so that a store of another kind (the configuration in the database) is plugged in here.
+    config_store: ConfigStore = field(init=False)
     _metadata: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +66,7 @@ class ServiceContext:
         self.guessing = Guessing(self.db, self.flows, self.accounts, PASSWORDS)
         self.keyring = KeyRing(KeyStore(self.db), self.clock)
         self.proofs = ProofStore(self.db)
+        self.config_store = ConfigStore(self.holder.path)
         self.server = GridAuthorizationServer(self.tokens, self.flows, self.proofs, self.keyring, self.clock,
                                               lambda: self.registry)
 

@@ -17,9 +17,10 @@ USERS = "/Registry/Users"
 GROUPS = "/Registry/Groups"
 VOS = "/Registry/VO"
 CLIENTS = f"{AUTHZ}/Clients"
+IDPS = "/Resources/IdProviders"
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
-KINDS = {"user": USERS, "group": GROUPS, "vo": VOS, "client": CLIENTS}
+KINDS = {"user": USERS, "group": GROUPS, "vo": VOS, "client": CLIENTS, "identity provider": IDPS}
 
 
 def _join(values: Iterable[str]) -> str:
@@ -278,3 +279,53 @@ def client_list(cfg: CFG) -> list[dict[str, Any]]:
                     "post_logout_redirect_uris": as_list(_option(sec, "post_logout_redirect_uris")),
                     "scope": as_list(_option(sec, "scope"))})
     return out
+
+
+# -- identity providers --------------------------------------------------------------------------
+IDP_OPTIONS = {"provider_type": "ProviderType", "issuer": "issuer", "client_id": "client_id",
+               "client_secret": "client_secret", "scope": "scope"}
+
+
+def idp_add(cfg: CFG, name: str, provider_type: str, issuer: str | None = None, client_id: str | None = None,
+            client_secret: str | None = None, scope: Sequence[str] | None = None) -> None:
+    """Declare identity provider *name* with all its options at once.
+
+    One edit for the whole provider: set option by option (``gridauth config set``), an OpenID
+    provider is refused at its first option for lacking the others.
+    """
+    _require_absent(cfg, "identity provider", name)
+    ensure_section(cfg, [*IDPS.strip("/").split("/"), name])
+    idp_modify(cfg, name, provider_type, issuer, client_id, client_secret, scope)
+
+
+def idp_modify(cfg: CFG, name: str, provider_type: str | None = None, issuer: str | None = None,
+               client_id: str | None = None, client_secret: str | None = None,
+               scope: Sequence[str] | None = None) -> None:
+    """Change an identity provider's options together (None keeps an option, an empty value removes it)."""
+    section = _require(cfg, "identity provider", name)
+    values = {"provider_type": provider_type, "issuer": issuer, "client_id": client_id,
+              "client_secret": client_secret, "scope": None if scope is None else _join(scope)}
+    for key, value in values.items():
+        option = IDP_OPTIONS[key]
+        if value is None:
+            continue
+        if value.strip():
+            set_option(cfg, f"{IDPS}/{name}/{option}", value.strip())
+        elif option in section.listOptions():
+            delete(cfg, f"{IDPS}/{name}/{option}")
+
+
+def idp_remove(cfg: CFG, name: str) -> None:
+    """Delete identity provider *name* (a VO still naming it makes validation refuse)."""
+    _require(cfg, "identity provider", name)
+    delete(cfg, f"{IDPS}/{name}")
+
+
+def idp_list(cfg: CFG) -> list[dict[str, Any]]:
+    """Identity providers as dicts (never the client secret, only whether one is set)."""
+    idps = _entries(cfg, IDPS)
+    return [{"name": name, "provider_type": _option(_sub(idps, name), "ProviderType"),
+             "issuer": _option(_sub(idps, name), "issuer"), "client_id": _option(_sub(idps, name), "client_id"),
+             "has_secret": bool(_option(_sub(idps, name), "client_secret")),
+             "scope": as_list(_option(_sub(idps, name), "scope"))}
+            for name in idps.listSections()]
