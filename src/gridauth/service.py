@@ -22,6 +22,7 @@ from .db.guessing import Guessing
 from .db.keys import KeyStore
 from .db.lease import Lease
 from .db.proofs import ProofStore
+from .db.sessions import SessionStore
 from .db.tokens import TokenStore
 from .errors import GridauthError
 from .hashing import PASSWORDS
@@ -62,6 +63,7 @@ class ServiceContext:
         self.guessing = Guessing(self.db, self.flows, self.accounts, PASSWORDS)
         self.keyring = KeyRing(KeyStore(self.db), self.clock)
         self.proofs = ProofStore(self.db)
+        self.sessions = SessionStore(self.db)
         self.server = GridAuthorizationServer(self.tokens, self.flows, self.proofs, self.keyring, self.clock,
                                               lambda: self.registry)
 
