@@ -8,6 +8,8 @@ server over HTTP: refresh, introspection and ``/userinfo``.
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,8 +144,15 @@ def test_revocation_by_each_selector_ends_the_refresh_and_access_tokens(service:
     assert revoke_sessions(service.context.sessions, Selector(**selector(grants)), service.clock.now(), "x") == 0
 
 
-def test_an_ended_sso_session_makes_the_browser_sign_in_again(service: Any, grants: Grants) -> None:
-    assert revoke_sessions(service.context.sessions, Selector(user="alice"), service.clock.now(), "admin") == 3
+def test_an_ended_sso_session_makes_the_browser_sign_in_again_and_the_revocation_is_audited(
+        service: Any, grants: Grants, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="gridauth.audit"):
+        assert revoke_sessions(service.context.sessions, Selector(user="alice"), service.clock.now(),
+                               "incident-admin") == 3
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if "sessions_revoked" in r.getMessage()]
+    assert {k: v for k, v in line.items() if k != "time"} == {
+        "event": "sessions_revoked", "outcome": "success", "user": "alice", "author": "incident-admin", "count": 3,
+        "kind": "user=alice", "reason": "2 grant(s) and 1 SSO session(s) ended"}
     _, page, _ = grants.browser.follow(authorize_url())
     assert 'name="password"' in page
 
