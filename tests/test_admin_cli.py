@@ -169,7 +169,8 @@ def test_user_list(background) -> None:
     assert isinstance(rows, list) and all(isinstance(row, dict) and "name" in row for row in rows)
     assert [row["name"] for row in rows] == ["alice", "bob", "carol"]
     assert rows[0] == {"name": "alice", "dn": ALICE_DN, "id": "4b1d6f2e-0c9a-4e8b-9f3d-alice",
-                       "email": "alice@example.org", "groups": ["dteam_user", "dteam_admin", "lhcb_user"]}
+                       "email": "alice@example.org", "groups": ["dteam_user", "dteam_admin", "lhcb_user"],
+                       "suspended": ""}
     plain = background("user-plain")[0].stdout.splitlines()
     assert [line.split()[0] for line in plain] == ["alice", "bob", "carol"]
     assert "email=bob@example.org" in plain[1] and "groups=dteam_user" in plain[1]

@@ -16,11 +16,14 @@ Events (``event``) and where they are recorded:
   codes, ``web/device.py``);
 - ``config_edit`` (every version ``gridauth config`` or ``gridauth admin`` writes, with its author,
   ``config/store.py``) and ``config_reload`` (a running server swapping in a new version, or refusing
-  one, ``config/reload.py``).
+  one, ``config/reload.py``);
+- ``sessions_revoked`` (an administrator's revocation by selector, ``oauth/sessions.py``: the
+  selector's fields, the ``author``, the ``count`` ended and the split in ``reason``) and
+  ``login_refused`` (the sign-in or session of a suspended user, ``web/pages.py``).
 
 Each line (INFO for a success, WARNING otherwise) has ``time`` (ISO 8601, UTC), ``event``, ``outcome``
 (``success``, ``failure``, ``refused``)
-and, when known, ``user``, ``client``, ``group``, ``vo``, ``address`` and a few details. Only those
+and, when known, ``user``, ``client``, ``group``, ``vo``, ``address``, ``author`` and a few details. Only those
 named fields exist (:func:`record`'s keywords), and each value is a short string or a number: a
 token, a code, a password or a secret has no field to go into, so it cannot reach the file.
 
@@ -63,7 +66,8 @@ def _clean(value: object) -> str | int | None:
 def record(event: str, outcome: str = "success", *, user: str | None = None, client: str | None = None,
            group: str | None = None, vo: str | None = None, address: str | None = None,
            grant_type: str | None = None, error: str | None = None, reason: str | None = None,
-           version: str | None = None, kind: str | None = None) -> None:
+           version: str | None = None, kind: str | None = None, author: str | None = None,
+           count: int | None = None) -> None:
     """Write one audit line for *event* with its *outcome* and what is known of who, what and where.
 
     The address and client of the request being served on this thread (:func:`request`) fill in what
@@ -76,7 +80,7 @@ def record(event: str, outcome: str = "success", *, user: str | None = None, cli
     known = getattr(_request, "fields", {})
     fields = {"user": user, "client": client or known.get("client"), "group": group, "vo": vo,
               "address": address or known.get("address"), "grant_type": grant_type, "error": error,
-              "reason": reason, "version": version, "kind": kind}
+              "reason": reason, "version": version, "kind": kind, "author": author, "count": count}
     entry: dict[str, object] = {
         "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "event": event, "outcome": outcome,

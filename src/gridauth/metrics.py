@@ -51,7 +51,7 @@ TOKEN_ERRORS = frozenset({
     "invalid_dpop_proof", "use_dpop_nonce", "server_error", "temporarily_unavailable",
 })
 THEFT_REASONS = frozenset({"revoked_grant", "missing_proof", "wrong_key"})
-LOGIN_OUTCOMES = frozenset({"success", "failure", "rate_limited", "unregistered", "unavailable"})
+LOGIN_OUTCOMES = frozenset({"success", "failure", "rate_limited", "unregistered", "unavailable", "suspended"})
 
 tokens_issued = Counter("gridauth_tokens_issued", "Successful token endpoint answers, by grant type",
                         ["grant_type"])

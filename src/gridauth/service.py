@@ -23,6 +23,7 @@ from .db.guessing import Guessing
 from .db.keys import KeyStore
 from .db.lease import Lease
 from .db.proofs import ProofStore
+from .db.sessions import SessionStore
 from .db.tokens import TokenStore
 from .errors import GridauthError
 from .hashing import PASSWORDS
@@ -67,6 +68,7 @@ class ServiceContext:
         self.keyring = KeyRing(KeyStore(self.db), self.clock)
         self.proofs = ProofStore(self.db)
         self.config_store = ConfigStore(self.holder.path)
+        self.sessions = SessionStore(self.db)
         self.server = GridAuthorizationServer(self.tokens, self.flows, self.proofs, self.keyring, self.clock,
                                               lambda: self.registry)
 

@@ -162,6 +162,19 @@ def test_unregistered_subject_is_refused(with_provider: tuple[Stack, Any], perso
     assert who.url.startswith(stack.gridauth.url + "/login?") and who.heading() == "Sign in"
 
 
+def test_suspended_user_is_refused_after_the_provider_answers(with_provider: tuple[Stack, Any],
+                                                              person: PersonFactory) -> None:
+    """A suspended user signed in at the provider gets gridauth's "suspended" page; no session, nothing issued."""
+    stack, provider = with_provider
+    stack.gridauth.edit(lambda cfg: set_option(cfg, "Registry/Users/alice/Suspended", "yes"))
+    who = person(*own(stack))
+    login_at_provider(who, stack, provider, harness.SUBJECT)
+    assert who.url.startswith(stack.gridauth.url + "/login/callback?"), who.url
+    assert who.heading() == "Your account is suspended"
+    assert stack.gridauth.issued() == {"sessions": 0, "authorization_codes": 0, "grants": 0}
+    assert "gridauth_session" not in {c["name"] for c in who.page.context.cookies(stack.gridauth.url)}
+
+
 def capture_callback(who: Person, stack: Stack, provider: Any, account: str) -> str:
     """Go through the provider's pages, but keep its answer instead of following it to gridauth.
 

@@ -388,7 +388,7 @@ def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engi
 
     gridauth("db", "upgrade", "--db", db_url, ok=True)
     rows = read_back(engine)
-    assert rows["grants"] == [{**grant, "dpop_jkt": None}]
+    assert rows["grants"] == [{**grant, "dpop_jkt": None, "last_address": None}]  # 0005 too
     assert rows["authorization_codes"] == [{**code, "dpop_jkt": None}]
     assert rows["dpop_proofs"] == []
     service = Service(config_file, db_url)
@@ -398,3 +398,37 @@ def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engi
         assert service.introspect(refreshed.body["access_token"])["active"] is True
     finally:
         service.stop()
+
+
+def test_grants_and_sso_sessions_from_before_0005_keep_their_rows_and_get_addresses_when_used(
+        engine: Engine, db_url: str, config_file: Path, gridauth: Any) -> None:
+    """A database at 0004 with a grant and an SSO session: 0005 keeps both (no address yet); a refresh records one."""
+    at_revision(engine, "0004")
+    now = int(time.time())
+    md = MetaData()
+    md.reflect(engine)
+    grant = {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": PORTAL[0],
+             "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
+             "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 2,
+             "last_used_at": now - 5, "purge_at": now + 43200, "dpop_jkt": None}
+    sso = {"id_hash": "s" * 64, "username": "alice", "idp": "local", "groups": None, "auth_time": now - 60,
+           "expires_at": now + 3600, "revoked_at": None}
+    with engine.begin() as conn:
+        conn.execute(md.tables["grants"].insert(), [grant])
+        conn.execute(md.tables["sessions"].insert(), [sso])
+
+    gridauth("db", "upgrade", "--db", db_url, ok=True)
+    rows = read_back(engine)
+    assert rows["grants"] == [{**grant, "last_address": None}]
+    assert rows["sessions"] == [{**sso, "address": None}]
+    listed = {row["id"]: row for row in gridauth.json("admin", "sessions", "list", "--db", db_url)}
+    assert listed[GRANT_ID]["last_used_at"] == now - 5 and listed[GRANT_ID]["address"] is None
+    assert listed["s" * 16]["kind"] == "sso"
+    service = Service(config_file, db_url)
+    try:
+        refreshed = service.refresh(LEGACY_REFRESH)
+        assert refreshed.status == 200, refreshed.body
+    finally:
+        service.stop()
+    (after,) = read_back(engine)["grants"]
+    assert (after["generation"], after["last_address"]) == (3, "127.0.0.1") and after["last_used_at"] >= now

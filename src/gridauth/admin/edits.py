@@ -121,11 +121,26 @@ def user_remove(cfg: CFG, name: str) -> None:
     delete(cfg, f"{USERS}/{name}")
 
 
+def user_suspend(cfg: CFG, name: str, suspended: bool) -> None:
+    """Suspend user *name* (``Suspended = yes``) or lift the suspension (the option goes).
+
+    A suspension revokes nothing: it refuses the user's sign-ins, tokens and refreshes while it
+    lasts, so that lifting it gives the user back every session they had (an incident's first step,
+    taken before anyone knows whether the account was really compromised).
+    """
+    section = _require(cfg, "user", name)
+    if suspended:
+        set_option(cfg, f"{USERS}/{name}/Suspended", "yes")
+    elif section.getOption("Suspended") is not None:
+        delete(cfg, f"{USERS}/{name}/Suspended")
+
+
 def user_list(cfg: CFG) -> list[dict[str, Any]]:
-    """Users as dicts for listing: name, DN, ID, Email and groups."""
+    """Users as dicts for listing: name, DN, ID, Email, groups, and ``suspended`` (``yes`` or empty)."""
     users = _entries(cfg, USERS)
     return [{"name": name, "dn": _option(_sub(users, name), "DN"), "id": _option(_sub(users, name), "ID"),
-             "email": _option(_sub(users, name), "Email"), "groups": _groups_containing(cfg, name)}
+             "email": _option(_sub(users, name), "Email"), "groups": _groups_containing(cfg, name),
+             "suspended": "yes" if _option(_sub(users, name), "Suspended").lower() in ("yes", "true") else ""}
             for name in users.listSections()]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import sys
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from ..admin import edits
 from ..clock import Clock
@@ -14,6 +16,9 @@ from ..config.cfgfile import parse
 from ..config.paths import database_url
 from ..errors import EditError
 from .common import add_config_option, add_db_option, add_edit_options, csv, print_json, store_from
+
+if TYPE_CHECKING:
+    from ..db.engine import Database
 
 MIN_PASSWORD = 8
 
@@ -72,6 +77,10 @@ def _add_user(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--add-groups", type=csv, default=[], metavar="G1,G2")
             p.add_argument("--remove-groups", type=csv, default=[], metavar="G1,G2")
     _cmd(users, "remove", "remove a user from the registry and every group", _user_remove).add_argument("name")
+    _cmd(users, "suspend", "suspend a user: no sign-in, token or refresh until lifted (nothing is revoked)",
+         lambda a: _user_suspend(a, True)).add_argument("name")
+    _cmd(users, "unsuspend", "lift a user's suspension: their sessions work again",
+         lambda a: _user_suspend(a, False)).add_argument("name")
     _cmd(users, "list", "list users", lambda a: _list(a, edits.user_list), editing=False)
 
 
@@ -89,6 +98,12 @@ def _user_modify(a: argparse.Namespace) -> int:
 
 def _user_remove(a: argparse.Namespace) -> int:
     _edit(a, lambda cfg: edits.user_remove(cfg, a.name), f"user remove {a.name}")
+    return 0
+
+
+def _user_suspend(a: argparse.Namespace, suspended: bool) -> int:
+    action = "suspend" if suspended else "unsuspend"
+    _edit(a, lambda cfg: edits.user_suspend(cfg, a.name, suspended), f"user {action} {a.name}")
     return 0
 
 
@@ -226,18 +241,29 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def _open_database(a: argparse.Namespace) -> Database:
+    """The database of ``--db``, checked to be at this gridauth's schema revision (never created)."""
+    from ..db import schema  # the database layer only for the commands that use it: others start faster
+    from ..db.engine import Database
+
+    db = Database(database_url(a.db), workers=1, create=False)
+    try:
+        schema.check(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def _passwd(a: argparse.Namespace) -> int:
     registry = store_from(a).load()
     if registry.user(a.name) is None:
         raise EditError(f"unknown user {a.name!r} (add it first with gridauth admin user add)")
-    from ..db import schema  # the database layer only for this command: others start faster
     from ..db.accounts import AccountStore
-    from ..db.engine import Database
 
     # The database first: a password typed for a database that cannot take it is a password lost.
-    db = Database(database_url(a.db), workers=1, create=False)
+    db = _open_database(a)
     try:
-        schema.check(db)
         password = _read_password()
         if len(password) < MIN_PASSWORD:
             raise EditError(f"the password must have at least {MIN_PASSWORD} characters; nothing changed")
@@ -246,6 +272,78 @@ def _passwd(a: argparse.Namespace) -> int:
         db.close()
     print(f"password set for {a.name} in {db.safe_url}; {ended} SSO session{'' if ended == 1 else 's'} ended",
           file=sys.stderr)
+    return 0
+
+
+SELECTORS = (("--user", "user", "U", "the registry user"), ("--client", "client", "C", "the client_id"),
+             ("--vo", "vo", "V", "the VO"), ("--group", "group", "G", "the group"),
+             ("--idp", "idp", "I", "the identity provider signed in with (local: a local account)"))
+
+
+def _add_sessions(sub: argparse._SubParsersAction) -> None:
+    sessions = sub.add_parser("sessions", help="grants and SSO sessions: list and revoke (incident control)")
+    actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="live grants and SSO sessions matching every option given")
+    revoking = actions.add_parser("revoke", help="revoke the grants (with their access tokens) and SSO sessions "
+                                                 "of ONE selector; prints how many were ended")
+    for parser in (listing, revoking):
+        add_db_option(parser)
+        for flag, dest, metavar, help_ in SELECTORS:
+            if parser is listing or dest != "group":
+                parser.add_argument(flag, dest=dest, metavar=metavar, help=help_)
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts (times in epoch seconds)")
+    listing.set_defaults(func=_sessions_list)
+    revoking.add_argument("--grant", metavar="ID", help="one grant, by the id the listing shows")
+    revoking.add_argument("--issued-before", metavar="TIME",
+                          help="every session issued before TIME (ISO 8601, e.g. 2026-12-02T15:00:00Z; no offset: UTC)")
+    revoking.add_argument("--author", help="who revokes (default: $GRIDAUTH_AUTHOR, else your login)")
+    revoking.set_defaults(func=_sessions_revoke)
+
+
+def _shown_time(value: int | None) -> str:
+    return "-" if value is None else datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sessions_list(a: argparse.Namespace) -> int:
+    from ..db.sessions import Selector, SessionStore
+    from ..oauth.sessions import list_sessions
+
+    selector = Selector(user=a.user, client=a.client, vo=a.vo, group=a.group, idp=a.idp)
+    db = _open_database(a)
+    try:
+        rows = list_sessions(SessionStore(db), selector, Clock().now())
+    finally:
+        db.close()
+    if a.json:
+        print_json([dataclasses.asdict(row) for row in rows])
+        return 0
+    for row in rows:
+        print(f"{row.kind} {row.id}  user={row.user} client={row.client or '-'} vo={row.vo or '-'} "
+              f"group={row.group or '-'} idp={row.idp or '-'} issued={_shown_time(row.issued_at)} "
+              f"expires={_shown_time(row.expires_at)} last_used={_shown_time(row.last_used_at)} "
+              f"address={row.address or '-'}")
+    return 0
+
+
+def _sessions_revoke(a: argparse.Namespace) -> int:
+    from ..config.store import default_author
+    from ..db.sessions import Selector, SessionStore
+    from ..oauth.sessions import parse_time, revoke_sessions
+
+    chosen = [flag for flag in ("grant", "user", "client", "vo", "idp", "issued_before")
+              if getattr(a, flag) is not None]
+    if len(chosen) != 1:
+        raise EditError("name exactly one of --grant, --user, --client, --vo, --idp, --issued-before "
+                        f"(given: {', '.join('--' + flag.replace('_', '-') for flag in chosen) or 'none'})")
+    before = parse_time(a.issued_before) if a.issued_before is not None else None
+    selector = Selector(grant=a.grant, user=a.user, client=a.client, vo=a.vo, idp=a.idp, issued_before=before)
+    db = _open_database(a)
+    try:
+        count = revoke_sessions(SessionStore(db), selector, Clock().now(), a.author or default_author())
+    finally:
+        db.close()
+    print(count)
+    print(f"revoked {count} session{'' if count == 1 else 's'} in {db.safe_url}", file=sys.stderr)
     return 0
 
 
@@ -258,3 +356,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_vo(kinds)
     _add_client(kinds)
     _add_passwd(kinds)
+    _add_sessions(kinds)

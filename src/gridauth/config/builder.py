@@ -276,8 +276,12 @@ def _users(registry: Tree, issues: _Issues) -> dict[str, User]:
             _unique(seen_subjects, subject, f"{where}/ID", "identity-provider subject", issues)
         for dn in dns:
             _unique(seen_dns, dn, f"{where}/DN", "DN", issues)
+        suspended = _opt(sec, "Suspended", "no").lower()
+        if suspended not in YES_NO:
+            issues.add(f"{where}/Suspended", f"expected yes or no, found {suspended!r}")
         users[name] = User(name=name, dns=tuple(dns), subjects=tuple(subjects),
-                           email=_opt(sec, "Email"), options=dict(_plain(sec)))
+                           email=_opt(sec, "Email"), options=dict(_plain(sec)),
+                           suspended=YES_NO.get(suspended, False))
     return users
 
 

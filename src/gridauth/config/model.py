@@ -73,6 +73,9 @@ class User:
     subjects: tuple[str, ...] = ()
     email: str = ""
     options: Mapping[str, str] = field(default_factory=dict)
+    # ``Suspended = yes``: no sign-in, token or refresh, and the user's tokens are inactive, until the
+    # option is lifted; nothing is revoked, so the user's grants work again afterwards.
+    suspended: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from .lease import PREFIX as LEASE_PREFIX
 from .lease import dialect_insert
 from .models import AuthorizationCodeRow, DeviceFlowRow, LoginStateRow, RateLimitRow, SessionRow
 from .results import rowcount
+from .tokens import stored_address
 
 log = logging.getLogger("gridauth.db")
 DEVICE_POLL_TRIES = 3
@@ -137,12 +138,13 @@ class FlowStore:
 
     # -- SSO sessions ----------------------------------------------------------------------------
     def create_session(self, secret: str, username: str, idp: str, groups: list[str] | None, auth_time: int,
-                       expires_at: int) -> None:
-        """Start a browser session identified by *secret* (only its hash is stored)."""
+                       expires_at: int, address: str | None = None) -> None:
+        """Start a browser session identified by *secret* (only its hash is stored), signed in from *address*."""
         with self.db.transaction() as session:
             session.add(SessionRow(id_hash=token_digest(secret), username=username, idp=idp,
                                    groups=json.dumps(groups) if groups is not None else None,
-                                   auth_time=auth_time, expires_at=expires_at, revoked_at=None))
+                                   auth_time=auth_time, expires_at=expires_at, revoked_at=None,
+                                   address=stored_address(address)))
 
     def session(self, secret: str, now: int) -> SessionRow | None:
         """The live session of *secret*, or None when unknown, ended or expired."""

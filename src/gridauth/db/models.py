@@ -45,7 +45,10 @@ class GrantRow(Base):
     idp: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # Bumped by every refresh: only the access tokens of the current generation are active.
     generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The last time a token was issued from the grant (its creation, then every refresh), and the
+    # client's address then (as the access log shows it): what an administrator reads in an incident.
     last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # When the row may be deleted: nothing issued from the grant is active after it (the later of
     # the refresh token's and the newest access token's expiry; the revocation time once revoked).
     purge_at: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -163,6 +166,8 @@ class SessionRow(Base):
     auth_time: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The browser's address at the sign-in (NULL for sessions from before revision 0005).
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class LoginStateRow(Base):

@@ -52,6 +52,8 @@ class NewGrant:
     tokens_until: int = 0
     # The DPoP key the refresh token is bound to (RFC 7638 thumbprint), or None.
     dpop_jkt: str | None = None
+    # The client's address at the token request (as the access log shows it), or None.
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +89,19 @@ _LATER_PURGE = case((GrantRow.purge_at < bindparam("until"), bindparam("until"))
 # The refresh's one statement, which also hands back the new generation: SQLite returns it
 # (``RETURNING``); MySQL/MariaDB, which cannot return from an UPDATE, remembers it as the
 # connection's LAST_INSERT_ID, which the driver reads with the statement's result (no round trip).
+# The same statement records the grant's last use (time and address) for the administrators' listing.
+_LAST_USE: dict[str, Any] = {"last_used_at": bindparam("now"), "last_address": bindparam("address")}
 _RENEW_RETURNING = (update(GrantRow).where(*_LIVE)
-                    .values(generation=GrantRow.generation + 1, last_used_at=bindparam("now"), purge_at=_LATER_PURGE)
+                    .values(generation=GrantRow.generation + 1, purge_at=_LATER_PURGE, **_LAST_USE)
                     .returning(GrantRow.generation))
 _RENEW_MYSQL = (update(GrantRow).where(*_LIVE)
-                .values(generation=func.last_insert_id(GrantRow.generation + 1), last_used_at=bindparam("now"),
-                        purge_at=_LATER_PURGE))
+                .values(generation=func.last_insert_id(GrantRow.generation + 1), purge_at=_LATER_PURGE, **_LAST_USE))
+ADDRESS_LENGTH = 64  # the width of the address columns: a longer (forwarded) address is cut
+
+
+def stored_address(address: str | None) -> str | None:
+    """*address* as the address columns keep it (cut to their width; None or empty: not known)."""
+    return address[:ADDRESS_LENGTH] if address else None
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,17 @@ def new_grant_id() -> str:
 def _one_grant(connection: Connection, query: Select[Any], params: dict[str, str]) -> Grant | None:
     row = connection.execute(query, params).first()
     return Grant(*row) if row is not None else None
+
+
+def revoke_grants(session: Session, which: ColumnElement[bool], now: int) -> int:
+    """Revoke the live grants *which* selects, in *session*'s transaction; how many were live.
+
+    A revoked grant keeps nothing active (its refresh token and every access token from it end),
+    so its row may go at the next purge.
+    """
+    return rowcount(session.execute(update(GrantRow).where(which, GrantRow.revoked_at.is_(None))
+                                    .values(revoked_at=now, purge_at=now)
+                                    .execution_options(synchronize_session=False)))
 
 
 def _renew(connection: Connection, params: dict[str, object]) -> int | None:
@@ -136,8 +156,8 @@ class TokenStore:
                         client_id=grant.client_id, username=grant.username, group_name=grant.group, vo=grant.vo,
                         scope=grant.scope, auth_time=grant.auth_time, issued_at=grant.issued_at,
                         expires_at=grant.expires_at, revoked_at=None, idp=grant.idp, generation=0,
-                        last_used_at=None, purge_at=max(grant.expires_at, grant.tokens_until),
-                        dpop_jkt=grant.dpop_jkt)
+                        last_used_at=grant.issued_at, last_address=stored_address(grant.address),
+                        purge_at=max(grant.expires_at, grant.tokens_until), dpop_jkt=grant.dpop_jkt)
 
     def create_grant(self, grant: NewGrant, refresh_token: str | None) -> GrantRow:
         """Store a new grant whose refresh token is *refresh_token* (only its hash is kept; None: no refresh)."""
@@ -194,7 +214,7 @@ class TokenStore:
             grant_id = session.scalar(select(AuthorizationCodeRow.grant_id)
                                       .where(AuthorizationCodeRow.code_hash == code_hash))
             if grant_id:
-                self._revoke(session, GrantRow.id == grant_id, now)
+                revoke_grants(session, GrantRow.id == grant_id, now)
         self.db.atomic(work)
 
     def grant_by_refresh_token(self, refresh_token: str) -> Grant | None:
@@ -206,7 +226,7 @@ class TokenStore:
         """The grant with id *grant_id*, or None."""
         return self.db.read(lambda connection: _one_grant(connection, _GRANT_BY_ID, {"grant_id": grant_id}))
 
-    def refresh(self, grant: Grant, now: int, token_expires_at: int) -> Grant | None:
+    def refresh(self, grant: Grant, now: int, token_expires_at: int, address: str | None = None) -> Grant | None:
         """Renew *grant* (as read by its refresh token's hash) for one more access token, in one transaction.
 
         The UPDATE bumps the generation only where the grant is neither revoked nor expired, so the
@@ -216,9 +236,9 @@ class TokenStore:
         generation ends every access token issued from the grant before; the row keeps until the
         new access token expires. Returns the grant at its new generation; or, when it was revoked
         or expired since it was read, nothing is renewed and it is returned as it is now (None:
-        gone), to say why.
+        gone), to say why. The same statement records the use: *now* and the client's *address*.
         """
-        params = {"grant_id": grant.id, "now": now, "until": token_expires_at}
+        params = {"grant_id": grant.id, "now": now, "until": token_expires_at, "address": stored_address(address)}
         generation = self.db.atomic_core(partial(_renew, params=params))
         if generation is None:
             return self.grant(grant.id)
@@ -226,23 +246,16 @@ class TokenStore:
 
     def revoke_grant(self, grant_id: str, now: int) -> None:
         """End a grant: its refresh token and every access token issued from it become inactive."""
-        self.db.atomic(lambda session: self._revoke(session, GrantRow.id == grant_id, now))
+        self.db.atomic(lambda session: revoke_grants(session, GrantRow.id == grant_id, now))
 
     def revoke_user_grants(self, username: str, now: int) -> int:
         """End every grant of *username* (a user removed, a compromised account); how many were live."""
-        return self.db.atomic(lambda session: self._revoke(session, GrantRow.username == username, now))
+        return self.db.atomic(lambda session: revoke_grants(session, GrantRow.username == username, now))
 
     def revoke_client_user_grants(self, client_id: str, username: str, now: int) -> int:
         """End every grant of *username* from *client_id* (one of their refresh tokens looks stolen); how many."""
-        return self.db.atomic(lambda session: self._revoke(
+        return self.db.atomic(lambda session: revoke_grants(
             session, and_(GrantRow.client_id == client_id, GrantRow.username == username), now))
-
-    @staticmethod
-    def _revoke(session: Session, which: ColumnElement[bool], now: int) -> int:
-        # A revoked grant keeps nothing active: its row may go at the next purge.
-        return rowcount(session.execute(update(GrantRow).where(which, GrantRow.revoked_at.is_(None))
-                                        .values(revoked_at=now, purge_at=now)
-                                        .execution_options(synchronize_session=False)))
 
     # -- access tokens ---------------------------------------------------------------------------
     def token_state(self, jti: str, grant_id: str | None, legacy: bool) -> TokenState:

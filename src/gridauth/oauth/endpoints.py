@@ -10,6 +10,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 
 from .. import audit
 from ..db.tokens import TokenStore
+from .grants.membership import suspended
 from .issuer import grant_of
 from .keys import KeyRing
 from .models import AccessTokenView, OAuthClient, TokenRef
@@ -60,6 +61,14 @@ def find_token(server: GrantServices, token: str) -> TokenRef | None:
     return TokenRef("refresh_token", grant.client_id, grant, now) if grant else None
 
 
+def token_user(token: TokenRef) -> str | None:
+    """The registry user *token* was issued to (a refresh token's grant's, a user's access token's ``sub``); None
+    for a client's own token."""
+    if token.kind == "refresh_token":
+        return str(token.row.username)
+    return token.claims["sub"] if "dirac_group" in token.claims else None
+
+
 def bound_key(token: TokenRef) -> str | None:
     """The DPoP key *token* is bound to: an access token's ``cnf.jkt``, a refresh token's grant key; else None."""
     if token.kind == "access_token":
@@ -103,13 +112,21 @@ class RevocationEndpoint(AnyHint, _Revocation):
 
 
 class IntrospectionEndpoint(AnyHint, _Introspection):
-    """For resource servers: confidential clients may introspect any token of this issuer."""
+    """For resource servers: confidential clients may introspect any token of this issuer (a suspended user's:
+    inactive)."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
     server: GrantServices
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:  # noqa: D102
-        return find_token(self.server, token_string)
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:
+        """The active token, as :func:`find_token` finds it; inactive too while its user is suspended.
+
+        Only here and at ``/userinfo``: a suspended user's client may still revoke its tokens.
+        """
+        token = find_token(self.server, token_string)
+        if token is not None and suspended(self.server.registry(), token_user(token)):
+            return None
+        return token
 
     def check_permission(self, token: TokenRef, client: OAuthClient, request: Any) -> bool:  # noqa: D102
         return not client.is_public

@@ -129,7 +129,8 @@ class GridAuthorizationServer(AuthorizationServer):
         refresh_token = token.get("refresh_token")
         until = self.clock.now() + token["expires_in"]
         grant = self.new_grant(request.client, user, token["scope"], tokens_until=until,
-                               dpop_jkt=self.dpop.refresh_binding(request.client.client, proof_of(request)))
+                               dpop_jkt=self.dpop.refresh_binding(request.client.client, proof_of(request)),
+                               address=getattr(request, "client_address", None))
         if request.authorization_code is not None:
             row = self.tokens.create_grant_from_code(request.authorization_code.row.code_hash, grant, refresh_token)
             if row is None:
@@ -145,17 +146,18 @@ class GridAuthorizationServer(AuthorizationServer):
             token["refresh_expires_in"] = row.expires_at - row.issued_at
 
     def new_grant(self, client: OAuthClient, user: GridUser, scope: str, tokens_until: int = 0,
-                  dpop_jkt: str | None = None) -> NewGrant:
+                  dpop_jkt: str | None = None, address: str | None = None) -> NewGrant:
         """A grant for *user* (with the id its access token already names), valid for the client's or the
         default refresh lifetime; *tokens_until*: when its first access token expires; *dpop_jkt*: the
-        key its refresh token is bound to."""
+        key its refresh token is bound to; *address*: the client's, shown to administrators as its last use."""
         now = self.clock.now()
         own = client.client.refresh_token_lifetime
         lifetime = own if own is not None else self.registry().settings.lifetimes.refresh_token
         member = user.membership
         return NewGrant(client_id=client.get_client_id(), username=member.username, group=member.group, vo=member.vo,
                         scope=scope, auth_time=user.auth_time or now, issued_at=now, expires_at=now + lifetime,
-                        idp=user.idp, id=user.grant_id, tokens_until=tokens_until + PURGE_MARGIN, dpop_jkt=dpop_jkt)
+                        idp=user.idp, id=user.grant_id, tokens_until=tokens_until + PURGE_MARGIN, dpop_jkt=dpop_jkt,
+                        address=address)
 
     def create_grant(self, client: OAuthClient, user: GridUser, scope: str, refresh_token: str | None) -> GrantRow:
         """Store a new grant (with *refresh_token* if any), valid for the client's or the default refresh lifetime."""

@@ -79,6 +79,8 @@ class AuthorizeHandler(PageHandler):
                 return self._redirect_error(LoginRequiredError(redirect_uri=redirect_uri,
                                                                state=request.payload.state), request)
             return self.redirect_to_login(self.suggested_idp(request.payload.scope or ""))
+        if self.refused_suspended(session.username, "authorize"):
+            return None
         allowed = tuple(json.loads(session.groups)) if session.groups else None
         try:
             selection = select(registry, session.username, asked, allowed, chosen)

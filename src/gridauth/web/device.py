@@ -79,6 +79,8 @@ class DeviceVerificationHandler(PageHandler):
             return
         if await self.load_session() is None:
             return self.redirect_to_login(self.suggested_idp(row.scope))
+        if self.session is not None and self.refused_suspended(self.session.username, "device"):
+            return None
         selection = self._select(row, None)
         if selection is not None:
             self._show_choice(row, selection)
@@ -89,6 +91,8 @@ class DeviceVerificationHandler(PageHandler):
             return
         if await self.load_session() is None:  # come back to this code, not to an empty form
             return self.redirect("/login?" + urlencode({"next": "/device?" + urlencode({"user_code": row.user_code})}))
+        if self.session is not None and self.refused_suspended(self.session.username, "device"):
+            return None
         selection = self._select(row, self.get_body_argument("group", None))
         if selection is None:
             return

@@ -90,6 +90,9 @@ class LoginCallbackHandler(PageHandler):
                          reason="the subject is not a registry user")
             metrics.record_login(idp.name, "unregistered")
             return self.problem(not_registered(idp.name, identity.subject))
+        if self.refused_suspended(mapped.username, idp.name):
+            metrics.record_login(idp.name, "suspended")
+            return None
         await self.start_session(mapped.username, idp.name, list(mapped.groups))
         log.info("login of %r through %s (groups %s)", mapped.username, idp.name, ", ".join(mapped.groups) or "none")
         metrics.record_login(idp.name, "success")

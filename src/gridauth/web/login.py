@@ -6,6 +6,7 @@ import logging
 
 from .. import audit, metrics
 from ..hashing import PasswordChecksBusy
+from ..oauth.grants.membership import suspended
 from .external_login import start_external_login
 from .messages import LOGINS_BUSY, TOO_MANY_LOGINS, WRONG_PASSWORD
 from .pages import PageHandler, safe_next
@@ -47,7 +48,8 @@ class LoginHandler(PageHandler):
             self.set_header("Retry-After", "5")
             self._show(LOGINS_BUSY, username, status=503)
             return
-        metrics.record_login("local", outcome)
+        refused = outcome == "success" and suspended(self.registry, username)  # told only with the right password
+        metrics.record_login("local", "suspended" if refused else outcome)
         if outcome == "rate_limited":
             log.warning("login rate limit hit for %r from %s", username, address)
             audit.record("login_locked_out", "refused", user=username, address=address, kind="local")
@@ -56,7 +58,7 @@ class LoginHandler(PageHandler):
             log.info("failed local login for %r from %s", username, address)
             audit.record("login_failed", "failure", user=username, address=address, kind="local")
             self._show(WRONG_PASSWORD, username, status=401)
-        else:
+        elif not self.refused_suspended(username, "local"):
             await self.start_session(username, "local", None)
             log.info("local login of %r from %s", username, address)
             audit.record("login", user=username, address=address, kind="local")

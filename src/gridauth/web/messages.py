@@ -182,6 +182,10 @@ NOT_STARTED_HERE = Problem("This sign-in cannot be finished here",
 SIGN_IN_EXPIRED = Problem("This sign-in has expired",
                           ("The sign-in took too long, or it was already finished.",
                            "Go back to the application you came from and sign in again."))
+ACCOUNT_SUSPENDED = Problem("Your account is suspended",
+                            ("The administrators of this service have suspended your account, so you cannot sign "
+                             "in or give an application access for now. Nothing of yours was deleted.",
+                             "Ask the administrators of your VO why, and when it will be lifted."), status=403)
 
 
 def sign_in_failed(idp: str, error: Exception) -> Problem:

@@ -8,10 +8,12 @@ from urllib.parse import urlencode, urlsplit
 
 from tornado.web import RequestHandler
 
+from .. import audit
 from ..db.models import SessionRow
+from ..oauth.grants.membership import suspended
 from ..oauth.scopes import ScopeRequest
 from .base import BaseHandler
-from .messages import OUTAGE, Problem, http_problem
+from .messages import ACCOUNT_SUSPENDED, OUTAGE, Problem, http_problem
 
 SESSION_COOKIE = "gridauth_session"
 
@@ -89,7 +91,7 @@ class PageHandler(BaseHandler):
         now = self.context.clock.now()
         lifetime = self.registry.settings.lifetimes.session
         await self.context.db.run(self.context.flows.create_session, secret, username, idp, groups, now,
-                                  now + lifetime)
+                                  now + lifetime, self.client_ip())
         self.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="Lax", secure=self.secure_cookies,
                         expires_days=None, max_age=lifetime)
 
@@ -100,6 +102,20 @@ class PageHandler(BaseHandler):
             await self.context.db.run(self.context.flows.end_session, secret, self.context.clock.now())
         self.clear_cookie(SESSION_COOKIE)
         self.session = None
+
+    def refused_suspended(self, username: str, kind: str) -> bool:
+        """Show the suspension page when *username* is suspended (``Suspended = yes``); whether it was shown.
+
+        Checked where a sign-in is about to start a session (*kind*: the way, for the audit line) and
+        where a session is about to be used, so an SSO session started before the suspension gives
+        nothing either; the session itself is kept, as everything else of a suspended user.
+        """
+        if not suspended(self.registry, username):
+            return False
+        audit.record("login_refused", "refused", user=username, address=self.client_ip(), kind=kind,
+                     reason="the user is suspended")
+        self.problem(ACCOUNT_SUSPENDED)
+        return True
 
     def suggested_idp(self, scope: str) -> str | None:
         """The ``IdProvider`` of the VO a request's scope names (directly or through a group), if any."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..oauth.dpop import ALGORITHMS, InvalidDPoPProof, InvalidToken
 from ..oauth.endpoints import active_access_token
+from ..oauth.grants.membership import suspended
 from ..oauth.openid import user_claims
 from ..oauth.scopes import Membership
 from .base import BaseHandler
@@ -19,7 +20,7 @@ CHALLENGE = f'Bearer realm="gridauth", DPoP algs="{" ".join(ALGORITHMS)}"'
 
 
 class UserInfoHandler(BaseHandler):
-    """Answers for a valid, active access token issued to a user, presented as its kind requires."""
+    """Answers for a valid, active access token issued to a user (not suspended), presented as its kind requires."""
 
     def _unauthorized(self, scheme: str, error: str, description: str) -> None:
         self.set_header("WWW-Authenticate", f'{scheme} error="{error}", error_description="{description}"')
@@ -29,7 +30,7 @@ class UserInfoHandler(BaseHandler):
     def _claims(self, scheme: str, token: str, proof: str | None) -> dict[str, Any] | None:
         context = self.context
         claims = active_access_token(context.keyring, context.tokens, context.clock.now(), token)
-        if claims is None or "dirac_group" not in claims:
+        if claims is None or "dirac_group" not in claims or suspended(self.registry, claims["sub"]):
             return None
         context.server.dpop.presented(scheme, token, claims, proof, self.request.method or "GET",
                                       self.request.full_url())

@@ -4,6 +4,9 @@ A refresh whose user or group is gone is refused at once, but its grant is revok
 registry without them has been served for ``RemovalGracePeriod`` seconds (an hour by default):
 a removal made by accident (a truncated file, a wrong edit) and rolled back within that time costs
 the users a refused refresh, not their sessions (:func:`revoke_refused_grant`).
+
+A suspended user (``Suspended = yes``) is refused too, with :class:`UserSuspended`, which never
+revokes: the suspension holds the user's grants as they are, and lifting it gives them back.
 """
 
 from __future__ import annotations
@@ -15,9 +18,20 @@ from ..params import shown
 from ..scopes import Membership
 
 
+class UserSuspended(InvalidGrantError):
+    """``invalid_grant`` because the user is suspended: refused, never a reason to revoke the grant."""
+
+
+def suspended(registry: Registry, username: str | None) -> bool:
+    """Whether *username* is a registry user suspended now (``Suspended = yes``): nothing of theirs is honoured."""
+    user = registry.user(username) if username else None
+    return user is not None and user.suspended
+
+
 def current_membership(registry: Registry, username: str, group: str, vo: str,
                        asked_properties: tuple[str, ...] = (), via_idp: str | None = None) -> Membership:
-    """The membership of *username* in *group* of *vo* now; ``invalid_grant`` when it no longer holds.
+    """The membership of *username* in *group* of *vo* now; ``invalid_grant`` when it no longer holds
+    or the user is suspended (:class:`UserSuspended`).
 
     In a VO whose identity provider is authoritative (``IdPAuthoritative = yes``), the provider's
     claims, checked at login, stand for the membership of the logins made through that provider
@@ -26,6 +40,8 @@ def current_membership(registry: Registry, username: str, group: str, vo: str,
     found = registry.group(group)
     if registry.user(username) is None:
         raise InvalidGrantError(f"user {shown(username)} no longer exists")
+    if suspended(registry, username):
+        raise UserSuspended(f"user {shown(username)} is suspended")
     if found is None or found.vo != vo or vo not in registry.vos:
         raise InvalidGrantError(f"group {shown(group)} no longer exists in VO {shown(vo)}")
     the_vo = registry.vos[vo]

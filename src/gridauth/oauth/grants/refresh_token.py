@@ -12,6 +12,8 @@
 - Each refresh re-reads the registry: a user who left the group or the VO, or was deleted, gets
   ``invalid_grant``; the grant is revoked once that registry has been served for the grace period
   (``RemovalGracePeriod``, see ``membership.py``), so a removal rolled back before then costs nothing.
+- A suspended user (``Suspended = yes``) gets ``invalid_grant`` and the grant is kept as it is:
+  lifting the suspension makes the same refresh token work again.
 - A narrower scope may be asked; a wider one (or another group) is ``invalid_scope``.
 - A refresh token bound to a DPoP key (a public client's, see ``oauth/dpop.py``) is refreshed only
   with a proof by that key, checked before the grant is renewed: otherwise nothing is issued. A
@@ -39,7 +41,7 @@ from ..models import GridUser, OAuthClient, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
 from ..theft import suspected_theft
-from .membership import current_membership, revoke_refused_grant
+from .membership import UserSuspended, current_membership, revoke_refused_grant
 
 # A grant row stays this long past the expiry of its newest access token (clocks read a moment apart).
 PURGE_MARGIN = 60
@@ -131,14 +133,15 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
             raise InvalidScopeError("a refresh may only narrow the granted properties")
 
     def authenticate_user(self, token: TokenRef) -> GridUser:
-        """The grant's user in the grant's group, as the registry says now; else refuse (and revoke, past the grace)."""
+        """The grant's user in the grant's group, as the registry says now; else refuse (and revoke, past the grace,
+        unless the user is only suspended)."""
         grant = token.row
         granted, asked = self.scopes(token)
         try:
             membership = current_membership(self.server.registry(), grant.username, grant.group_name, grant.vo,
                                             asked.properties or granted.properties, grant.idp)
         except InvalidGrantError as error:
-            if not revoke_refused_grant(self.server.registry(), token.now):
+            if isinstance(error, UserSuspended) or not revoke_refused_grant(self.server.registry(), token.now):
                 raise
             self.server.tokens.revoke_grant(grant.id, token.now)
             raise InvalidGrantError(f"{error.description}; the refresh token was revoked") from None
@@ -151,7 +154,8 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
         client = self.request.client
         now = self.server.clock.now()
         after = self.server.tokens.refresh(refresh_token.row, now,
-                                           now + self.server.issuer.lifetime(client, self.GRANT_TYPE) + PURGE_MARGIN)
+                                           now + self.server.issuer.lifetime(client, self.GRANT_TYPE) + PURGE_MARGIN,
+                                           getattr(self.request, "client_address", None))
         # Not renewed only when revoked or expired since it was read: refused as such, nothing issued.
         grant = live_grant(after, now)
         refresh_token.row = grant
