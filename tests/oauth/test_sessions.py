@@ -48,14 +48,14 @@ def grants(service: Any, accounts: dict[str, str]) -> Grants:
     browser = Browser(service)
     login_and_get_code(browser, authorize_url(), group="dteam_user")  # alice's SSO session (and a code, unused)
     tokens = {"alice_portal": issue_grant(service),
-              "bob_cli": issue_grant(service, "bob", client_id="gridauth-cli")}
+              "bob_cli": issue_grant(service, "bob", client_id="oidc-agent")}
     service.clock.advance(LATER)
     tokens["carol_portal"] = issue_grant(service, "carol", scope="openid group:lhcb_user", idp="CheckIn")
-    tokens["alice_cli"] = issue_grant(service, "alice", scope="openid group:lhcb_user", client_id="gridauth-cli",
+    tokens["alice_cli"] = issue_grant(service, "alice", scope="openid group:lhcb_user", client_id="oidc-agent",
                                       idp="EGI")
     access = {}
     for name, token in tokens.items():
-        client = ("gridauth-cli", None) if name.endswith("_cli") else None
+        client = ("oidc-agent", None) if name.endswith("_cli") else None
         reply = service.refresh(token, client=client) if client else service.refresh(token)
         assert reply.status == 200, reply.body
         access[name] = reply.body["access_token"]
@@ -74,7 +74,7 @@ def _names(grants: Grants, rows: list[Any]) -> set[str]:
 @pytest.mark.parametrize(("selector", "expected"), [
     ({}, {"alice_portal", "bob_cli", "carol_portal", "alice_cli", "sso:alice"}),
     ({"user": "alice"}, {"alice_portal", "alice_cli", "sso:alice"}),
-    ({"client": "gridauth-cli"}, {"bob_cli", "alice_cli"}),
+    ({"client": "oidc-agent"}, {"bob_cli", "alice_cli"}),
     ({"vo": "lhcb"}, {"carol_portal", "alice_cli"}),
     ({"group": "dteam_user"}, {"alice_portal", "bob_cli"}),
     ({"idp": "local"}, {"alice_portal", "bob_cli", "sso:alice"}),
@@ -111,7 +111,7 @@ def test_a_listed_session_shows_issue_expiry_last_use_client_and_address(service
 REVOCATIONS = {  # selector: (what it ends, how many sessions)
     "grant": (lambda g: {"grant": g.ids["carol_portal"]}, {"carol_portal"}, 1),
     "user": (lambda g: {"user": "alice"}, {"alice_portal", "alice_cli"}, 3),  # and her SSO session
-    "client": (lambda g: {"client": "gridauth-cli"}, {"bob_cli", "alice_cli"}, 2),
+    "client": (lambda g: {"client": "oidc-agent"}, {"bob_cli", "alice_cli"}, 2),
     "vo": (lambda g: {"vo": "lhcb"}, {"carol_portal", "alice_cli"}, 2),
     "idp": (lambda g: {"idp": "local"}, {"alice_portal", "bob_cli"}, 3),  # and the local sign-in
     "issued_before": (lambda g: {"issued_before": g.first + LATER // 2}, {"alice_portal", "bob_cli"}, 3),
@@ -126,7 +126,7 @@ def test_revocation_by_each_selector_ends_the_refresh_and_access_tokens(service:
                            "incident-admin") == count
     for name, token in grants.tokens.items():
         if name in ended:
-            client = ("gridauth-cli", None) if name.endswith("_cli") else None
+            client = ("oidc-agent", None) if name.endswith("_cli") else None
             reply = service.refresh(token, client=client) if client else service.refresh(token)
             assert (reply.status, reply.body["error"]) == (400, "invalid_grant"), name
             assert service.introspect(grants.access[name]) == {"active": False}, name

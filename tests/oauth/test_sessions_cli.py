@@ -15,7 +15,7 @@ from gridauth.config.store import ConfigStore
 
 from .conftest import issue_grant
 
-CLI = ("gridauth-cli", None)
+CLI = ("oidc-agent", None)
 
 
 def _ids(service: Any, *tokens: str) -> list[str]:
@@ -23,7 +23,7 @@ def _ids(service: Any, *tokens: str) -> list[str]:
 
 
 def test_sessions_list_and_revoke_from_the_command_line(service: Any, db_url: str, gridauth: Any) -> None:
-    portal, cli = issue_grant(service), issue_grant(service, "bob", client_id="gridauth-cli")
+    portal, cli = issue_grant(service), issue_grant(service, "bob", client_id="oidc-agent")
     assert service.refresh(portal).status == 200
     portal_id, cli_id = _ids(service, portal, cli)
 
@@ -34,12 +34,12 @@ def test_sessions_list_and_revoke_from_the_command_line(service: Any, db_url: st
     assert (row["kind"], row["id"], row["user"], row["client"], row["address"]) == (
         "grant", portal_id, "alice", "example-portal", "127.0.0.1")
     assert row["expires_at"] - row["issued_at"] == 12 * 3600 and row["last_used_at"] >= row["issued_at"]
-    text = gridauth("admin", "sessions", "list", "--client", "gridauth-cli", "--db", db_url, ok=True).stdout
+    text = gridauth("admin", "sessions", "list", "--client", "oidc-agent", "--db", db_url, ok=True).stdout
     (line,) = text.splitlines()
-    assert line.startswith(f"grant {cli_id}  user=bob client=gridauth-cli vo=dteam group=dteam_user idp=local ")
+    assert line.startswith(f"grant {cli_id}  user=bob client=oidc-agent vo=dteam group=dteam_user idp=local ")
     assert " last_used=20" in line and line.endswith(" address=-")  # issued in-process: no address
 
-    revoked = gridauth("admin", "sessions", "revoke", "--client", "gridauth-cli", "--db", db_url, ok=True)
+    revoked = gridauth("admin", "sessions", "revoke", "--client", "oidc-agent", "--db", db_url, ok=True)
     assert revoked.stdout == "1\n"
     assert service.refresh(cli, client=CLI).body["error"] == "invalid_grant"
     assert service.refresh(portal).status == 200
