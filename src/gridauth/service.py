@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .clock import Clock
 from .config.registry import Registry
 from .config.reload import RegistryHolder
+from .config.store import ConfigStore
 from .db import schema
 from .db.accounts import AccountStore
 from .db.engine import Database
@@ -54,6 +55,7 @@ class ServiceContext:
     guessing: Guessing = field(init=False)
     server: GridAuthorizationServer = field(init=False)
     _metadata: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
+    _config_store: ConfigStore | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.tokens = TokenStore(self.db)
@@ -88,6 +90,16 @@ class ServiceContext:
     def registry(self) -> Registry:
         """The current registry snapshot."""
         return self.holder.current
+
+    def config_store(self) -> ConfigStore:
+        """The store every administrative edit of this service goes through (the admin API, the console).
+
+        The one place that says which store that is: today the served file's, beside the file the
+        registry holder reads; a store shared through the database plugs in here.
+        """
+        if self._config_store is None:
+            self._config_store = ConfigStore(self.holder.path)
+        return self._config_store
 
     def metadata(self, registry: Registry) -> dict[str, Any]:
         """The discovery document for *registry*'s version, built once per version."""

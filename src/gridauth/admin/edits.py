@@ -10,16 +10,17 @@ from diraccfg import CFG
 
 from ..config.builder import AUTHZ
 from ..config.cfgfile import as_list, delete, ensure_section, lookup, set_option
-from ..errors import EditError
+from ..errors import EditError, UnknownName
 from ..hashing import hash_client_secret, new_client_secret
 
 USERS = "/Registry/Users"
 GROUPS = "/Registry/Groups"
 VOS = "/Registry/VO"
 CLIENTS = f"{AUTHZ}/Clients"
+IDPS = "/Resources/IdProviders"
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
-KINDS = {"user": USERS, "group": GROUPS, "vo": VOS, "client": CLIENTS}
+KINDS = {"user": USERS, "group": GROUPS, "vo": VOS, "client": CLIENTS, "idp": IDPS}
 
 
 def _join(values: Iterable[str]) -> str:
@@ -46,7 +47,7 @@ def _entries(cfg: CFG, base: str) -> CFG:
 def _require(cfg: CFG, kind: str, name: str) -> CFG:
     node = lookup(cfg, f"{KINDS[kind]}/{name}") if name and "/" not in name else None
     if not isinstance(node, CFG):
-        raise EditError(f"unknown {kind} {name!r}")
+        raise UnknownName(f"unknown {kind} {name!r}")
     return node
 
 
@@ -277,4 +278,69 @@ def client_list(cfg: CFG) -> list[dict[str, Any]]:
                     "redirect_uris": as_list(_option(sec, "redirect_uris")),
                     "post_logout_redirect_uris": as_list(_option(sec, "post_logout_redirect_uris")),
                     "scope": as_list(_option(sec, "scope"))})
+    return out
+
+
+# -- identity providers --------------------------------------------------------------------------
+# The options of /Resources/IdProviders/<name> that have a name of their own in the commands and the
+# API; any other option (a claim-mapping setting of a later version) goes through ``options``.
+IDP_OPTIONS = {"provider_type": "ProviderType", "issuer": "issuer", "client_id": "client_id",
+               "client_secret": "client_secret"}
+
+
+def _idp_values(cfg: CFG, name: str, named: dict[str, str | None], scope: Sequence[str] | None,
+                options: dict[str, str] | None) -> None:
+    for option in options or {}:
+        if not NAME.fullmatch(option) or option in IDP_OPTIONS.values() or option == "scope":
+            raise EditError(f"identity provider {name!r}: {option!r} cannot be given as an extra option")
+    _set_many(cfg, f"{IDPS}/{name}", {**{IDP_OPTIONS[k]: v for k, v in named.items()},
+                                      "scope": _values(scope), **(options or {})})
+
+
+def idp_add(cfg: CFG, name: str, provider_type: str, issuer: str | None = None, client_id: str | None = None,
+            client_secret: str | None = None, scope: Sequence[str] | None = None,
+            options: dict[str, str] | None = None) -> None:
+    """Declare identity provider *name* with all its options at once.
+
+    One edit, so the store validates the provider whole: a provider built option by option
+    (``config set``) is refused at its first option, since an OpenID provider needs its issuer and
+    client id together.
+    """
+    _require_absent(cfg, "idp", name)
+    ensure_section(cfg, [*IDPS.strip("/").split("/"), name])
+    _idp_values(cfg, name, {"provider_type": provider_type, "issuer": issuer, "client_id": client_id,
+                            "client_secret": client_secret}, scope, options)
+
+
+def idp_modify(cfg: CFG, name: str, provider_type: str | None = None, issuer: str | None = None,
+               client_id: str | None = None, client_secret: str | None = None, scope: Sequence[str] | None = None,
+               options: dict[str, str] | None = None, remove_options: Sequence[str] = ()) -> None:
+    """Change some options of identity provider *name* (the others stay); *remove_options* deletes options."""
+    section = _require(cfg, "idp", name)
+    _idp_values(cfg, name, {"provider_type": provider_type, "issuer": issuer, "client_id": client_id,
+                            "client_secret": client_secret}, scope, options)
+    for option in remove_options:
+        if option == "ProviderType" or section.getOption(option) is None:
+            raise EditError(f"identity provider {name!r}: no option {option!r} to remove"
+                            if option != "ProviderType" else "ProviderType cannot be removed")
+        delete(cfg, f"{IDPS}/{name}/{option}")
+
+
+def idp_remove(cfg: CFG, name: str) -> None:
+    """Delete identity provider *name* (a VO still naming it makes validation refuse)."""
+    _require(cfg, "idp", name)
+    delete(cfg, f"{IDPS}/{name}")
+
+
+def idp_list(cfg: CFG) -> list[dict[str, Any]]:
+    """Identity providers as dicts; the client secret is never shown, only whether one is set."""
+    idps = _entries(cfg, IDPS)
+    out = []
+    for name in idps.listSections():
+        sec = _sub(idps, name)
+        known = {*IDP_OPTIONS.values(), "scope"}
+        out.append({"name": name, "provider_type": _option(sec, "ProviderType"), "issuer": _option(sec, "issuer"),
+                    "client_id": _option(sec, "client_id"), "client_secret_set": bool(_option(sec, "client_secret")),
+                    "scope": as_list(_option(sec, "scope")),
+                    "options": {k: _option(sec, k) for k in sec.listOptions() if k not in known}})
     return out

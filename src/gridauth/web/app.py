@@ -12,6 +12,7 @@ from tornado.web import Application, RequestHandler
 
 from .. import metrics
 from ..service import ServiceContext
+from .admin_openapi import ADMIN_ROUTES, pattern
 from .authorize import AuthorizeHandler
 from .device import DeviceAuthorizationHandler, DeviceVerificationHandler
 from .discovery import JWKSHandler, MetadataHandler
@@ -80,7 +81,8 @@ def log_request(handler: RequestHandler) -> None:
     request = handler.request
     status = handler.get_status()
     seconds = request.request_time()
-    metrics.record_request(request.path if request.path in ROUTE_PATHS else metrics.OTHER, status, seconds)
+    route = getattr(handler, "route", "") or (request.path if request.path in ROUTE_PATHS else metrics.OTHER)
+    metrics.record_request(route, status, seconds)
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if not access_log.isEnabledFor(level):  # an access log turned off costs no decoding and no formatting
         return
@@ -95,7 +97,9 @@ def log_request(handler: RequestHandler) -> None:
 def make_app(context: ServiceContext) -> Application:
     """The Tornado application serving *context* (its database pool is watched for the metrics)."""
     metrics.watch_pool(context.db.engine)
-    return Application([(re.escape(path), handler, {"context": context}) for path, handler in ROUTES],
+    admin = [(pattern(template), handler, {"context": context, "route": template, **kwargs})
+             for template, handler, kwargs in ADMIN_ROUTES]
+    return Application([*[(re.escape(path), handler, {"context": context}) for path, handler in ROUTES], *admin],
                        default_handler_class=NotFoundHandler, default_handler_args={"context": context},
                        template_path=str(TEMPLATES), xsrf_cookies=True, log_function=log_request,
                        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
