@@ -27,6 +27,15 @@ from . import authz
 from .authz import Administrator, check_change, require_globals, visible
 from .operations import LISTS, Step, apply, comment_of
 
+MIN_PASSWORD = 8
+
+
+def check_password(password: object) -> str:
+    """A new local-account password; :class:`EditError` unless a string of :data:`MIN_PASSWORD` characters or more."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise EditError(f"the password must have at least {MIN_PASSWORD} characters; nothing changed")
+    return password
+
 
 def local_administrator(author: str | None = None) -> Administrator:
     """Whoever runs ``gridauth admin`` on the host: the file's permissions have let them in already."""
@@ -103,6 +112,16 @@ class ConfigAdmin:
             return {"section": cfgfile.serialize(node)}
         return {"option": cfgfile.split_path(path)[-1], "value": node}
 
+    def option(self, admin: Administrator, path: str) -> str:
+        """``config get``: the value of the option at *path* (a section or nothing there is an :class:`EditError`)."""
+        self._globals(admin, "config get")
+        node = cfgfile.lookup(self._cfg(), path)
+        if node is None:
+            raise EditError(f"{path}: no such option")
+        if isinstance(node, CFG):
+            raise EditError(f"{path}: is a section (use gridauth config show {path})")
+        return node
+
     def history(self, admin: Administrator) -> list[Version]:
         """Every recorded version, oldest first."""
         self._globals(admin, "config history")
@@ -141,6 +160,21 @@ class ConfigAdmin:
 
         version = self.store.edit(change, admin.user, comment_of(steps, comment), base_version)
         return version, results
+
+    def may_set_password(self, admin: Administrator, name: str) -> None:
+        """Refuse to set the local password of *name* unless the user exists and *admin* may change that user.
+
+        The same rule as an edit of the user's section (``authz`` rule 4): a password, like a DN,
+        decides who can sign in as that person.
+        """
+        tree = cfgfile.parse_tree(self.store.read(), self.source)
+        registry = tree.get("Registry")
+        users = registry.get("Users") if isinstance(registry, dict) else None
+        if not isinstance(users, dict) or not isinstance(users.get(name), dict):
+            raise UnknownName(f"unknown user {name!r} (add it first with gridauth admin user add)")
+        if not admin.everything and not authz.may_change(admin, ("Registry", "Users", name), tree, tree):
+            raise self._refused(admin, f"passwd {name}", Forbidden(
+                f"the password of {name!r} is outside what {admin.user} may administer in group {admin.group}"))
 
     def rollback(self, admin: Administrator, version: int | str, comment: str = "",
                  base_version: int | None = None) -> Version | None:

@@ -118,7 +118,8 @@ def _vos_of_user(name: str, tree: Tree) -> Iterator[Any]:
             yield group.get("VO")
 
 
-def _may_change(admin: Administrator, path: tuple[str, ...], before: Tree, after: Tree) -> bool:
+def may_change(admin: Administrator, path: tuple[str, ...], before: Tree, after: Tree) -> bool:
+    """Whether a VO administrator may change the CFG *path* in an edit from *before* to *after* (rule 4)."""
     if len(path) < 3 or path[0] != "Registry":
         return False
     if path[1] == "Groups":
@@ -134,7 +135,7 @@ def check_change(admin: Administrator, before: Tree, after: Tree) -> None:
     if admin.everything:
         return
     for path in changed_paths(before, after):
-        if not _may_change(admin, path, before, after):
+        if not may_change(admin, path, before, after):
             vos = ", ".join(sorted(admin.vos)) or "none"
             raise Forbidden(f"/{'/'.join(path)}: outside what {admin.user} may administer in group {admin.group} "
                             f"(the users and groups of VO {vos})")

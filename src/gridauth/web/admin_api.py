@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .. import audit
-from ..admin.actions import ConfigAdmin, version_json
+from ..admin.actions import ConfigAdmin, check_password, version_json
 from ..admin.authz import Administrator, administrator
 from ..admin.operations import Step, parse_batch
 from ..errors import ConfigInvalid, EditError, GridauthError, api_error
@@ -196,10 +196,16 @@ class ItemHandler(AdminHandler):
 
 
 class ConfigHandler(AdminHandler):
-    """``/api/admin/config``: an option or section (GET ``?path=``), set an option (PUT), delete (DELETE ``?path=``)."""
+    """``/api/admin/config``: an option or section (GET ``?path=``), set an option (PUT), delete (DELETE ``?path=``).
+
+    GET with ``option=1`` answers only an option's value, and a section there is an error (``config get``).
+    """
 
     async def get(self) -> None:  # noqa: D102 - tornado verb
         admin, actions, path = self.admin, self.actions, self.get_query_argument("path", "/")
+        if self.get_query_argument("option", None):
+            return await self.answer(lambda: {"version": actions.latest(), "path": path,
+                                              "value": actions.option(admin, path)})
         await self.answer(lambda: {"version": actions.latest(), "path": path, **actions.show(admin, path)})
 
     async def put(self) -> None:  # noqa: D102 - tornado verb
@@ -266,3 +272,25 @@ class ValidateHandler(AdminHandler):
             return {"source": source, "counts": actions.validate(admin, text, source)}
 
         await self.answer(work)
+
+
+class PasswordHandler(AdminHandler):
+    """``PUT /api/admin/users/{name}/password``: a local account's password (``gridauth admin passwd``)."""
+
+    async def put(self, name: str) -> None:  # noqa: D102 - tornado verb
+        admin, actions, context = self.admin, self.actions, self.context
+
+        def check() -> str:
+            password = check_password(self.body().get("password"))
+            actions.may_set_password(admin, name)
+            return password
+
+        try:
+            password = await asyncio.get_running_loop().run_in_executor(STORE_WORKERS, check)
+        except GridauthError as error:
+            return self.write_json(*reversed(error_body(error)))
+        ended = await context.db.run(context.accounts.set_password, name, password, context.clock.now())
+        audit.record("password_set", user=name, group=admin.group, address=self.request.remote_ip,
+                     reason=f"set by {admin.user}")
+        self.set_header("Cache-Control", "no-store")
+        self.write_json({"user": name, "sessions_ended": ended})

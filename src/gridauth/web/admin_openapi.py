@@ -29,6 +29,7 @@ from .admin_api import (
     DiffHandler,
     HistoryHandler,
     ItemHandler,
+    PasswordHandler,
     RollbackHandler,
     ValidateHandler,
     WhoAmIHandler,
@@ -52,6 +53,7 @@ ADMIN_ROUTES: list[tuple[str, type[RequestHandler], dict[str, str]]] = [
       (("users", "user"), ("groups", "group"), ("vos", "vo"), ("clients", "client"), ("idps", "idp"))],
     *[(f"{PREFIX}/{plural}/{{name}}", ItemHandler, {"kind": kind}) for plural, kind in
       (("users", "user"), ("groups", "group"), ("vos", "vo"), ("clients", "client"), ("idps", "idp"))],
+    (f"{PREFIX}/users/{{name}}/password", PasswordHandler, {}),
     (f"{PREFIX}/config", ConfigHandler, {}),
     (f"{PREFIX}/batch", BatchHandler, {}),
     (f"{PREFIX}/history", HistoryHandler, {}),
@@ -153,8 +155,16 @@ DESCRIBED: dict[str, dict[str, Any]] = {
     f"{PREFIX}/whoami": {"get": _verb("the caller's rights (everything, or VOs) and the latest version")},
     **_kind_paths("users"), **_kind_paths("groups"), **_kind_paths("vos"), **_kind_paths("clients"),
     **_kind_paths("idps"),
+    f"{PREFIX}/users/{{name}}/password": {
+        "parameters": [NAME_PARAM],
+        "put": _verb("set a local account's password (its SSO sessions end)", {
+            "type": "object", "required": ["password"], "properties": {"password": {"type": "string", "minLength": 8}}},
+            {"type": "object", "properties": {"user": {"type": "string"}, "sessions_ended": {"type": "integer"}}}),
+    },
     f"{PREFIX}/config": {
-        "get": _verb("an option's value or a section's CFG text", params=[_query("path", "a CFG path (default /)")]),
+        "get": _verb("an option's value or a section's CFG text", params=[
+            _query("path", "a CFG path (default /)"),
+            _query("option", "any value: the path must be an option (config get)")]),
         "put": _verb("set an option", _op_schema("config.set"), WRITTEN),
         "delete": _verb("delete an option or a section", None, WRITTEN, params=[_query("path", "a CFG path")]),
     },
