@@ -84,6 +84,7 @@ CASES: list[tuple[str, str, Any, int, int]] = [  # method, path, body, admin's s
     ("POST", "/users", {"name": "dave", "groups": ["lhcb_user"]}, 201, 201),
     ("GET", "/users/carol", None, 200, 200),
     ("PATCH", "/users/carol", {"email": "c@example.org"}, 200, 200),
+    ("PUT", "/users/dave/password", {"password": "dave-password"}, 200, 200),
     ("DELETE", "/users/dave", None, 200, 200),
     ("GET", "/groups", None, 200, 200),
     ("POST", "/groups", {"name": "lhcb_prod", "vo": "lhcb"}, 201, 201),
@@ -118,7 +119,7 @@ CASES: list[tuple[str, str, Any, int, int]] = [  # method, path, body, admin's s
 
 def _templated(path: str) -> str:
     parts = path.split("?")[0].split("/")
-    if len(parts) == 3 and parts[1] in ("users", "groups", "vos", "clients", "idps"):
+    if len(parts) >= 3 and parts[1] in ("users", "groups", "vos", "clients", "idps"):
         parts[2] = "{name}"
     return API + "/".join(parts)
 
@@ -175,6 +176,7 @@ def test_vo_administrator_sees_and_changes_their_vo_only(admin_service: Service,
         "a user in another VO too": ("PATCH", "/users/alice", {"dns": ["/CN=taken over"]}),
         "a user outside the VO": ("POST", "/users", {"name": "eve", "groups": ["dteam_user"]}),
         "a user in no group": ("POST", "/users", {"name": "eve"}),
+        "the password of a user also in another VO": ("PUT", "/users/alice/password", {"password": "alice-taken-over"}),
         "a configuration administrator's property": ("PATCH", "/groups/lhcb_user", {"properties": ["CSAdministrator"]}),
         "a group of another VO": ("POST", "/groups", {"name": "x", "vo": "dteam"}),
         "a global option in a batch": ("POST", "/batch", {"operations": [
@@ -297,6 +299,8 @@ def test_errors_are_json_with_paths_and_reasons(admin_service: Service, tokens: 
         ("GET", "/diff?from=abc", None, 404, "unknown_version"),
         ("PATCH", "/users/bob", {"name": "robert"}, 400, "invalid_edit"),
         ("GET", "/config?path=/No/Such", None, 400, "invalid_edit"),
+        ("PUT", "/users/bob/password", {"password": "short"}, 400, "invalid_edit"),
+        ("PUT", "/users/zed/password", {"password": "long-enough"}, 404, "not_found"),
     ]
     for method, path, body, status, error in cases:
         reply = call(admin_service, method, path, admin, body)

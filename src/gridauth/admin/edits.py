@@ -58,6 +58,12 @@ def _require_absent(cfg: CFG, kind: str, name: str) -> None:
         raise EditError(f"{kind} {name!r} already exists")
 
 
+def _remove(cfg: CFG, kind: str, name: str) -> None:
+    """Delete the section of *kind* *name*, which must exist."""
+    _require(cfg, kind, name)
+    delete(cfg, f"{KINDS[kind]}/{name}")
+
+
 def _set_many(cfg: CFG, base: str, values: dict[str, str | None]) -> None:
     for option, value in values.items():
         if value is not None:
@@ -155,8 +161,7 @@ def group_modify(cfg: CFG, name: str, vo: str | None = None, properties: Sequenc
 
 def group_remove(cfg: CFG, name: str) -> None:
     """Delete group *name* (a VO or the registry still naming it as default makes validation refuse)."""
-    _require(cfg, "group", name)
-    delete(cfg, f"{GROUPS}/{name}")
+    _remove(cfg, "group", name)
 
 
 def group_list(cfg: CFG) -> list[dict[str, Any]]:
@@ -260,8 +265,7 @@ def client_modify(cfg: CFG, name: str, grant_types: Sequence[str] | None = None,
 
 def client_remove(cfg: CFG, name: str) -> None:
     """Delete client *name*."""
-    _require(cfg, "client", name)
-    delete(cfg, f"{CLIENTS}/{name}")
+    _remove(cfg, "client", name)
 
 
 def client_list(cfg: CFG) -> list[dict[str, Any]]:
@@ -328,8 +332,7 @@ def idp_modify(cfg: CFG, name: str, provider_type: str | None = None, issuer: st
 
 def idp_remove(cfg: CFG, name: str) -> None:
     """Delete identity provider *name* (a VO still naming it makes validation refuse)."""
-    _require(cfg, "idp", name)
-    delete(cfg, f"{IDPS}/{name}")
+    _remove(cfg, "idp", name)
 
 
 def idp_list(cfg: CFG) -> list[dict[str, Any]]:

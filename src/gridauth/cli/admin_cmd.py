@@ -33,6 +33,14 @@ def _edit(args: argparse.Namespace, op: str, values: dict[str, Any]) -> Any:
     return value
 
 
+def _remover(kind: str) -> Callable[[argparse.Namespace], int]:
+    """The ``KIND remove NAME`` command of *kind*."""
+    def remove(a: argparse.Namespace) -> int:
+        _edit(a, f"{kind}.remove", {"name": a.name})
+        return 0
+    return remove
+
+
 def _format(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(value)
@@ -77,7 +85,7 @@ def _add_user(sub: argparse._SubParsersAction) -> None:
         if action == "modify":
             p.add_argument("--add-groups", type=csv, default=[], metavar="G1,G2")
             p.add_argument("--remove-groups", type=csv, default=[], metavar="G1,G2")
-    _cmd(users, "remove", "remove a user from the registry and every group", _user_remove).add_argument("name")
+    _cmd(users, "remove", "remove a user from the registry and every group", _remover("user")).add_argument("name")
     _cmd(users, "list", "list users", lambda a: _list(a, "user"), editing=False)
 
 
@@ -93,10 +101,6 @@ def _user_modify(a: argparse.Namespace) -> int:
     return 0
 
 
-def _user_remove(a: argparse.Namespace) -> int:
-    _edit(a, "user.remove", {"name": a.name})
-    return 0
-
 
 def _add_group(sub: argparse._SubParsersAction) -> None:
     groups = sub.add_parser("group", help="groups").add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -109,7 +113,7 @@ def _add_group(sub: argparse._SubParsersAction) -> None:
         if action == "modify":
             p.add_argument("--add-users", type=csv, default=[], metavar="U1,U2")
             p.add_argument("--remove-users", type=csv, default=[], metavar="U1,U2")
-    _cmd(groups, "remove", "remove a group", _group_remove).add_argument("name")
+    _cmd(groups, "remove", "remove a group", _remover("group")).add_argument("name")
     _cmd(groups, "list", "list groups", lambda a: _list(a, "group"), editing=False)
 
 
@@ -124,10 +128,6 @@ def _group_modify(a: argparse.Namespace) -> int:
     return 0
 
 
-def _group_remove(a: argparse.Namespace) -> int:
-    _edit(a, "group.remove", {"name": a.name})
-    return 0
-
 
 def _add_vo(sub: argparse._SubParsersAction) -> None:
     vos = sub.add_parser("vo", help="virtual organisations").add_subparsers(dest="action", metavar="ACTION",
@@ -139,7 +139,7 @@ def _add_vo(sub: argparse._SubParsersAction) -> None:
                        help="VOAdmin users")
         p.add_argument("--idp", help="identity provider of the VO (a /Resources/IdProviders name)")
         p.add_argument("--default-group", help="group a token gets when none is asked (a group of this VO)")
-    _cmd(vos, "remove", "remove a VO that has no groups left", _vo_remove).add_argument("name")
+    _cmd(vos, "remove", "remove a VO that has no groups left", _remover("vo")).add_argument("name")
     _cmd(vos, "list", "list VOs", lambda a: _list(a, "vo"), editing=False)
 
 
@@ -152,10 +152,6 @@ def _vo_modify(a: argparse.Namespace) -> int:
     _edit(a, "vo.modify", {"name": a.name, "admins": a.admins, "idp": a.idp, "default_group": a.default_group})
     return 0
 
-
-def _vo_remove(a: argparse.Namespace) -> int:
-    _edit(a, "vo.remove", {"name": a.name})
-    return 0
 
 
 def _add_client(sub: argparse._SubParsersAction) -> None:
@@ -176,7 +172,7 @@ def _add_client(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--client-id", help="client_id (default: NAME)")
         else:
             p.add_argument("--new-secret", action="store_true", help="issue a new secret (printed once)")
-    _cmd(clients, "remove", "remove a client", _client_remove).add_argument("name")
+    _cmd(clients, "remove", "remove a client", _remover("client")).add_argument("name")
     _cmd(clients, "list", "list clients (secrets are never shown)", lambda a: _list(a, "client"),
          editing=False)
 
@@ -209,10 +205,6 @@ def _client_modify(a: argparse.Namespace) -> int:
     return 0
 
 
-def _client_remove(a: argparse.Namespace) -> int:
-    _edit(a, "client.remove", {"name": a.name})
-    return 0
-
 
 def _add_idp(sub: argparse._SubParsersAction) -> None:
     idps = sub.add_parser("idp", help="identity providers").add_subparsers(dest="action", metavar="ACTION",
@@ -233,7 +225,7 @@ def _add_idp(sub: argparse._SubParsersAction) -> None:
         if action == "modify":
             p.add_argument("--remove-option", action="append", dest="remove_options", default=[], metavar="NAME",
                            help="delete an option of the provider's section (repeat for several)")
-    _cmd(idps, "remove", "remove an identity provider no VO names", _idp_remove).add_argument("name")
+    _cmd(idps, "remove", "remove an identity provider no VO names", _remover("idp")).add_argument("name")
     _cmd(idps, "list", "list identity providers (client secrets are never shown)", lambda a: _list(a, "idp"),
          editing=False)
 
@@ -261,10 +253,6 @@ def _idp_modify(a: argparse.Namespace) -> int:
     _edit(a, "idp.modify", {**_idp_values(a), "remove_options": a.remove_options or None})
     return 0
 
-
-def _idp_remove(a: argparse.Namespace) -> int:
-    _edit(a, "idp.remove", {"name": a.name})
-    return 0
 
 
 def _add_server(sub: argparse._SubParsersAction) -> None:
