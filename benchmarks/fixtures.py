@@ -22,7 +22,9 @@ from typing import Any
 
 PORTAL = ("example-portal", "portal-secret")
 SERVICE = ("example-service", "service-secret")
-CLI = "gridauth-cli"
+# The device-flow client polled by the load: public, and without DPoP (wrk cannot make a fresh proof per
+# request; the shipped gridauth-cli requires one), as oidc-agent polls.
+CLI = "oidc-agent"
 PORTAL_CALLBACK = "http://localhost:8081/callback"
 USER, GROUP = "alice", "dteam_user"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"

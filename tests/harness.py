@@ -167,13 +167,14 @@ class Service:
         """GET *path* on this service."""
         return http(self.url + path, **kw)
 
-    def refresh(self, refresh_token: str, client: tuple[str, str | None] | None = PORTAL, **extra: str) -> Reply:
+    def refresh(self, refresh_token: str, client: tuple[str, str | None] | None = PORTAL,
+                headers: dict[str, str] | None = None, **extra: str) -> Reply:
         """A refresh request by *client* (a public client, ``(id, None)``, sends its client_id only)."""
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
         if client and client[1] is None:
             data["client_id"] = client[0]
-            return self.post("/token", data)
-        return self.post("/token", data, auth=client)  # type: ignore[arg-type]
+            return self.post("/token", data, headers=headers)
+        return self.post("/token", data, auth=client, headers=headers)  # type: ignore[arg-type]
 
     def introspect(self, token: str) -> dict[str, Any]:
         """Introspect *token* as the example resource server."""

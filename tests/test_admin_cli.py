@@ -396,17 +396,18 @@ def test_identity_provider_add_modify_list_remove(gridauth, cfg_copy: Path, help
     assert egi.client_id == "gridauth2" and "Comment" not in egi.options and egi.client_secret == "egi-secret"
     listed = json.loads(gridauth("admin", "idp", "list", "--config", cfg_copy, "--json", ok=True).stdout)
     assert listed[1] == {"name": "EGI", "provider_type": "CheckIn", "issuer": "https://aai.egi.eu/auth/",
-                         "client_id": "gridauth2", "client_secret_set": True,
+                         "client_id": "gridauth2", "has_secret": True,
                          "scope": ["openid", "profile", "eduperson_entitlement"], "options": {}}
     plain = gridauth("admin", "idp", "list", "--config", cfg_copy, ok=True).stdout
-    assert "egi-secret" not in plain and "client_secret_set=True" in plain
+    assert "egi-secret" not in plain and "has_secret=True" in plain
     gridauth("admin", "vo", "modify", "dteam", "--idp", "EGI", "--config", cfg_copy, ok=True)
     used = gridauth("admin", "idp", "remove", "EGI", "--config", cfg_copy, ok=False)
     assert helpers.clean_failure(used, exit_code=3)[0] == \
         "gridauth: /Registry/VO/dteam/IdProvider: unknown identity provider 'EGI'"
     unknown = gridauth("admin", "idp", "modify", "Nope", "--issuer", "https://x.example.org", "--config", cfg_copy,
                        ok=False)
-    assert helpers.clean_failure(unknown, exit_code=4, one_line=True) == ["gridauth: error: unknown idp 'Nope'"]
+    assert helpers.clean_failure(unknown, exit_code=4, one_line=True) == [
+        "gridauth: error: unknown identity provider 'Nope'"]
     gridauth("admin", "vo", "modify", "dteam", "--idp", "LocalAccounts", "--config", cfg_copy, ok=True)
     gridauth("admin", "idp", "remove", "EGI", "--config", cfg_copy, ok=True)
     assert "EGI" not in registry_of(cfg_copy).idps

@@ -49,8 +49,8 @@ class UnknownName(EditError):
     """An edit or a read names a user, group, VO, client or identity provider that does not exist (API: 404)."""
 
 
-class Forbidden(GridauthError):
-    """An administrator asked for something outside their rights (``admin/authz.py``; the admin API's 403)."""
+class NotPermitted(EditError):
+    """An administrator asked for something their rights do not cover (``admin/authz.py``; the admin API's 403)."""
 
     exit_code = 9
 
@@ -107,7 +107,7 @@ API_ERRORS: dict[str, tuple[type[GridauthError], int]] = {
     "not_found": (UnknownName, 404),
     "unknown_version": (UnknownVersion, 404),
     "invalid_edit": (EditError, 400),
-    "forbidden": (Forbidden, 403),
+    "forbidden": (NotPermitted, 403),
     "lock_timeout": (LockTimeout, 503),
     "version_conflict": (VersionConflict, 409),
     "concurrent_modification": (ConcurrentModification, 409),

@@ -54,8 +54,10 @@ class ServiceContext:
     accounts: AccountStore = field(init=False)
     guessing: Guessing = field(init=False)
     server: GridAuthorizationServer = field(init=False)
+    # Where administrators' edits go (the web console, the admin API): the one place that says which store the service
+    # edits, so that a store of another kind (the configuration in the database) is plugged in here.
+    config_store: ConfigStore = field(init=False)
     _metadata: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
-    _config_store: ConfigStore | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.tokens = TokenStore(self.db)
@@ -64,6 +66,7 @@ class ServiceContext:
         self.guessing = Guessing(self.db, self.flows, self.accounts, PASSWORDS)
         self.keyring = KeyRing(KeyStore(self.db), self.clock)
         self.proofs = ProofStore(self.db)
+        self.config_store = ConfigStore(self.holder.path)
         self.server = GridAuthorizationServer(self.tokens, self.flows, self.proofs, self.keyring, self.clock,
                                               lambda: self.registry)
 
@@ -90,16 +93,6 @@ class ServiceContext:
     def registry(self) -> Registry:
         """The current registry snapshot."""
         return self.holder.current
-
-    def config_store(self) -> ConfigStore:
-        """The store every administrative edit of this service goes through (the admin API, the console).
-
-        The one place that says which store that is: today the served file's, beside the file the
-        registry holder reads; a store shared through the database plugs in here.
-        """
-        if self._config_store is None:
-            self._config_store = ConfigStore(self.holder.path)
-        return self._config_store
 
     def metadata(self, registry: Registry) -> dict[str, Any]:
         """The discovery document for *registry*'s version, built once per version."""

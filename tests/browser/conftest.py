@@ -36,6 +36,7 @@ import pytest
 from gridauth.config.cfgfile import set_option
 from gridauth.config.store import ConfigStore
 from harness import PASSWORDS, LoopServer, Reply, Service, bind
+from oauth.proofs import token_request_proof
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "etc" / "gridauth.cfg"
@@ -392,7 +393,8 @@ class Poller:
         while not self._stop.is_set():
             self.gridauth.clock.advance(interval + 1)
             reply = self.gridauth.post("/token", {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                                                  "device_code": self.device_code, "client_id": self.client_id})
+                                                  "device_code": self.device_code, "client_id": self.client_id},
+                                       headers=token_request_proof(self.gridauth))  # gridauth-cli's DPoP is required
             self.answers.append(reply)
             error = (reply.body or {}).get("error")
             if error == "slow_down":

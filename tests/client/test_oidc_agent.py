@@ -4,9 +4,10 @@
 as an account with the device flow (no prompt, password from the environment, no browser), the test
 approves through the pages, and ``oidc-token`` then gets and refreshes access tokens.
 
-Two set-ups, both documented in docs/user-guide.md: the public client ``gridauth-cli`` with an empty
-secret (oidc-agent 4.2 then sends ``Authorization: Basic base64("gridauth-cli:")``, which the server
-accepts from public clients), and a client whose secret is published to the users.
+Two set-ups, both documented in docs/user-guide.md: the example configuration's public client
+``oidc-agent`` with an empty secret (oidc-agent 4.2 then sends ``Authorization: Basic
+base64("oidc-agent:")``, which the server accepts from public clients; it allows refreshes without
+DPoP, which oidc-agent does not send), and a client whose secret is published to the users.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ pytestmark = pytest.mark.skipif(
 # A client for oidc-agent whose secret is published (it protects nothing: anyone may use it), as the
 # CFG of a site would declare it. The secret is "oidc-agent-public".
 PUBLISHED_SECRET = "oidc-agent-public"
-OIDC_AGENT_CLIENT = """        oidc-agent
+OIDC_AGENT_CLIENT = """        site-oidc-agent
         {
-          client_id = oidc-agent
+          client_id = site-oidc-agent
           client_secret = pbkdf2_sha256$1000$YkikTtUAHN2hOGCDoYNovQ$vIF9EhYMWV2BgQoNt2YwdVPXlBLF-u7ESUSaMDP3QtI
           token_endpoint_auth_method = client_secret_basic
           grant_types = urn:ietf:params:oauth:grant-type:device_code, refresh_token
@@ -97,13 +98,13 @@ def oidc_token(env: dict[str, str], *args: str) -> str:
 
 
 def test_oidc_agent_with_a_client_whose_secret_is_published(oidc_service, agent):
-    generated = oidc_gen(oidc_service, agent, "oidc-agent", PUBLISHED_SECRET)
+    generated = oidc_gen(oidc_service, agent, "site-oidc-agent", PUBLISHED_SECRET)
     assert generated.returncode == 0 and "Everything setup correctly" in generated.stdout, generated.stdout
     assert (Path(agent["OIDC_CONFIG_DIR"]) / "gridauth").exists()  # the account, encrypted with the password
     first = oidc_token(agent)
     claims = jwt_claims(first)
     assert (claims["client_id"], claims["preferred_username"], claims["dirac_group"]) == (
-        "oidc-agent", "alice", "dteam_user")
+        "site-oidc-agent", "alice", "dteam_user")
     assert oidc_service.introspect(first)["active"] is True
     # A new token from the agent: a refresh with the stored refresh token (the server's semantics hold).
     second = oidc_token(agent, "--force-new")
@@ -112,12 +113,12 @@ def test_oidc_agent_with_a_client_whose_secret_is_published(oidc_service, agent)
     assert oidc_service.introspect(first) == {"active": False}
 
 
-def test_oidc_agent_with_the_public_cli_client(service, agent):
-    """The public client of the example configuration, no secret (oidc-agent sends Basic with an empty one)."""
-    generated = oidc_gen(service, agent, "gridauth-cli", "")
+def test_oidc_agent_with_the_public_client_that_allows_refresh_without_dpop(service, agent):
+    """The example configuration's ``oidc-agent`` client, no secret (oidc-agent sends Basic with an empty one)."""
+    generated = oidc_gen(service, agent, "oidc-agent", "")
     assert generated.returncode == 0 and "Everything setup correctly" in generated.stdout, generated.stdout
     first = oidc_token(agent)
-    assert jwt_claims(first)["client_id"] == "gridauth-cli"
+    assert jwt_claims(first)["client_id"] == "oidc-agent"
     assert service.introspect(first)["active"] is True
     second = oidc_token(agent, "--force-new")
     assert second != first and service.introspect(second)["active"] is True

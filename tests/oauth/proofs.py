@@ -66,3 +66,14 @@ class Holder:
         for name in drop:
             body.pop(name, None)
         return jwt.encode(head, body, self.key, algorithms=[head["alg"]])
+
+
+def token_request_proof(service: Any) -> dict[str, str]:
+    """The ``DPoP`` header for one token request to *service* by a client that must send proofs (``gridauth-cli``).
+
+    For the tests of other rules (device flow, code exchange) that drive that client over raw HTTP: a
+    fresh key each time, the token endpoint as the service's discovery names it, the service's clock
+    when it has one (tests move it).
+    """
+    url = service.get("/.well-known/openid-configuration").body["token_endpoint"]
+    return {"DPoP": Holder(clock=getattr(service, "clock", None)).proof(url)}

@@ -263,7 +263,7 @@ def test_identity_providers_added_and_modified_in_one_edit_each(admin_service: S
         "IAM", "https://iam.example.org", "gridauth-at-iam", "iam-secret")
     assert idp.scope == ("openid", "profile", "wlcg.groups") and idp.options["Comment"] == "the WLCG IAM"
     shown = call(admin_service, "GET", "/idps/WLCG-IAM", admin).body["item"]
-    assert shown["client_secret_set"] is True and "iam-secret" not in json.dumps(shown)
+    assert shown["has_secret"] is True and "iam-secret" not in json.dumps(shown)
     changed = call(admin_service, "PATCH", "/idps/WLCG-IAM", admin,
                    {"issuer": "https://iam2.example.org", "remove_options": ["Comment"]})
     assert changed.status == 200, changed.body

@@ -13,6 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from .conftest import PORTAL, Browser
+from .proofs import token_request_proof
 
 PORTAL_CB = "http://localhost:8081/callback"
 CLI_CB = "http://127.0.0.1/callback"
@@ -49,9 +50,9 @@ def exchange(service, code: str, verifier: str | None = None, client=PORTAL, red
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
     if verifier:
         data["code_verifier"] = verifier
-    if client[1] is None:
+    if client[1] is None:  # a public client: the CLI's, whose DPoP is required
         data["client_id"] = client[0]
-        return service.post("/token", data)
+        return service.post("/token", data, headers=token_request_proof(service))
     return service.post("/token", data, auth=client)
 
 

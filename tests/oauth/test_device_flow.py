@@ -6,8 +6,9 @@ import re
 from urllib.parse import urlencode
 
 from .conftest import Browser
+from .proofs import Holder, token_request_proof
 
-CLI = "gridauth-cli"
+CLI = "gridauth-cli"  # its DPoP is required: each poll sends a proof
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
@@ -18,8 +19,11 @@ def start(service, scope: str = "openid offline_access") -> dict:
     return reply.body
 
 
-def poll(service, device_code: str):
-    return service.post("/token", {"grant_type": GRANT, "device_code": device_code, "client_id": CLI})
+def poll(service, device_code: str, holder: Holder | None = None):
+    """One poll by the CLI client, with a proof by *holder* (None: by a new key)."""
+    headers = {"DPoP": holder.proof()} if holder else token_request_proof(service)
+    return service.post("/token", {"grant_type": GRANT, "device_code": device_code, "client_id": CLI},
+                        headers=headers)
 
 
 def approve(browser: Browser, flow: dict, user="alice", password="alice-password", group="dteam_user",
@@ -50,7 +54,8 @@ def test_pending_then_approved_then_tokens_once(service, accounts):
     page = approve(Browser(service), flow)
     assert "Device connected" in page and "dteam_user" in page
     service.clock.advance(5)
-    reply = poll(service, flow["device_code"])
+    holder = Holder(clock=service.clock)
+    reply = poll(service, flow["device_code"], holder)
     assert reply.status == 200, reply.body
     assert {"access_token", "refresh_token"} <= set(reply.body)
     assert reply.body["scope"] == "openid offline_access vo:dteam group:dteam_user"
@@ -59,7 +64,7 @@ def test_pending_then_approved_then_tokens_once(service, accounts):
     again = poll(service, flow["device_code"])
     assert again.body["error"] == "invalid_grant"  # a device code gives tokens once
     # the refresh semantics hold for device-flow tokens
-    refreshed = service.refresh(reply.body["refresh_token"], client=(CLI, None))
+    refreshed = service.refresh(reply.body["refresh_token"], client=(CLI, None), headers={"DPoP": holder.proof()})
     assert refreshed.status == 200 and "refresh_token" not in refreshed.body
     assert service.introspect(reply.body["access_token"]) == {"active": False}
 
@@ -133,11 +138,11 @@ def test_client_without_device_grant_is_refused(service):
 
 
 def test_public_client_may_name_itself_with_basic_and_an_empty_secret(service):
-    """oidc-agent sends a public client's id as HTTP Basic with an empty password."""
-    reply = service.post("/device_authorization", {"scope": "openid"}, auth=(CLI, ""))
+    """oidc-agent sends a public client's id as HTTP Basic with an empty password (and no DPoP proof)."""
+    reply = service.post("/device_authorization", {"scope": "openid"}, auth=("oidc-agent", ""))
     assert reply.status == 200, reply.body
     poll_reply = service.post("/token", {"grant_type": GRANT, "device_code": reply.body["device_code"]},
-                              auth=(CLI, ""))
+                              auth=("oidc-agent", ""))
     assert poll_reply.body["error"] == "authorization_pending"
     wrong = service.post("/token", {"grant_type": GRANT, "device_code": reply.body["device_code"]},
                          auth=("example-portal", ""))

@@ -274,7 +274,17 @@ def test_a_public_client_with_dpop_access_tokens_gets_them_bound(service, accoun
     assert refreshed["token_type"] == "DPoP" and claims_of(refreshed["access_token"])["cnf"] == {"jkt": holder.jkt}
 
 
+def test_the_cli_client_as_shipped_needs_a_proof_to_log_in(service, accounts):
+    flow = start(service)
+    approve(Browser(service), flow)
+    service.clock.advance(5)
+    reply = service.post("/token", {"grant_type": GRANT, "device_code": flow["device_code"], "client_id": CLI})
+    assert (reply.status, reply.body["error"]) == (400, "invalid_dpop_proof"), reply.body
+    assert reply.body["error_description"] == f"the client {CLI} must send a DPoP proof"
+
+
 def test_a_login_without_a_proof_leaves_the_refresh_token_unbound(service, accounts):
+    set_option(service, CLI, "DPoP", "allowed")
     tokens = device_login(service, None)
     assert cli_refresh(service, tokens["refresh_token"], None).status == 200
 
@@ -300,7 +310,7 @@ def test_public_clients_that_may_refresh_without_dpop_are_named_at_start(config_
     lines = [line for line in server.log_text().splitlines() if "refresh without DPoP" in line]
     assert len(lines) == 1 and lines[0].endswith(
         "public clients allowed to refresh without DPoP (their refresh tokens are plain bearer secrets unless "
-        f"they send proofs): {CLI}; set {CLIENTS}/<name>/DPoP = required once they send DPoP proofs"), lines
+        f"they send proofs): oidc-agent; set {CLIENTS}/<name>/DPoP = required once they send DPoP proofs"), lines
     text = config_file.read_text(encoding="utf-8")
     config_file.write_text(text.replace("DPoP = allowed", "DPoP = required"), encoding="utf-8")
     server = start_serve(config_file, db_url, tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gridauth.admin import edits
 
 from .conftest import PORTAL, issue_grant
+from .proofs import token_request_proof
 
 TWELVE_HOURS = 12 * 3600
 
@@ -92,10 +93,20 @@ def test_refresh_by_another_client_is_invalid_grant(service):
 
 
 def test_public_client_refreshes_with_client_id_only(service):
-    rt = issue_grant(service, client_id="gridauth-cli")
-    reply = service.refresh(rt, client=("gridauth-cli", None))
+    rt = issue_grant(service, client_id="oidc-agent")  # public, DPoP allowed: no proof needed
+    reply = service.refresh(rt, client=("oidc-agent", None))
     assert reply.status == 200, reply.body
     assert "refresh_token" not in reply.body
+
+
+def test_a_client_that_requires_dpop_refreshes_an_unbound_grant_only_with_a_proof(service):
+    """A grant issued before the client required DPoP (no key bound) still needs a proof for each refresh."""
+    rt = issue_grant(service, client_id="gridauth-cli")
+    refused = service.refresh(rt, client=("gridauth-cli", None))
+    assert (refused.status, refused.body["error"]) == (400, "invalid_dpop_proof"), refused.body
+    data = {"grant_type": "refresh_token", "refresh_token": rt, "client_id": "gridauth-cli"}
+    reply = service.post("/token", data, headers=token_request_proof(service))
+    assert reply.status == 200, reply.body
 
 
 def test_narrower_scope_is_granted(service):

@@ -62,17 +62,18 @@ def test_a_bound_refresh_token_without_its_key_revokes_the_users_grants_from_tha
 
 
 def test_a_refresh_token_of_a_revoked_grant_is_a_possible_theft(service, accounts, audit):
-    stolen = device_login(service, None)["refresh_token"]
-    second = device_login(service, None)["refresh_token"]
+    holder = Holder(clock=service.clock)
+    stolen = device_login(service, holder)["refresh_token"]
+    second = device_login(service, holder)["refresh_token"]
     service.revoke(stolen)
     before = thefts(service, "revoked_grant")
-    reply = refresh(service, stolen, None)
+    reply = refresh(service, stolen, holder)  # the right key, even: the grant was revoked
     assert reply.body == {"error": "invalid_grant", "error_description": "the refresh token was revoked"}
     (line,) = theft_lines(audit)
     assert (line["kind"], line["client"], line["user"]) == ("revoked_grant", CLI, "alice")
     assert "revoked 1 live grant(s)" in line["reason"]
     assert thefts(service, "revoked_grant") == before + 1
-    assert refresh(service, second, None).body["error"] == "invalid_grant"
+    assert refresh(service, second, holder).body["error"] == "invalid_grant"
 
 
 def test_a_confidential_client_keeps_its_grants_by_default(service, audit):

@@ -22,12 +22,13 @@ from ..config import cfgfile
 from ..config.builder import load_text
 from ..config.guard import require_essentials
 from ..config.store import ConfigStore, Version, default_author
-from ..errors import EditError, Forbidden, UnknownName
+from ..errors import EditError, NotPermitted, UnknownName
 from . import authz
 from .authz import Administrator, check_change, require_globals, visible
 from .operations import LISTS, Step, apply, comment_of
 
 MIN_PASSWORD = 8
+KIND_NAMES = {"idp": "identity provider"}  # how messages name a kind whose short name is for commands and URLs
 
 
 def check_password(password: object) -> str:
@@ -53,7 +54,7 @@ class ConfigAdmin:
     def __init__(self, store: ConfigStore) -> None:
         self.store = store
 
-    def _refused(self, admin: Administrator, what: str, error: Forbidden) -> Forbidden:
+    def _refused(self, admin: Administrator, what: str, error: NotPermitted) -> NotPermitted:
         audit.record("admin_refused", "refused", user=admin.user, group=admin.group, reason=what,
                      error="forbidden")
         return error
@@ -61,7 +62,7 @@ class ConfigAdmin:
     def _globals(self, admin: Administrator, what: str) -> None:
         try:
             require_globals(admin, what)
-        except Forbidden as error:
+        except NotPermitted as error:
             raise self._refused(admin, what, error) from None
 
     def _cfg(self) -> CFG:
@@ -86,16 +87,16 @@ class ConfigAdmin:
         return [row for row in LISTS[kind](cfg) if visible(admin, kind, row, vo_of_group)]
 
     def row(self, admin: Administrator, kind: str, name: str) -> dict[str, Any]:
-        """One entry of the *kind* list; :class:`UnknownName` or :class:`Forbidden` (outside their VO)."""
+        """One entry of the *kind* list; :class:`UnknownName` or :class:`NotPermitted` (outside their VO)."""
         if kind in ("client", "idp"):
             self._globals(admin, f"{kind} {name}")
         for row in LISTS[kind](self._cfg()):
             if row["name"] == name:
                 break
         else:
-            raise UnknownName(f"unknown {kind} {name!r}")
+            raise UnknownName(f"unknown {KIND_NAMES.get(kind, kind)} {name!r}")
         if not admin.everything and not any(r["name"] == name for r in self.rows(admin, kind)):
-            raise self._refused(admin, f"{kind} {name}", Forbidden(
+            raise self._refused(admin, f"{kind} {name}", NotPermitted(
                 f"{kind} {name!r} is outside what {admin.user} may administer in group {admin.group}"))
         return row
 
@@ -155,7 +156,7 @@ class ConfigAdmin:
             if before is not None:
                 try:
                     check_change(admin, before, cfgfile.parse_tree(cfgfile.serialize(cfg)))
-                except Forbidden as error:
+                except NotPermitted as error:
                     raise self._refused(admin, comment_of(steps), error) from None
 
         version = self.store.edit(change, admin.user, comment_of(steps, comment), base_version)
@@ -173,7 +174,7 @@ class ConfigAdmin:
         if not isinstance(users, dict) or not isinstance(users.get(name), dict):
             raise UnknownName(f"unknown user {name!r} (add it first with gridauth admin user add)")
         if not admin.everything and not authz.may_change(admin, ("Registry", "Users", name), tree, tree):
-            raise self._refused(admin, f"passwd {name}", Forbidden(
+            raise self._refused(admin, f"passwd {name}", NotPermitted(
                 f"the password of {name!r} is outside what {admin.user} may administer in group {admin.group}"))
 
     def rollback(self, admin: Administrator, version: int | str, comment: str = "",

@@ -10,30 +10,36 @@ The rules, as DIRAC's registry has them:
 2. A user listed in a VO's ``VOAdmin`` option, acting in a group of that VO, may manage that VO's
    users, groups and sessions: nothing of another VO, and no client, identity provider or global
    setting. A user who is ``VOAdmin`` of two VOs administers the one of the group the token names.
-3. Everyone else administers nothing (the API's 403). Rights are looked up in the current snapshot
+3. A VO administrator's rights stop where another VO's or a global administrator's begin, so that
+   rule 2 cannot be turned into rule 1: a group carrying ``CSAdministrator`` is managed by global
+   administrators only (nobody else may create one, give a group that property, or change its
+   members), and a user's identities (DNs, subjects, e-mail) or the user themselves may be changed
+   by a VO administrator only when every group of that user is one the VO administrator manages
+   (otherwise linking one's own subject to another VO's or a global administrator's account would
+   take it over). A VO administrator may still add anyone to, or take anyone out of, their groups.
+4. Everyone else administers nothing (the API's 403). Rights are looked up in the current snapshot
    on every request, so removing someone from ``VOAdmin`` ends their rights at the next reload,
    not at their token's expiry.
-4. What a VO administrator's edit may change is decided from the change itself, the CFG paths it
-   touches (:func:`check_change`), so that every way of making an edit (a resource verb, a batch, a
-   console form) obeys the same rule: a group's section only when the group belongs to their VO
-   before and after the edit and holds ``CSAdministrator`` neither before nor after (no one makes
-   themselves a configuration administrator); a user's section only when every group the user is
-   in, before or after the edit, belongs to their VO (the DNs and subjects of someone who is also
-   another VO's member are that VO's business too: changing them would take over that person).
-   Nothing else: VOs themselves, clients, identity providers and every other option are global.
-5. What a VO administrator reads is filtered the same way: their VO, its groups, and the users in
+5. For the admin API, what a VO administrator's edit may change is decided from the change itself,
+   the CFG paths it touches (:func:`check_change`), so that every way of making an edit (a resource
+   verb, a batch, ``config set``) obeys rule 3: a group's section only when the group is one they
+   manage (:meth:`Administrator.may_manage_group`) before and after the edit; a user's section only
+   when they may manage the user (:meth:`Administrator.may_manage_user`) with every group the user
+   is in before or after the edit. Nothing else: VOs themselves, clients, identity providers and
+   every other option are global.
+6. What a VO administrator reads is filtered the same way: their VO, its groups, and the users in
    at least one of its groups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..config.cfgfile import Tree, as_list
 from ..config.registry import Registry
-from ..errors import Forbidden
+from ..errors import NotPermitted
 
 CS_ADMINISTRATOR = "CSAdministrator"
 
@@ -56,6 +62,19 @@ class Administrator:
         """Users, groups and sessions of *vo* (None: something outside every VO, a global admin's only)."""
         return self.everything or (vo is not None and vo in self.vos)
 
+    def may_manage_group(self, vo: str | None, properties: Iterable[str]) -> bool:
+        """A group of *vo* with *properties*: rule 2, except a ``CSAdministrator`` group (rule 3)."""
+        return self.everything or (self.may_manage_vo(vo) and CS_ADMINISTRATOR not in properties)
+
+    def may_see_user(self, groups: Iterable[tuple[str | None, Iterable[str]]]) -> bool:
+        """A user (given as the ``(vo, properties)`` of each of their groups) in one of this admin's VOs."""
+        return self.everything or any(self.may_manage_vo(vo) for vo, _ in groups)
+
+    def may_manage_user(self, groups: Iterable[tuple[str | None, Iterable[str]]]) -> bool:
+        """A user's identities, or the user as a whole: every group of theirs is this admin's (rule 3)."""
+        listed = list(groups)
+        return self.everything or (bool(listed) and all(self.may_manage_group(vo, p) for vo, p in listed))
+
     def may_manage_globals(self) -> bool:
         """Clients, identity providers, VOs themselves, global settings, history and rollback."""
         return self.everything
@@ -74,9 +93,9 @@ def administrator(registry: Registry, user: str, group: str) -> Administrator:
 
 
 def require_globals(admin: Administrator, what: str) -> None:
-    """Refuse (:class:`Forbidden`) what only a configuration administrator may do (rule 1)."""
+    """Refuse (:class:`NotPermitted`) what only a configuration administrator may do (rule 1)."""
     if not admin.may_manage_globals():
-        raise Forbidden(f"{what} needs a group with the {CS_ADMINISTRATOR} property "
+        raise NotPermitted(f"{what} needs a group with the {CS_ADMINISTRATOR} property "
                         f"({admin.user} acts in {admin.group})")
 
 
@@ -103,52 +122,49 @@ def _groups(tree: Tree) -> Mapping[str, Any]:
     return groups if isinstance(groups, Mapping) else {}
 
 
-def _group_ok(admin: Administrator, name: str, tree: Tree) -> bool:
-    group = _groups(tree).get(name)
-    if group is None:
-        return True  # not on this side of the edit (being added, or removed)
+def _group_info(group: Any) -> tuple[str | None, list[str]]:
+    """(VO, properties) of a group's section, as the Administrator's methods take them."""
     if not isinstance(group, Mapping):
-        return False
-    return group.get("VO") in admin.vos and CS_ADMINISTRATOR not in as_list(str(group.get("Properties", "")))
+        return None, []
+    vo = group.get("VO")
+    return (vo if isinstance(vo, str) else None), as_list(str(group.get("Properties", "")))
 
 
-def _vos_of_user(name: str, tree: Tree) -> Iterator[Any]:
+def _groups_of_user(name: str, tree: Tree) -> Iterator[tuple[str | None, list[str]]]:
     for group in _groups(tree).values():
         if isinstance(group, Mapping) and name in as_list(str(group.get("Users", ""))):
-            yield group.get("VO")
+            yield _group_info(group)
 
 
 def may_change(admin: Administrator, path: tuple[str, ...], before: Tree, after: Tree) -> bool:
-    """Whether a VO administrator may change the CFG *path* in an edit from *before* to *after* (rule 4)."""
+    """Whether a VO administrator may change the CFG *path* in an edit from *before* to *after* (rule 5)."""
     if len(path) < 3 or path[0] != "Registry":
         return False
     if path[1] == "Groups":
-        return _group_ok(admin, path[2], before) and _group_ok(admin, path[2], after)
+        sides = [_groups(tree)[path[2]] for tree in (before, after) if path[2] in _groups(tree)]
+        return all(admin.may_manage_group(*_group_info(group)) for group in sides)
     if path[1] == "Users":
-        vos = [*_vos_of_user(path[2], before), *_vos_of_user(path[2], after)]
-        return bool(vos) and all(vo in admin.vos for vo in vos)
+        return admin.may_manage_user([*_groups_of_user(path[2], before), *_groups_of_user(path[2], after)])
     return False
 
 
 def check_change(admin: Administrator, before: Tree, after: Tree) -> None:
-    """Refuse (:class:`Forbidden`) an edit from *before* to *after* that touches anything outside *admin*'s rights."""
+    """Refuse (:class:`NotPermitted`) an edit from *before* to *after* touching anything outside *admin*'s rights."""
     if admin.everything:
         return
     for path in changed_paths(before, after):
         if not may_change(admin, path, before, after):
             vos = ", ".join(sorted(admin.vos)) or "none"
-            raise Forbidden(f"/{'/'.join(path)}: outside what {admin.user} may administer in group {admin.group} "
+            raise NotPermitted(f"/{'/'.join(path)}: outside what {admin.user} may administer in group {admin.group} "
                             f"(the users and groups of VO {vos})")
 
 
 def visible(admin: Administrator, kind: str, row: Mapping[str, Any], vo_of_group: Mapping[str, str]) -> bool:
-    """Whether *admin* may see the listed *row* of *kind* (rule 5; everything for a configuration administrator)."""
-    if admin.everything:
-        return True
+    """Whether *admin* may see the listed *row* of *kind* (rule 6; everything for a configuration administrator)."""
     if kind == "group":
-        return row.get("vo") in admin.vos
+        return admin.may_manage_vo(row.get("vo"))
     if kind == "vo":
-        return row.get("name") in admin.vos
+        return admin.may_manage_vo(row.get("name"))
     if kind == "user":
-        return any(vo_of_group.get(g) in admin.vos for g in row.get("groups", ()))
-    return False
+        return admin.may_see_user((vo_of_group.get(g), ()) for g in row.get("groups", ()))
+    return admin.everything

@@ -20,7 +20,7 @@ CLIENTS = f"{AUTHZ}/Clients"
 IDPS = "/Resources/IdProviders"
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
-KINDS = {"user": USERS, "group": GROUPS, "vo": VOS, "client": CLIENTS, "idp": IDPS}
+KINDS = {"user": USERS, "group": GROUPS, "vo": VOS, "client": CLIENTS, "identity provider": IDPS}
 
 
 def _join(values: Iterable[str]) -> str:
@@ -286,19 +286,10 @@ def client_list(cfg: CFG) -> list[dict[str, Any]]:
 
 
 # -- identity providers --------------------------------------------------------------------------
-# The options of /Resources/IdProviders/<name> that have a name of their own in the commands and the
-# API; any other option (a claim-mapping setting of a later version) goes through ``options``.
+# The options of /Resources/IdProviders/<name> that have a name of their own in the commands, the API and
+# the console; any other option (a claim-mapping setting of a later version) goes through ``options``.
 IDP_OPTIONS = {"provider_type": "ProviderType", "issuer": "issuer", "client_id": "client_id",
-               "client_secret": "client_secret"}
-
-
-def _idp_values(cfg: CFG, name: str, named: dict[str, str | None], scope: Sequence[str] | None,
-                options: dict[str, str] | None) -> None:
-    for option in options or {}:
-        if not NAME.fullmatch(option) or option in IDP_OPTIONS.values() or option == "scope":
-            raise EditError(f"identity provider {name!r}: {option!r} cannot be given as an extra option")
-    _set_many(cfg, f"{IDPS}/{name}", {**{IDP_OPTIONS[k]: v for k, v in named.items()},
-                                      "scope": _values(scope), **(options or {})})
+               "client_secret": "client_secret", "scope": "scope"}
 
 
 def idp_add(cfg: CFG, name: str, provider_type: str, issuer: str | None = None, client_id: str | None = None,
@@ -306,25 +297,38 @@ def idp_add(cfg: CFG, name: str, provider_type: str, issuer: str | None = None, 
             options: dict[str, str] | None = None) -> None:
     """Declare identity provider *name* with all its options at once.
 
-    One edit, so the store validates the provider whole: a provider built option by option
-    (``config set``) is refused at its first option, since an OpenID provider needs its issuer and
-    client id together.
+    One edit for the whole provider: set option by option (``gridauth config set``), an OpenID
+    provider is refused at its first option for lacking the others.
     """
-    _require_absent(cfg, "idp", name)
+    _require_absent(cfg, "identity provider", name)
     ensure_section(cfg, [*IDPS.strip("/").split("/"), name])
-    _idp_values(cfg, name, {"provider_type": provider_type, "issuer": issuer, "client_id": client_id,
-                            "client_secret": client_secret}, scope, options)
+    idp_modify(cfg, name, provider_type, issuer, client_id, client_secret, scope, options)
 
 
 def idp_modify(cfg: CFG, name: str, provider_type: str | None = None, issuer: str | None = None,
-               client_id: str | None = None, client_secret: str | None = None, scope: Sequence[str] | None = None,
-               options: dict[str, str] | None = None, remove_options: Sequence[str] = ()) -> None:
-    """Change some options of identity provider *name* (the others stay); *remove_options* deletes options."""
-    section = _require(cfg, "idp", name)
-    _idp_values(cfg, name, {"provider_type": provider_type, "issuer": issuer, "client_id": client_id,
-                            "client_secret": client_secret}, scope, options)
+               client_id: str | None = None, client_secret: str | None = None,
+               scope: Sequence[str] | None = None, options: dict[str, str] | None = None,
+               remove_options: Sequence[str] = ()) -> None:
+    """Change an identity provider's options together (None keeps an option, an empty value removes it).
+
+    *options* sets other options of the section by their CFG names; *remove_options* deletes some.
+    """
+    section = _require(cfg, "identity provider", name)
+    for option in options or {}:
+        if not NAME.fullmatch(option) or option in IDP_OPTIONS.values():
+            raise EditError(f"identity provider {name!r}: {option!r} cannot be given as an extra option")
+    values = {IDP_OPTIONS[key]: value for key, value in (
+        ("provider_type", provider_type), ("issuer", issuer), ("client_id", client_id),
+        ("client_secret", client_secret), ("scope", None if scope is None else _join(scope)))}
+    for option, value in {**values, **(options or {})}.items():
+        if value is None:
+            continue
+        if value.strip():
+            set_option(cfg, f"{IDPS}/{name}/{option}", value.strip())
+        elif option in section.listOptions():
+            delete(cfg, f"{IDPS}/{name}/{option}")
     for option in remove_options:
-        if option == "ProviderType" or section.getOption(option) is None:
+        if option == "ProviderType" or option not in section.listOptions():
             raise EditError(f"identity provider {name!r}: no option {option!r} to remove"
                             if option != "ProviderType" else "ProviderType cannot be removed")
         delete(cfg, f"{IDPS}/{name}/{option}")
@@ -332,18 +336,17 @@ def idp_modify(cfg: CFG, name: str, provider_type: str | None = None, issuer: st
 
 def idp_remove(cfg: CFG, name: str) -> None:
     """Delete identity provider *name* (a VO still naming it makes validation refuse)."""
-    _remove(cfg, "idp", name)
+    _remove(cfg, "identity provider", name)
 
 
 def idp_list(cfg: CFG) -> list[dict[str, Any]]:
-    """Identity providers as dicts; the client secret is never shown, only whether one is set."""
+    """Identity providers as dicts (never the client secret, only whether one is set), other options apart."""
     idps = _entries(cfg, IDPS)
     out = []
     for name in idps.listSections():
         sec = _sub(idps, name)
-        known = {*IDP_OPTIONS.values(), "scope"}
         out.append({"name": name, "provider_type": _option(sec, "ProviderType"), "issuer": _option(sec, "issuer"),
-                    "client_id": _option(sec, "client_id"), "client_secret_set": bool(_option(sec, "client_secret")),
+                    "client_id": _option(sec, "client_id"), "has_secret": bool(_option(sec, "client_secret")),
                     "scope": as_list(_option(sec, "scope")),
-                    "options": {k: _option(sec, k) for k in sec.listOptions() if k not in known}})
+                    "options": {k: _option(sec, k) for k in sec.listOptions() if k not in IDP_OPTIONS.values()}})
     return out

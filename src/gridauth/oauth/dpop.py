@@ -293,16 +293,27 @@ class DPoPGuard:
             raise _refuse("this proof was used already; make a new one for each request")
         return proof
 
-    def token_request(self, request: Any, client: Client) -> Proof | None:
-        """The proof of a token request by *client* (None: none sent, or the client's DPoP is ``off``)."""
+    def token_request(self, request: Any, client: Client, enforce: bool = True) -> Proof | None:
+        """The proof of a token request by *client* (None: none sent, or the client's DPoP is ``off``).
+
+        With *enforce* False a missing proof is not refused here even when the client's DPoP is
+        ``required``: the refresh grant first looks at the refresh token, because a bound one
+        presented without a proof is a possible theft to record, then calls :meth:`require`.
+        """
         value = header(request.headers, "DPoP")
         if client.dpop == "off":
             return None
         if value is None:
-            if client.dpop == "required":
-                raise _refuse(f"the client {client.client_id} must send a DPoP proof")
+            if enforce:
+                self.require(client, None)
             return None
         return self.check(value, request.method, request.uri)
+
+    @staticmethod
+    def require(client: Client, proof: Proof | None) -> None:
+        """Refuse a token request without a proof from a client whose DPoP is ``required``."""
+        if proof is None and client.dpop == "required":
+            raise _refuse(f"the client {client.client_id} must send a DPoP proof")
 
     def presented(self, scheme: str, token: str, claims: dict[str, Any], proof: str | None, method: str,
                   request_uri: str) -> None:

@@ -182,11 +182,14 @@ class GridAuthorizationServer(AuthorizationServer):
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """authlib's signals: once a token request's client is authenticated (every grant), its DPoP proof is checked.
 
-        The accepted proof (or None) goes on the request, for the grants to bind what they issue.
+        The accepted proof (or None) goes on the request, for the grants to bind what they issue. A
+        refresh without a proof is refused by the refresh grant itself, after it has seen whether the
+        refresh token was bound (a possible theft).
         """
         if name == "after_authenticate_client" and "grant" in kwargs:
-            request = kwargs["grant"].request
-            request.dpop = self.dpop.token_request(request, kwargs["client"].client)
+            grant = kwargs["grant"]
+            enforce = grant.GRANT_TYPE != "refresh_token"
+            grant.request.dpop = self.dpop.token_request(grant.request, kwargs["client"].client, enforce)
 
     def validate_requested_scope(self, scope: str | None) -> None:
         """Scopes are checked by each grant against the client and the registry."""

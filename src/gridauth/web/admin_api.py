@@ -93,7 +93,7 @@ class AdminHandler(ResourceHandler):
     @property
     def actions(self) -> ConfigAdmin:
         """The administrator's actions on the service's one configuration store."""
-        return ConfigAdmin(self.context.config_store())
+        return ConfigAdmin(self.context.config_store)
 
     def body(self) -> dict[str, Any]:
         """The request's JSON object (an empty body is an empty object)."""

@@ -6,14 +6,16 @@ import base64
 import logging
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote_plus
 
-from tornado.web import Application, RequestHandler
+from tornado.web import Application, RedirectHandler, RequestHandler
 
 from .. import metrics
 from ..service import ServiceContext
 from .admin_openapi import ADMIN_ROUTES, pattern
 from .authorize import AuthorizeHandler
+from .console import ROUTES as CONSOLE_ROUTES
 from .device import DeviceAuthorizationHandler, DeviceVerificationHandler
 from .discovery import JWKSHandler, MetadataHandler
 from .external_login import LoginCallbackHandler
@@ -97,9 +99,12 @@ def log_request(handler: RequestHandler) -> None:
 def make_app(context: ServiceContext) -> Application:
     """The Tornado application serving *context* (its database pool is watched for the metrics)."""
     metrics.watch_pool(context.db.engine)
-    admin = [(pattern(template), handler, {"context": context, "route": template, **kwargs})
-             for template, handler, kwargs in ADMIN_ROUTES]
-    return Application([*[(re.escape(path), handler, {"context": context}) for path, handler in ROUTES], *admin],
+    routes: list[Any] = [(re.escape(path), handler, {"context": context}) for path, handler in ROUTES]
+    routes += [(regex, handler, {"context": context}) for regex, handler in CONSOLE_ROUTES]
+    routes.append(("/admin", RedirectHandler, {"url": "/admin/"}))
+    routes += [(pattern(template), handler, {"context": context, "route": template, **kwargs})
+               for template, handler, kwargs in ADMIN_ROUTES]
+    return Application(routes,
                        default_handler_class=NotFoundHandler, default_handler_args={"context": context},
                        template_path=str(TEMPLATES), xsrf_cookies=True, log_function=log_request,
                        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},

@@ -197,3 +197,54 @@ def not_registered(idp: str, subject: str) -> Problem:
     return Problem("Not registered",
                    (f"Your identity at {idp} is not registered with this service, so you cannot sign in yet.",
                     f"Ask your VO administrators to register you, quoting this identifier: {subject}"), status=403)
+
+
+# -- the administration console -------------------------------------------------------------------------
+def not_an_administrator(user: str) -> Problem:
+    """A signed-in person with no group that gives administration rights."""
+    return Problem("No administration rights",
+                   (f"You are signed in as {user}, and none of your groups lets you administer this service.",
+                    "Administrators act in a group with the CSAdministrator property, or are named VOAdmin of "
+                    "their VO. Ask the service administrators if you should be one."), status=403)
+
+
+def not_in_your_rights(user: str, group: str) -> Problem:
+    """A page or an edit outside what the administrator's group allows."""
+    return Problem("Not allowed",
+                   (f"Acting in the group {group}, you ({user}) may not see or change this.",
+                    "VO administrators manage their own VO's users and groups; clients, identity providers, "
+                    "VOs and the history are for the service administrators (a CSAdministrator group)."),
+                   status=403)
+
+
+def edited_first(details: str) -> Problem:
+    """The form was made from a version of the configuration that another edit has since replaced."""
+    return Problem("Someone else edited first",
+                   ("The configuration changed after this form was shown to you (another administrator, or a "
+                    "command on the server, saved an edit), so your change was not saved.",
+                    "Look at the latest changes in the history, open the page again and make your change once "
+                    "more."), status=409, details=details)
+
+
+CONSOLE_BUSY = Problem("Another edit is being saved",
+                       ("The configuration is locked by another edit right now, so your change was not saved.",
+                        "Go back and send the form again in a moment."), status=503)
+DAMAGED_FORM = Problem("This form could not be read",
+                       ("The form that was sent is not the one this page shows (a field is missing or has a "
+                        "value it cannot have), so nothing was changed.",
+                        "Open the page again and fill the form once more."), status=400)
+
+
+def nothing_named(kind: str, name: str) -> Problem:
+    """An address naming a VO, group, user, client, provider or version that does not exist."""
+    return Problem("Not found", (f"There is no {kind} named {name} in the configuration.",
+                                 "It may have been removed or renamed; go back to the list."), status=404)
+
+
+def configuration_unreadable(error: Exception) -> Problem:
+    """The configuration on the server cannot be read for editing (a hand edit broke it)."""
+    return Problem("The configuration cannot be edited right now",
+                   ("The configuration file on the server has errors (edited by hand?), so the console cannot "
+                    "show or change it. The service keeps serving the last good version.",
+                    "Fix the file on the server (gridauth config validate lists the errors), or roll it back "
+                    "with gridauth config rollback."), status=503, details=str(error))

@@ -14,7 +14,8 @@
   (``RemovalGracePeriod``, see ``membership.py``), so a removal rolled back before then costs nothing.
 - A narrower scope may be asked; a wider one (or another group) is ``invalid_scope``.
 - A refresh token bound to a DPoP key (a public client's, see ``oauth/dpop.py``) is refreshed only
-  with a proof by that key, checked before the grant is renewed: otherwise nothing is issued.
+  with a proof by that key, checked before the grant is renewed: otherwise nothing is issued. A
+  client whose ``DPoP`` is ``required`` needs a proof for an unbound refresh token too.
 - A refresh token of a revoked grant, or a bound one without a proof by its key, is recorded as a
   possible theft (``oauth/theft.py``), which may revoke the user's other grants from the client.
 """
@@ -34,7 +35,7 @@ from authlib.oauth2.rfc6749.errors import (
 from ...db.tokens import Grant
 from ..audience import TargetedGrant
 from ..dpop import BindsAccessToken, InvalidDPoPProof, proof_of
-from ..models import GridUser, TokenRef
+from ..models import GridUser, OAuthClient, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
 from ..theft import suspected_theft
@@ -94,13 +95,17 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
         token = self.authenticate_refresh_token(value)
         if not token.check_client(client):
             raise InvalidGrantError()
-        self.check_binding(token)
+        self.check_binding(token, client)
         self.check_scope(token)
         self.request.client = client
         self.request.refresh_token = token
 
-    def check_binding(self, token: TokenRef) -> None:
-        """A bound refresh token needs a proof by its key; one presented otherwise is recorded as a possible theft."""
+    def check_binding(self, token: TokenRef, client: OAuthClient) -> None:
+        """A bound refresh token needs a proof by its key; one presented otherwise is recorded as a possible theft.
+
+        Then a client whose DPoP is ``required`` needs a proof even for an unbound refresh token (one
+        issued before the client required DPoP).
+        """
         proof = proof_of(self.request)
         try:
             self.server.dpop.check_binding(token.row.dpop_jkt, proof, "refresh token")
@@ -108,6 +113,7 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
             suspected_theft(self.server, token.row, "missing_proof" if proof is None else "wrong_key",
                             getattr(self.request, "client_address", None), token.now)
             raise
+        self.server.dpop.require(client.client, proof)
 
     def check_scope(self, token: TokenRef) -> None:
         """A refresh may narrow the scope, never widen it nor change the group or the VO."""
