@@ -374,3 +374,41 @@ def test_client_post_logout_redirect_uris(gridauth, cfg_copy: Path) -> None:
     listed = json.loads(gridauth("admin", "client", "list", "--config", cfg_copy, "--json", ok=True).stdout)
     assert next(c for c in listed if c["name"] == "portal9")["post_logout_redirect_uris"] == [
         "https://p9.example.org/bye"]
+
+
+def test_identity_provider_add_modify_list_remove(gridauth, cfg_copy: Path, helpers) -> None:
+    idp = "/Resources/IdProviders/EGI"
+    # option by option, the first option of an OpenID provider is refused: it needs its issuer and client id too
+    half = gridauth("config", "set", f"{idp}/ProviderType", "CheckIn", "--config", cfg_copy, ok=False)
+    assert helpers.clean_failure(half, exit_code=3)[0] == f"gridauth: {idp}: an OpenID provider needs its issuer URL"
+    # one command, one version, the whole provider
+    added = gridauth("admin", "idp", "add", "EGI", "--type", "CheckIn", "--issuer", "https://aai.egi.eu/auth/",
+                     "--client-id", "gridauth", "--client-secret", "egi-secret", "--scope",
+                     "openid,profile,eduperson_entitlement", "--option", "Comment=EGI Check-in",
+                     "--config", cfg_copy, ok=True)
+    assert re.fullmatch(r"idp add EGI: written as version \d+\n", added.stderr)
+    egi = registry_of(cfg_copy).idps["EGI"]
+    assert (egi.provider_type, egi.issuer, egi.client_id, egi.client_secret) == (
+        "CheckIn", "https://aai.egi.eu/auth", "gridauth", "egi-secret")
+    assert egi.scope == ("openid", "profile", "eduperson_entitlement") and egi.options["Comment"] == "EGI Check-in"
+    gridauth("admin", "idp", "modify", "EGI", "--client-id", "gridauth2", "--remove-option", "Comment",
+             "--config", cfg_copy, ok=True)
+    egi = registry_of(cfg_copy).idps["EGI"]
+    assert egi.client_id == "gridauth2" and "Comment" not in egi.options and egi.client_secret == "egi-secret"
+    listed = json.loads(gridauth("admin", "idp", "list", "--config", cfg_copy, "--json", ok=True).stdout)
+    assert listed[1] == {"name": "EGI", "provider_type": "CheckIn", "issuer": "https://aai.egi.eu/auth/",
+                         "client_id": "gridauth2", "has_secret": True,
+                         "scope": ["openid", "profile", "eduperson_entitlement"], "options": {}}
+    plain = gridauth("admin", "idp", "list", "--config", cfg_copy, ok=True).stdout
+    assert "egi-secret" not in plain and "has_secret=True" in plain
+    gridauth("admin", "vo", "modify", "dteam", "--idp", "EGI", "--config", cfg_copy, ok=True)
+    used = gridauth("admin", "idp", "remove", "EGI", "--config", cfg_copy, ok=False)
+    assert helpers.clean_failure(used, exit_code=3)[0] == \
+        "gridauth: /Registry/VO/dteam/IdProvider: unknown identity provider 'EGI'"
+    unknown = gridauth("admin", "idp", "modify", "Nope", "--issuer", "https://x.example.org", "--config", cfg_copy,
+                       ok=False)
+    assert helpers.clean_failure(unknown, exit_code=4, one_line=True) == [
+        "gridauth: error: unknown identity provider 'Nope'"]
+    gridauth("admin", "vo", "modify", "dteam", "--idp", "LocalAccounts", "--config", cfg_copy, ok=True)
+    gridauth("admin", "idp", "remove", "EGI", "--config", cfg_copy, ok=True)
+    assert "EGI" not in registry_of(cfg_copy).idps

@@ -45,8 +45,14 @@ class EditError(GridauthError):
     exit_code = 4
 
 
+class UnknownName(EditError):
+    """An edit or a read names a user, group, VO, client or identity provider that does not exist (API: 404)."""
+
+
 class NotPermitted(EditError):
-    """An administrator asked for an edit their rights do not cover (see ``admin/authz.py``)."""
+    """An administrator asked for something their rights do not cover (``admin/authz.py``; the admin API's 403)."""
+
+    exit_code = 9
 
 
 class LockTimeout(GridauthError):
@@ -91,3 +97,28 @@ class SchemaMismatch(GridauthError):
     """
 
     exit_code = 8
+
+
+# What the admin API calls each error in its JSON (``error``), and its HTTP status: one table for the
+# server, which answers with it, and the remote command line, which raises the same error again, so
+# that a remote command prints the same line and exits with the same status as a local one.
+API_ERRORS: dict[str, tuple[type[GridauthError], int]] = {
+    "invalid_configuration": (ConfigInvalid, 422),
+    "not_found": (UnknownName, 404),
+    "unknown_version": (UnknownVersion, 404),
+    "invalid_edit": (EditError, 400),
+    "forbidden": (NotPermitted, 403),
+    "lock_timeout": (LockTimeout, 503),
+    "version_conflict": (VersionConflict, 409),
+    "concurrent_modification": (ConcurrentModification, 409),
+    "temporarily_unavailable": (DatabaseUnavailable, 503),
+}
+
+
+def api_error(error: GridauthError) -> tuple[str, int]:
+    """The admin API's name and HTTP status of *error*: its most specific class in :data:`API_ERRORS`."""
+    for kind in type(error).__mro__:
+        for name, (cls, status) in API_ERRORS.items():
+            if cls is kind:
+                return name, status
+    return "server_error", 500

@@ -55,7 +55,7 @@ class ServiceContext:
     accounts: AccountStore = field(init=False)
     guessing: Guessing = field(init=False)
     server: GridAuthorizationServer = field(init=False)
-    # Where administrators' edits go (the web console): the one place that says which store the service
+    # Where administrators' edits go (the web console, the admin API): the one place that says which store the service
     # edits, so that a store of another kind (the configuration in the database) is plugged in here.
     config_store: ConfigStore = field(init=False)
     _metadata: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)

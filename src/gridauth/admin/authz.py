@@ -20,14 +20,26 @@ The rules, as DIRAC's registry has them:
 4. Everyone else administers nothing (the API's 403). Rights are looked up in the current snapshot
    on every request, so removing someone from ``VOAdmin`` ends their rights at the next reload,
    not at their token's expiry.
+5. For the admin API, what a VO administrator's edit may change is decided from the change itself,
+   the CFG paths it touches (:func:`check_change`), so that every way of making an edit (a resource
+   verb, a batch, ``config set``) obeys rule 3: a group's section only when the group is one they
+   manage (:meth:`Administrator.may_manage_group`) before and after the edit; a user's section only
+   when they may manage the user (:meth:`Administrator.may_manage_user`) with every group the user
+   is in before or after the edit. Nothing else: VOs themselves, clients, identity providers and
+   every other option are global.
+6. What a VO administrator reads is filtered the same way: their VO, its groups, and the users in
+   at least one of its groups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from ..config.cfgfile import Tree, as_list
 from ..config.registry import Registry
+from ..errors import NotPermitted
 
 CS_ADMINISTRATOR = "CSAdministrator"
 
@@ -78,3 +90,81 @@ def administrator(registry: Registry, user: str, group: str) -> Administrator:
     if vo is not None and user in registry.vos[vo].admins:
         return Administrator(user, group, vos=frozenset({vo}))
     return Administrator(user, group)
+
+
+def require_globals(admin: Administrator, what: str) -> None:
+    """Refuse (:class:`NotPermitted`) what only a configuration administrator may do (rule 1)."""
+    if not admin.may_manage_globals():
+        raise NotPermitted(f"{what} needs a group with the {CS_ADMINISTRATOR} property "
+                        f"({admin.user} acts in {admin.group})")
+
+
+def _flat(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str | None]]:
+    for key, value in tree.items():
+        path = (*prefix, key)
+        if isinstance(value, Mapping):
+            yield path, None  # the section itself: its creation or deletion is a change
+            yield from _flat(value, path)
+        else:
+            yield path, value
+
+
+def changed_paths(before: Tree, after: Tree) -> list[tuple[str, ...]]:
+    """Every CFG path (a section or an option) that exists on one side only or has another value."""
+    old, new = dict(_flat(before)), dict(_flat(after))
+    return sorted(path for path in old.keys() | new.keys()
+                  if path not in old or path not in new or old[path] != new[path])
+
+
+def _groups(tree: Tree) -> Mapping[str, Any]:
+    node = tree.get("Registry", {})
+    groups = node.get("Groups", {}) if isinstance(node, Mapping) else {}
+    return groups if isinstance(groups, Mapping) else {}
+
+
+def _group_info(group: Any) -> tuple[str | None, list[str]]:
+    """(VO, properties) of a group's section, as the Administrator's methods take them."""
+    if not isinstance(group, Mapping):
+        return None, []
+    vo = group.get("VO")
+    return (vo if isinstance(vo, str) else None), as_list(str(group.get("Properties", "")))
+
+
+def _groups_of_user(name: str, tree: Tree) -> Iterator[tuple[str | None, list[str]]]:
+    for group in _groups(tree).values():
+        if isinstance(group, Mapping) and name in as_list(str(group.get("Users", ""))):
+            yield _group_info(group)
+
+
+def may_change(admin: Administrator, path: tuple[str, ...], before: Tree, after: Tree) -> bool:
+    """Whether a VO administrator may change the CFG *path* in an edit from *before* to *after* (rule 5)."""
+    if len(path) < 3 or path[0] != "Registry":
+        return False
+    if path[1] == "Groups":
+        sides = [_groups(tree)[path[2]] for tree in (before, after) if path[2] in _groups(tree)]
+        return all(admin.may_manage_group(*_group_info(group)) for group in sides)
+    if path[1] == "Users":
+        return admin.may_manage_user([*_groups_of_user(path[2], before), *_groups_of_user(path[2], after)])
+    return False
+
+
+def check_change(admin: Administrator, before: Tree, after: Tree) -> None:
+    """Refuse (:class:`NotPermitted`) an edit from *before* to *after* touching anything outside *admin*'s rights."""
+    if admin.everything:
+        return
+    for path in changed_paths(before, after):
+        if not may_change(admin, path, before, after):
+            vos = ", ".join(sorted(admin.vos)) or "none"
+            raise NotPermitted(f"/{'/'.join(path)}: outside what {admin.user} may administer in group {admin.group} "
+                            f"(the users and groups of VO {vos})")
+
+
+def visible(admin: Administrator, kind: str, row: Mapping[str, Any], vo_of_group: Mapping[str, str]) -> bool:
+    """Whether *admin* may see the listed *row* of *kind* (rule 6; everything for a configuration administrator)."""
+    if kind == "group":
+        return admin.may_manage_vo(row.get("vo"))
+    if kind == "vo":
+        return admin.may_manage_vo(row.get("name"))
+    if kind == "user":
+        return admin.may_see_user((vo_of_group.get(g), ()) for g in row.get("groups", ()))
+    return admin.everything

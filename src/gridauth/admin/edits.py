@@ -10,7 +10,7 @@ from diraccfg import CFG
 
 from ..config.builder import AUTHZ
 from ..config.cfgfile import as_list, delete, ensure_section, lookup, set_option
-from ..errors import EditError
+from ..errors import EditError, UnknownName
 from ..hashing import hash_client_secret, new_client_secret
 
 USERS = "/Registry/Users"
@@ -47,7 +47,7 @@ def _entries(cfg: CFG, base: str) -> CFG:
 def _require(cfg: CFG, kind: str, name: str) -> CFG:
     node = lookup(cfg, f"{KINDS[kind]}/{name}") if name and "/" not in name else None
     if not isinstance(node, CFG):
-        raise EditError(f"unknown {kind} {name!r}")
+        raise UnknownName(f"unknown {kind} {name!r}")
     return node
 
 
@@ -56,6 +56,12 @@ def _require_absent(cfg: CFG, kind: str, name: str) -> None:
         raise EditError(f"invalid {kind} name {name!r} (letters, digits and . _ @ + - only)")
     if lookup(cfg, f"{KINDS[kind]}/{name}") is not None:
         raise EditError(f"{kind} {name!r} already exists")
+
+
+def _remove(cfg: CFG, kind: str, name: str) -> None:
+    """Delete the section of *kind* *name*, which must exist."""
+    _require(cfg, kind, name)
+    delete(cfg, f"{KINDS[kind]}/{name}")
 
 
 def _set_many(cfg: CFG, base: str, values: dict[str, str | None]) -> None:
@@ -170,8 +176,7 @@ def group_modify(cfg: CFG, name: str, vo: str | None = None, properties: Sequenc
 
 def group_remove(cfg: CFG, name: str) -> None:
     """Delete group *name* (a VO or the registry still naming it as default makes validation refuse)."""
-    _require(cfg, "group", name)
-    delete(cfg, f"{GROUPS}/{name}")
+    _remove(cfg, "group", name)
 
 
 def group_list(cfg: CFG) -> list[dict[str, Any]]:
@@ -275,8 +280,7 @@ def client_modify(cfg: CFG, name: str, grant_types: Sequence[str] | None = None,
 
 def client_remove(cfg: CFG, name: str) -> None:
     """Delete client *name*."""
-    _require(cfg, "client", name)
-    delete(cfg, f"{CLIENTS}/{name}")
+    _remove(cfg, "client", name)
 
 
 def client_list(cfg: CFG) -> list[dict[str, Any]]:
@@ -297,12 +301,15 @@ def client_list(cfg: CFG) -> list[dict[str, Any]]:
 
 
 # -- identity providers --------------------------------------------------------------------------
+# The options of /Resources/IdProviders/<name> that have a name of their own in the commands, the API and
+# the console; any other option (a claim-mapping setting of a later version) goes through ``options``.
 IDP_OPTIONS = {"provider_type": "ProviderType", "issuer": "issuer", "client_id": "client_id",
                "client_secret": "client_secret", "scope": "scope"}
 
 
 def idp_add(cfg: CFG, name: str, provider_type: str, issuer: str | None = None, client_id: str | None = None,
-            client_secret: str | None = None, scope: Sequence[str] | None = None) -> None:
+            client_secret: str | None = None, scope: Sequence[str] | None = None,
+            options: dict[str, str] | None = None) -> None:
     """Declare identity provider *name* with all its options at once.
 
     One edit for the whole provider: set option by option (``gridauth config set``), an OpenID
@@ -310,37 +317,51 @@ def idp_add(cfg: CFG, name: str, provider_type: str, issuer: str | None = None, 
     """
     _require_absent(cfg, "identity provider", name)
     ensure_section(cfg, [*IDPS.strip("/").split("/"), name])
-    idp_modify(cfg, name, provider_type, issuer, client_id, client_secret, scope)
+    idp_modify(cfg, name, provider_type, issuer, client_id, client_secret, scope, options)
 
 
 def idp_modify(cfg: CFG, name: str, provider_type: str | None = None, issuer: str | None = None,
                client_id: str | None = None, client_secret: str | None = None,
-               scope: Sequence[str] | None = None) -> None:
-    """Change an identity provider's options together (None keeps an option, an empty value removes it)."""
+               scope: Sequence[str] | None = None, options: dict[str, str] | None = None,
+               remove_options: Sequence[str] = ()) -> None:
+    """Change an identity provider's options together (None keeps an option, an empty value removes it).
+
+    *options* sets other options of the section by their CFG names; *remove_options* deletes some.
+    """
     section = _require(cfg, "identity provider", name)
-    values = {"provider_type": provider_type, "issuer": issuer, "client_id": client_id,
-              "client_secret": client_secret, "scope": None if scope is None else _join(scope)}
-    for key, value in values.items():
-        option = IDP_OPTIONS[key]
+    for option in options or {}:
+        if not NAME.fullmatch(option) or option in IDP_OPTIONS.values():
+            raise EditError(f"identity provider {name!r}: {option!r} cannot be given as an extra option")
+    values = {IDP_OPTIONS[key]: value for key, value in (
+        ("provider_type", provider_type), ("issuer", issuer), ("client_id", client_id),
+        ("client_secret", client_secret), ("scope", None if scope is None else _join(scope)))}
+    for option, value in {**values, **(options or {})}.items():
         if value is None:
             continue
         if value.strip():
             set_option(cfg, f"{IDPS}/{name}/{option}", value.strip())
         elif option in section.listOptions():
             delete(cfg, f"{IDPS}/{name}/{option}")
+    for option in remove_options:
+        if option == "ProviderType" or option not in section.listOptions():
+            raise EditError(f"identity provider {name!r}: no option {option!r} to remove"
+                            if option != "ProviderType" else "ProviderType cannot be removed")
+        delete(cfg, f"{IDPS}/{name}/{option}")
 
 
 def idp_remove(cfg: CFG, name: str) -> None:
     """Delete identity provider *name* (a VO still naming it makes validation refuse)."""
-    _require(cfg, "identity provider", name)
-    delete(cfg, f"{IDPS}/{name}")
+    _remove(cfg, "identity provider", name)
 
 
 def idp_list(cfg: CFG) -> list[dict[str, Any]]:
-    """Identity providers as dicts (never the client secret, only whether one is set)."""
+    """Identity providers as dicts (never the client secret, only whether one is set), other options apart."""
     idps = _entries(cfg, IDPS)
-    return [{"name": name, "provider_type": _option(_sub(idps, name), "ProviderType"),
-             "issuer": _option(_sub(idps, name), "issuer"), "client_id": _option(_sub(idps, name), "client_id"),
-             "has_secret": bool(_option(_sub(idps, name), "client_secret")),
-             "scope": as_list(_option(_sub(idps, name), "scope"))}
-            for name in idps.listSections()]
+    out = []
+    for name in idps.listSections():
+        sec = _sub(idps, name)
+        out.append({"name": name, "provider_type": _option(sec, "ProviderType"), "issuer": _option(sec, "issuer"),
+                    "client_id": _option(sec, "client_id"), "has_secret": bool(_option(sec, "client_secret")),
+                    "scope": as_list(_option(sec, "scope")),
+                    "options": {k: _option(sec, k) for k in sec.listOptions() if k not in IDP_OPTIONS.values()}})
+    return out

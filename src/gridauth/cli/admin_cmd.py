@@ -10,44 +10,57 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..admin import edits
+from ..admin.actions import ConfigAdmin, check_password, local_administrator
+from ..admin.operations import Step
+from ..client.admin import chosen_server
+from ..client.discovery import normalize
+from ..client.store import save_admin_server
 from ..clock import Clock
-from ..config.cfgfile import parse
 from ..config.paths import database_url
 from ..errors import EditError
-from .common import add_config_option, add_db_option, add_edit_options, csv, print_json, store_from
+from .backend import RemoteBackend, backend, remote_server
+from .common import add_config_option, add_db_option, add_edit_options, add_server_options, csv, print_json, store_from
 
 if TYPE_CHECKING:
     from ..db.engine import Database
 
-MIN_PASSWORD = 8
 
-
-def _edit(args: argparse.Namespace, change: Callable[..., Any], what: str) -> Any:
-    """Run *change* on the configuration under the store's lock; return what it returned."""
-    result: dict[str, Any] = {}
-
-    def apply(cfg: Any) -> None:
-        result["value"] = change(cfg)
-
-    version = store_from(args).edit(apply, args.author, args.comment or f"admin {what}")
+def _edit(args: argparse.Namespace, op: str, values: dict[str, Any]) -> Any:
+    """Run operation *op* (``user.add``...) where the command acts; report its version; return what it returned."""
+    step = Step.of(op, values)
+    what = step.describe().removeprefix("admin ")
+    version, results = backend(args).edit([step], args.comment, args.base_version)
     if version is not None:
-        print(f"{what}: written as version {version.id}", file=sys.stderr)
-    value = result.get("value")
+        print(f"{what}: written as version {version}", file=sys.stderr)
+    value = results[0] if results else None
     if args.json and value is None:  # what changed, for scripts (client commands print their credentials)
-        print_json({"name": args.name, "action": what, "version": version.id if version else None})
+        print_json({"name": args.name, "action": what, "version": version})
     return value
 
 
-def _list(args: argparse.Namespace, lister: Callable[[Any], list[dict[str, Any]]]) -> int:
-    store = store_from(args)
-    rows = lister(parse(store.read(), str(store.path)))
+def _remover(kind: str) -> Callable[[argparse.Namespace], int]:
+    """The ``KIND remove NAME`` command of *kind*."""
+    def remove(a: argparse.Namespace) -> int:
+        _edit(a, f"{kind}.remove", {"name": a.name})
+        return 0
+    return remove
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{v}" for k, v in value.items())
+    return str(value)
+
+
+def _list(args: argparse.Namespace, kind: str) -> int:
+    rows = backend(args).rows(kind)
     if args.json:
         print_json(rows)
         return 0
     for row in rows:
-        details = "  ".join(f"{k}={','.join(v) if isinstance(v, list) else v}"
-                            for k, v in row.items() if k != "name" and v not in ("", [], None))
+        details = "  ".join(f"{k}={_format(v)}" for k, v in row.items() if k != "name" and v not in ("", [], {}, None))
         print(f"{row['name']}  {details}".rstrip())
     return 0
 
@@ -56,6 +69,7 @@ def _cmd(parent: argparse._SubParsersAction, name: str, help_: str, func: Callab
          editing: bool = True) -> argparse.ArgumentParser:
     parser = parent.add_parser(name, help=help_)
     (add_edit_options if editing else add_config_option)(parser)
+    add_server_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.set_defaults(func=func)
     return parser
@@ -76,34 +90,29 @@ def _add_user(sub: argparse._SubParsersAction) -> None:
         if action == "modify":
             p.add_argument("--add-groups", type=csv, default=[], metavar="G1,G2")
             p.add_argument("--remove-groups", type=csv, default=[], metavar="G1,G2")
-    _cmd(users, "remove", "remove a user from the registry and every group", _user_remove).add_argument("name")
+    _cmd(users, "remove", "remove a user from the registry and every group", _remover("user")).add_argument("name")
     _cmd(users, "suspend", "suspend a user: no sign-in, token or refresh until lifted (nothing is revoked)",
          lambda a: _user_suspend(a, True)).add_argument("name")
     _cmd(users, "unsuspend", "lift a user's suspension: their sessions work again",
          lambda a: _user_suspend(a, False)).add_argument("name")
-    _cmd(users, "list", "list users", lambda a: _list(a, edits.user_list), editing=False)
+    _cmd(users, "list", "list users", lambda a: _list(a, "user"), editing=False)
 
 
 def _user_add(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.user_add(cfg, a.name, a.dns or (), a.subjects or (), a.email,
-                                        a.groups or ()), f"user add {a.name}")
+    _edit(a, "user.add", {"name": a.name, "dns": a.dns, "subjects": a.subjects, "email": a.email,
+                          "groups": a.groups})
     return 0
 
 
 def _user_modify(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.user_modify(cfg, a.name, a.dns, a.subjects, a.email, a.groups, a.add_groups,
-                                           a.remove_groups), f"user modify {a.name}")
-    return 0
-
-
-def _user_remove(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.user_remove(cfg, a.name), f"user remove {a.name}")
+    _edit(a, "user.modify", {"name": a.name, "dns": a.dns, "subjects": a.subjects, "email": a.email,
+                             "groups": a.groups, "add_groups": a.add_groups, "remove_groups": a.remove_groups})
     return 0
 
 
 def _user_suspend(a: argparse.Namespace, suspended: bool) -> int:
     action = "suspend" if suspended else "unsuspend"
-    _edit(a, lambda cfg: edits.user_suspend(cfg, a.name, suspended), f"user {action} {a.name}")
+    _edit(a, f"user.{action}", {"name": a.name})
     return 0
 
 
@@ -118,24 +127,20 @@ def _add_group(sub: argparse._SubParsersAction) -> None:
         if action == "modify":
             p.add_argument("--add-users", type=csv, default=[], metavar="U1,U2")
             p.add_argument("--remove-users", type=csv, default=[], metavar="U1,U2")
-    _cmd(groups, "remove", "remove a group", _group_remove).add_argument("name")
-    _cmd(groups, "list", "list groups", lambda a: _list(a, edits.group_list), editing=False)
+    _cmd(groups, "remove", "remove a group", _remover("group")).add_argument("name")
+    _cmd(groups, "list", "list groups", lambda a: _list(a, "group"), editing=False)
 
 
 def _group_add(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.group_add(cfg, a.name, a.vo, a.properties or (), a.users or ()), f"group add {a.name}")
+    _edit(a, "group.add", {"name": a.name, "vo": a.vo, "properties": a.properties, "users": a.users})
     return 0
 
 
 def _group_modify(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.group_modify(cfg, a.name, a.vo, a.properties, a.users, a.add_users,
-                                            a.remove_users), f"group modify {a.name}")
+    _edit(a, "group.modify", {"name": a.name, "vo": a.vo, "properties": a.properties, "users": a.users,
+                              "add_users": a.add_users, "remove_users": a.remove_users})
     return 0
 
-
-def _group_remove(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.group_remove(cfg, a.name), f"group remove {a.name}")
-    return 0
 
 
 def _add_vo(sub: argparse._SubParsersAction) -> None:
@@ -148,23 +153,19 @@ def _add_vo(sub: argparse._SubParsersAction) -> None:
                        help="VOAdmin users")
         p.add_argument("--idp", help="identity provider of the VO (a /Resources/IdProviders name)")
         p.add_argument("--default-group", help="group a token gets when none is asked (a group of this VO)")
-    _cmd(vos, "remove", "remove a VO that has no groups left", _vo_remove).add_argument("name")
-    _cmd(vos, "list", "list VOs", lambda a: _list(a, edits.vo_list), editing=False)
+    _cmd(vos, "remove", "remove a VO that has no groups left", _remover("vo")).add_argument("name")
+    _cmd(vos, "list", "list VOs", lambda a: _list(a, "vo"), editing=False)
 
 
 def _vo_add(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.vo_add(cfg, a.name, a.admins, a.idp, a.default_group), f"vo add {a.name}")
+    _edit(a, "vo.add", {"name": a.name, "admins": a.admins, "idp": a.idp, "default_group": a.default_group})
     return 0
 
 
 def _vo_modify(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.vo_modify(cfg, a.name, a.admins, a.idp, a.default_group), f"vo modify {a.name}")
+    _edit(a, "vo.modify", {"name": a.name, "admins": a.admins, "idp": a.idp, "default_group": a.default_group})
     return 0
 
-
-def _vo_remove(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.vo_remove(cfg, a.name), f"vo remove {a.name}")
-    return 0
 
 
 def _add_client(sub: argparse._SubParsersAction) -> None:
@@ -185,8 +186,8 @@ def _add_client(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--client-id", help="client_id (default: NAME)")
         else:
             p.add_argument("--new-secret", action="store_true", help="issue a new secret (printed once)")
-    _cmd(clients, "remove", "remove a client", _client_remove).add_argument("name")
-    _cmd(clients, "list", "list clients (secrets are never shown)", lambda a: _list(a, edits.client_list),
+    _cmd(clients, "remove", "remove a client", _remover("client")).add_argument("name")
+    _cmd(clients, "list", "list clients (secrets are never shown)", lambda a: _list(a, "client"),
          editing=False)
 
 
@@ -203,24 +204,89 @@ def _print_credentials(a: argparse.Namespace, creds: dict[str, str] | None) -> N
 
 
 def _client_add(a: argparse.Namespace) -> int:
-    creds = _edit(a, lambda cfg: edits.client_add(cfg, a.name, a.public, a.grant_types or (),
-                                                  a.redirect_uris or (), a.scope, a.client_id,
-                                                  a.post_logout_redirect_uris or ()),
-                  f"client add {a.name}")
+    creds = _edit(a, "client.add", {"name": a.name, "public": a.public, "grant_types": a.grant_types,
+                                    "redirect_uris": a.redirect_uris, "scope": a.scope, "client_id": a.client_id,
+                                    "post_logout_redirect_uris": a.post_logout_redirect_uris})
     _print_credentials(a, creds)
     return 0
 
 
 def _client_modify(a: argparse.Namespace) -> int:
-    creds = _edit(a, lambda cfg: edits.client_modify(cfg, a.name, a.grant_types, a.redirect_uris, a.scope,
-                                                     a.new_secret, a.post_logout_redirect_uris),
-                  f"client modify {a.name}")
+    creds = _edit(a, "client.modify", {"name": a.name, "grant_types": a.grant_types,
+                                       "redirect_uris": a.redirect_uris, "scope": a.scope, "new_secret": a.new_secret,
+                                       "post_logout_redirect_uris": a.post_logout_redirect_uris})
     _print_credentials(a, creds if a.new_secret else None)
     return 0
 
 
-def _client_remove(a: argparse.Namespace) -> int:
-    _edit(a, lambda cfg: edits.client_remove(cfg, a.name), f"client remove {a.name}")
+
+def _add_idp(sub: argparse._SubParsersAction) -> None:
+    idps = sub.add_parser("idp", help="identity providers").add_subparsers(dest="action", metavar="ACTION",
+                                                                          required=True)
+    for action in ("add", "modify"):
+        p = _cmd(idps, action, f"{action} an identity provider (all its options in one edit)",
+                 _idp_add if action == "add" else _idp_modify)
+        p.add_argument("name")
+        p.add_argument("--type", dest="provider_type", required=action == "add",
+                       help="ProviderType: Local, OIDC, OAuth2, CheckIn or IAM")
+        p.add_argument("--issuer", help="the provider's issuer URL (OpenID providers)")
+        p.add_argument("--client-id", help="the client id gridauth is registered with at the provider")
+        p.add_argument("--client-secret", metavar="SECRET",
+                       help="that client's secret; '-' reads it from standard input (kept out of the process list)")
+        p.add_argument("--scope", type=csv, metavar="S1,S2", help="scopes asked of the provider")
+        p.add_argument("--option", action="append", dest="options", default=[], metavar="NAME=VALUE",
+                       help="any other option of the provider's section (repeat for several)")
+        if action == "modify":
+            p.add_argument("--remove-option", action="append", dest="remove_options", default=[], metavar="NAME",
+                           help="delete an option of the provider's section (repeat for several)")
+    _cmd(idps, "remove", "remove an identity provider no VO names", _remover("idp")).add_argument("name")
+    _cmd(idps, "list", "list identity providers (client secrets are never shown)", lambda a: _list(a, "idp"),
+         editing=False)
+
+
+def _idp_values(a: argparse.Namespace) -> dict[str, Any]:
+    options = {}
+    for item in a.options:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise EditError(f"--option {item!r}: expected NAME=VALUE")
+        options[name.strip()] = value.strip()
+    secret = a.client_secret
+    if secret == "-":
+        secret = sys.stdin.readline().rstrip("\r\n")
+    return {"name": a.name, "provider_type": a.provider_type, "issuer": a.issuer, "client_id": a.client_id,
+            "client_secret": secret, "scope": a.scope, "options": options or None}
+
+
+def _idp_add(a: argparse.Namespace) -> int:
+    _edit(a, "idp.add", _idp_values(a))
+    return 0
+
+
+def _idp_modify(a: argparse.Namespace) -> int:
+    _edit(a, "idp.modify", {**_idp_values(a), "remove_options": a.remove_options or None})
+    return 0
+
+
+
+def _add_server(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("server", help="remember the server whose admin API 'gridauth admin' and 'gridauth config' "
+                                      "use (without URL: show it)")
+    p.add_argument("url", nargs="?", metavar="URL", help="the server (its issuer URL)")
+    p.add_argument("--clear", action="store_true", help="forget it: edit the local file again")
+    p.set_defaults(func=_server)
+
+
+def _server(a: argparse.Namespace) -> int:
+    if a.clear:
+        save_admin_server(None)
+        print("admin server forgotten: gridauth admin and gridauth config edit the local file", file=sys.stderr)
+    elif a.url:
+        url = normalize(a.url)
+        save_admin_server(url)
+        print(f"admin server: {url} (with the token of 'gridauth login --issuer {url}')", file=sys.stderr)
+    else:
+        print(chosen_server(None) or "none: gridauth admin and gridauth config edit the local file")
     return 0
 
 
@@ -228,6 +294,7 @@ def _add_passwd(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("passwd", help="set a local-account password (read from standard input unless a terminal)")
     add_config_option(p)
     add_db_option(p)
+    add_server_options(p)
     p.add_argument("name", help="registry user name")
     p.set_defaults(func=_passwd)
 
@@ -256,17 +323,20 @@ def _open_database(a: argparse.Namespace) -> Database:
 
 
 def _passwd(a: argparse.Namespace) -> int:
-    registry = store_from(a).load()
-    if registry.user(a.name) is None:
-        raise EditError(f"unknown user {a.name!r} (add it first with gridauth admin user add)")
+    server = remote_server(a)
+    if server is not None:  # the server's database, through its admin API
+        set_ = RemoteBackend(server).set_password(a.name, _read_password)
+        print(f"password set for {a.name} at {server}; {set_} SSO session{'' if set_ == 1 else 's'} ended",
+              file=sys.stderr)
+        return 0
+    actions = ConfigAdmin(store_from(a))
+    actions.may_set_password(local_administrator(), a.name)
     from ..db.accounts import AccountStore
 
     # The database first: a password typed for a database that cannot take it is a password lost.
     db = _open_database(a)
     try:
-        password = _read_password()
-        if len(password) < MIN_PASSWORD:
-            raise EditError(f"the password must have at least {MIN_PASSWORD} characters; nothing changed")
+        password = check_password(_read_password())
         ended = AccountStore(db).set_password(a.name, password, Clock().now())
     finally:
         db.close()
@@ -349,11 +419,14 @@ def _sessions_revoke(a: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``gridauth admin`` and its subcommands."""
-    admin = sub.add_parser("admin", help="manage users, groups, VOs and clients")
+    admin = sub.add_parser("admin", help="manage users, groups, VOs, clients and identity providers")
+    add_server_options(admin)
     kinds = admin.add_subparsers(dest="kind", metavar="KIND", required=True)
     _add_user(kinds)
     _add_group(kinds)
     _add_vo(kinds)
     _add_client(kinds)
+    _add_idp(kinds)
     _add_passwd(kinds)
     _add_sessions(kinds)
+    _add_server(kinds)

@@ -29,6 +29,21 @@ def add_edit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--author", help="who makes this change (default: $GRIDAUTH_AUTHOR, else your login)")
     parser.add_argument("--lock-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long to wait for another edit to finish (default: 10)")
+    parser.add_argument("--base-version", type=int, metavar="N", help="the version this edit is based on: refused "
+                        "(exit 6, nothing written) when another edit came after it")
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """``--server URL`` (the admin API of a server, with the login session's token) and ``--local`` (the file here).
+
+    Accepted before the subcommand (``gridauth admin --server URL user list``) and after it; SUPPRESS
+    keeps a subcommand's absent option from hiding the one given before it.
+    """
+    parser.add_argument("--server", metavar="URL", default=argparse.SUPPRESS,
+                        help="act through the admin API of this gridauth server, with the token of your "
+                             "'gridauth login' (default: $GRIDAUTH_ADMIN_SERVER, else 'gridauth admin server')")
+    parser.add_argument("--local", action="store_true", default=argparse.SUPPRESS,
+                        help="edit the configuration file on this host even when an admin server is remembered")
 
 
 def store_from(args: argparse.Namespace) -> ConfigStore:

@@ -148,18 +148,27 @@ def _save_login(store: SessionStore, meta: Metadata, client_id: str, tokens: dic
 
 
 # -- token ---------------------------------------------------------------------------------------
+def valid_access_token(store: SessionStore, min_lifetime: int = DEFAULT_MIN_LIFETIME) -> tuple[Session, str]:
+    """The session and an access token valid for *min_lifetime* s more, refreshed (DPoP-proven) when needed.
+
+    Call it holding ``store.locked()``, so that two commands at once refresh only once.
+    """
+    session, refresh, access = store.load()
+    if not access or _expires_at(access) - time.time() < min_lifetime:
+        body = oauth.refresh(session.token_endpoint, session.client_id, refresh, store.load_key())
+        access = str(body["access_token"])
+        rotated = body.get("refresh_token")
+        new_refresh = rotated if isinstance(rotated, str) and rotated and rotated != refresh else None
+        store.save(session, refresh_token=new_refresh, access_token=access)
+    return session, access
+
+
 def token(min_lifetime: int = DEFAULT_MIN_LIFETIME, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Print a valid access token (refreshed when it expires within *min_lifetime* s); rewrite the bearer token."""
     out, err = out or sys.stdout, err or sys.stderr
     store = SessionStore()
     with store.locked():
-        session, refresh, access = store.load()
-        if not access or _expires_at(access) - time.time() < min_lifetime:
-            body = oauth.refresh(session.token_endpoint, session.client_id, refresh, store.load_key())
-            access = str(body["access_token"])
-            rotated = body.get("refresh_token")
-            new_refresh = rotated if isinstance(rotated, str) and rotated and rotated != refresh else None
-            store.save(session, refresh_token=new_refresh, access_token=access)
+        session, access = valid_access_token(store, min_lifetime)
         path = write_bearer_token(access)
         if str(path) not in session.bearer_token_files:
             session.bearer_token_files.append(str(path))

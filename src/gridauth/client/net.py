@@ -83,13 +83,19 @@ def _tls_reason(exc: ssl.SSLError) -> str:
 
 
 def request(url: str, data: dict[str, str] | None = None, method: str | None = None,
-            headers: dict[str, str] | None = None) -> Answer:
-    """One request to *url* (a form POST when *data* is given, extra *headers*); raises the client's network errors."""
+            headers: dict[str, str] | None = None, json_body: Any = None, max_body: int = MAX_BODY) -> Answer:
+    """One request to *url* (a form POST when *data* is given, a JSON body when *json_body* is, extra *headers*).
+
+    Raises the client's network errors; an answer longer than *max_body* bytes is cut there.
+    """
     sent = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
     body = None
     if data is not None:
         body = urllib.parse.urlencode(data).encode("ascii")
         sent["Content-Type"] = "application/x-www-form-urlencoded"
+    elif json_body is not None:
+        body = json.dumps(json_body).encode("utf-8")
+        sent["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=body, headers=sent, method=method)
     handlers: list[Any] = [_NoRedirect()]
     if url.startswith("https:"):
@@ -99,9 +105,9 @@ def request(url: str, data: dict[str, str] | None = None, method: str | None = N
     try:
         try:
             with opener.open(req, timeout=timeout()) as resp:
-                status, raw, received = resp.status, resp.read(MAX_BODY), resp.headers
+                status, raw, received = resp.status, resp.read(max_body), resp.headers
         except urllib.error.HTTPError as err:
-            status, raw, received = err.code, err.read(MAX_BODY), err.headers
+            status, raw, received = err.code, err.read(max_body), err.headers
     except ssl.SSLError as exc:
         raise TLSFailure(f"{host}: {_tls_reason(exc)}") from None
     except urllib.error.URLError as exc:

@@ -3,7 +3,8 @@
 =====================  ==========================================================  =====
 what                   where                                                       mode
 =====================  ==========================================================  =====
-issuer, client id      ``$XDG_CONFIG_HOME/gridauth/client.json``                   0600
+issuer, client id,     ``$XDG_CONFIG_HOME/gridauth/client.json``                   0600
+admin server
                        (default ``~/.config/gridauth/client.json``)
 refresh token          ``<client dir>/refresh_token``                               0600
 DPoP key (private)     ``<client dir>/dpop_key``: the key the refresh token is      0600
@@ -129,6 +130,16 @@ def save_settings(issuer: str, client_id: str) -> None:
     path = config_file()
     private_dir(path.parent)
     settings = {**load_settings(), "issuer": issuer, "client_id": client_id}
+    atomic_write(path, json.dumps(settings, indent=2) + "\n")
+
+
+def save_admin_server(url: str | None) -> None:
+    """Remember *url* as the server ``gridauth admin`` and ``gridauth config`` talk to (None: forget it)."""
+    path = config_file()
+    private_dir(path.parent)
+    settings = {k: v for k, v in load_settings().items() if k != "admin_server"}
+    if url is not None:
+        settings["admin_server"] = url
     atomic_write(path, json.dumps(settings, indent=2) + "\n")
 
 

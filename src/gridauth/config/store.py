@@ -184,8 +184,13 @@ class ConfigStore:
             return self._commit(self.read(), new_text, author, comment, base_version)
 
     def latest(self) -> int | None:
-        """The id of the latest recorded version (None before the first edit); an editor's ``base_version``."""
-        self._record_if_unrecorded(self.read())
+        """The id of the latest recorded version (None before the first edit); an editor's ``base_version``.
+
+        Under the lock: a hand edit it records must not be taken for one while an edit is between
+        writing its history entry and replacing the file (that edit's new text is not the file yet).
+        """
+        with self.locked():
+            self._record_if_unrecorded(self.read())
         versions = self.history()
         return versions[-1].id if versions else None
 

@@ -13,6 +13,7 @@ from tornado.web import Application, RedirectHandler, RequestHandler
 
 from .. import metrics
 from ..service import ServiceContext
+from .admin_openapi import ADMIN_ROUTES, pattern
 from .authorize import AuthorizeHandler
 from .console import ROUTES as CONSOLE_ROUTES
 from .device import DeviceAuthorizationHandler, DeviceVerificationHandler
@@ -82,7 +83,8 @@ def log_request(handler: RequestHandler) -> None:
     request = handler.request
     status = handler.get_status()
     seconds = request.request_time()
-    metrics.record_request(request.path if request.path in ROUTE_PATHS else metrics.OTHER, status, seconds)
+    route = getattr(handler, "route", "") or (request.path if request.path in ROUTE_PATHS else metrics.OTHER)
+    metrics.record_request(route, status, seconds)
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if not access_log.isEnabledFor(level):  # an access log turned off costs no decoding and no formatting
         return
@@ -98,8 +100,10 @@ def make_app(context: ServiceContext) -> Application:
     """The Tornado application serving *context* (its database pool is watched for the metrics)."""
     metrics.watch_pool(context.db.engine)
     routes: list[Any] = [(re.escape(path), handler, {"context": context}) for path, handler in ROUTES]
-    routes += [(pattern, handler, {"context": context}) for pattern, handler in CONSOLE_ROUTES]
+    routes += [(regex, handler, {"context": context}) for regex, handler in CONSOLE_ROUTES]
     routes.append(("/admin", RedirectHandler, {"url": "/admin/"}))
+    routes += [(pattern(template), handler, {"context": context, "route": template, **kwargs})
+               for template, handler, kwargs in ADMIN_ROUTES]
     return Application(routes,
                        default_handler_class=NotFoundHandler, default_handler_args={"context": context},
                        template_path=str(TEMPLATES), xsrf_cookies=True, log_function=log_request,

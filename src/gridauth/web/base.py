@@ -25,14 +25,16 @@ class BaseHandler(RequestHandler):
     context: ServiceContext
     registry: Registry
     refusal: str = ""  # why Tornado refused the request (a bad form, a missing CSRF token), for the access line
+    route: str = ""  # a route with parameters: its template, the label of the request's metrics
 
-    def initialize(self, context: ServiceContext) -> None:
+    def initialize(self, context: ServiceContext, route: str = "") -> None:
         """Take the registry snapshot once, when the request arrives.
 
         Here rather than in ``prepare``: Tornado checks the CSRF token before ``prepare``, and the
         error page of a refused form needs the snapshot too.
         """
         self.context = context
+        self.route = route
         self.registry = context.registry
 
     def set_default_headers(self) -> None:  # noqa: D102 - tornado hook

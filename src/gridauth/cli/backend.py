@@ -1,0 +1,191 @@
+"""Where ``gridauth admin`` and ``gridauth config`` act: the file on this host, or a server's admin API.
+
+Both backends take the same requests (the operations of ``admin/operations.py``, lists, reads,
+history) and give the same answers, so every subcommand prints the same lines and exits with the
+same status in either mode. The remote one raises again, from the API's JSON, the error the local
+one would have raised (``errors.API_ERRORS``).
+
+Which one (:func:`backend`): ``--local`` is the file; ``--server URL`` (or ``$GRIDAUTH_ADMIN_SERVER``,
+or the server remembered by ``gridauth admin server URL``, unless ``--config FILE`` names a file)
+is the API, with the token of the command line's login session.
+
+Adding an API route to the remote mode: a method here on both backends, the route in
+``web/admin_openapi.py``, and the subcommand calling ``backend(args).<method>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from ..admin.actions import ConfigAdmin, local_administrator
+from ..admin.operations import Step
+from ..client.admin import AdminClient, chosen_server
+from ..client.errors import NotLoggedIn, ServerRefused
+from ..client.net import Answer
+from ..client.oauth import describe
+from ..config.builder import read_text
+from ..config.paths import config_path
+from ..config.store import Version
+from ..errors import API_ERRORS, ConfigInvalid, ConfigIssue, EditError
+from .common import store_from
+
+PLURAL = {"user": "users", "group": "groups", "vo": "vos", "client": "clients", "idp": "idps"}
+
+
+class Backend(Protocol):
+    """What the admin and config subcommands ask of the configuration, locally or remotely."""
+
+    def edit(self, steps: Sequence[Step], comment: str, base_version: int | None) -> tuple[int | None, list[Any]]:
+        """Apply *steps* as one version; (its id or None for no change, what each step returned)."""
+
+    def rows(self, kind: str) -> list[dict[str, Any]]:
+        """The list of *kind*."""
+
+    def show(self, path: str) -> dict[str, str]:
+        """``{"section": text}`` or ``{"option": name, "value": value}``."""
+
+    def option(self, path: str) -> str:
+        """One option's value."""
+
+    def history(self) -> list[Version]:
+        """Every version, oldest first."""
+
+    def diff(self, old: str | None, new: str | None) -> str:
+        """A unified diff."""
+
+    def rollback(self, version: str, comment: str, base_version: int | None) -> int | None:
+        """Make *version* current again; the new version's id."""
+
+    def validate(self, file: str | None) -> tuple[str, dict[str, int]]:
+        """(what was checked, its counts); :class:`ConfigInvalid` with every issue."""
+
+
+class LocalBackend:
+    """The configuration file on this host, through its store (the file's permissions decide who edits)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.actions = ConfigAdmin(store_from(args))
+        self.admin = local_administrator(getattr(args, "author", None))
+
+    def edit(self, steps: Sequence[Step], comment: str, base_version: int | None) -> tuple[int | None, list[Any]]:  # noqa: D102
+        version, results = self.actions.edit(self.admin, steps, comment, base_version)
+        return (version.id if version else None), results
+
+    def rows(self, kind: str) -> list[dict[str, Any]]:  # noqa: D102
+        return self.actions.rows(self.admin, kind)
+
+    def show(self, path: str) -> dict[str, str]:  # noqa: D102
+        return self.actions.show(self.admin, path)
+
+    def option(self, path: str) -> str:  # noqa: D102
+        return self.actions.option(self.admin, path)
+
+    def history(self) -> list[Version]:  # noqa: D102
+        return self.actions.history(self.admin)
+
+    def diff(self, old: str | None, new: str | None) -> str:  # noqa: D102
+        return self.actions.diff(self.admin, old, new)
+
+    def rollback(self, version: str, comment: str, base_version: int | None) -> int | None:  # noqa: D102
+        written = self.actions.rollback(self.admin, version, comment, base_version)
+        return written.id if written else None
+
+    def validate(self, file: str | None) -> tuple[str, dict[str, int]]:  # noqa: D102
+        path = file or str(config_path(self.args.config))
+        return path, self.actions.validate(self.admin, read_text(path), path)
+
+
+def raise_for(answer: Answer) -> dict[str, Any]:
+    """The answer's JSON, or the error a local command would have raised for it."""
+    body = answer.body or {}
+    if answer.status < 400:
+        return body
+    if answer.status == 401:
+        raise NotLoggedIn(f"the server refused the token of your login session ({describe(answer)}); "
+                          "run 'gridauth login' with an administrator's group")
+    entry = API_ERRORS.get(str(body.get("error")))
+    if entry is None:
+        raise ServerRefused(f"admin request refused by the server ({describe(answer)})")
+    kind = entry[0]
+    if kind is ConfigInvalid:
+        issues = [ConfigIssue(str(i.get("path")), str(i.get("reason"))) for i in body.get("issues") or []
+                  if isinstance(i, dict)]
+        raise ConfigInvalid(issues, str(body.get("source") or ""))
+    raise kind(str(body.get("error_description") or body.get("error")))
+
+
+def _version_id(value: Any) -> int | None:
+    return int(value["id"]) if isinstance(value, dict) else None
+
+
+class RemoteBackend:
+    """A server's admin API, with the token of the command line's login session."""
+
+    def __init__(self, server: str) -> None:
+        self.client = AdminClient(server)
+
+    def _call(self, method: str, route: str, body: Any = None, query: dict[str, str | None] | None = None
+              ) -> dict[str, Any]:
+        return raise_for(self.client.call(method, route, body, query))
+
+    def edit(self, steps: Sequence[Step], comment: str, base_version: int | None) -> tuple[int | None, list[Any]]:  # noqa: D102
+        answer = self._call("POST", "/batch", {"operations": [{"op": s.op.name, **s.values} for s in steps],
+                                               "comment": comment, "base_version": base_version})
+        return _version_id(answer.get("version")), list(answer.get("results") or [])
+
+    def rows(self, kind: str) -> list[dict[str, Any]]:  # noqa: D102
+        return list(self._call("GET", f"/{PLURAL[kind]}").get("items") or [])
+
+    def show(self, path: str) -> dict[str, str]:  # noqa: D102
+        answer = self._call("GET", "/config", query={"path": path})
+        return {k: answer[k] for k in ("section", "option", "value") if k in answer}
+
+    def option(self, path: str) -> str:  # noqa: D102
+        return str(self._call("GET", "/config", query={"path": path, "option": "1"})["value"])
+
+    def history(self) -> list[Version]:  # noqa: D102
+        return [Version(**v) for v in self._call("GET", "/history").get("versions") or []]
+
+    def diff(self, old: str | None, new: str | None) -> str:  # noqa: D102
+        return str(self._call("GET", "/diff", query={"from": old, "to": new}).get("diff") or "")
+
+    def rollback(self, version: str, comment: str, base_version: int | None) -> int | None:  # noqa: D102
+        answer = self._call("POST", "/rollback", {"version": version, "comment": comment,
+                                                  "base_version": base_version})
+        return _version_id(answer.get("version"))
+
+    def validate(self, file: str | None) -> tuple[str, dict[str, int]]:  # noqa: D102
+        body = {"text": read_text(file), "source": file} if file else {}
+        answer = self._call("POST", "/validate", body)
+        return str(answer.get("source")), dict(answer.get("counts") or {})
+
+
+    def set_password(self, name: str, read: Callable[[], str]) -> int:
+        """Set *name*'s local password (read by *read* once the server said it may); the SSO sessions ended."""
+        self._call("GET", f"/users/{quote(name, safe='')}")  # an unknown user or no right: before the password is typed
+        answer = self._call("PUT", f"/users/{quote(name, safe='')}/password", {"password": read()})
+        return int(answer.get("sessions_ended") or 0)
+
+
+def remote_server(args: argparse.Namespace) -> str | None:
+    """The server the command goes to (None: the local file), by the rules of the module's docstring."""
+    if getattr(args, "local", False):
+        return None
+    explicit = getattr(args, "server", None)
+    if not explicit and getattr(args, "config", None):
+        return None  # a file named on the command line is edited here
+    server = chosen_server(explicit)
+    if server and getattr(args, "author", None):
+        raise EditError("--author is for edits of a local file: through the admin API the author is the user of "
+                        "your login session")
+    return server
+
+
+def backend(args: argparse.Namespace) -> Backend:
+    """The local file or the admin API, as the command's options and the remembered server say."""
+    server = remote_server(args)
+    return RemoteBackend(server) if server else LocalBackend(args)
