@@ -52,6 +52,9 @@ class NewGrant:
     tokens_until: int = 0
     # The DPoP key the refresh token is bound to (RFC 7638 thumbprint), or None.
     dpop_jkt: str | None = None
+    # A token exchange's grant: the grant of its subject token, and the ``act`` claim (JSON) of its tokens.
+    parent_id: str | None = None
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,8 @@ class Grant:
     idp: str | None
     generation: int
     dpop_jkt: str | None = None
+    parent_id: str | None = None
+    actor: str | None = None
 
     def live(self, now: int) -> bool:
         """Neither revoked nor past its lifetime at *now*."""
@@ -137,7 +142,7 @@ class TokenStore:
                         scope=grant.scope, auth_time=grant.auth_time, issued_at=grant.issued_at,
                         expires_at=grant.expires_at, revoked_at=None, idp=grant.idp, generation=0,
                         last_used_at=None, purge_at=max(grant.expires_at, grant.tokens_until),
-                        dpop_jkt=grant.dpop_jkt)
+                        dpop_jkt=grant.dpop_jkt, parent_id=grant.parent_id, actor=grant.actor)
 
     def create_grant(self, grant: NewGrant, refresh_token: str | None) -> GrantRow:
         """Store a new grant whose refresh token is *refresh_token* (only its hash is kept; None: no refresh)."""
@@ -185,6 +190,17 @@ class TokenStore:
                 session.add(row)
             return claimed
         return row if self.db.atomic(work) else None
+
+    def create_exchanged_grant(self, grant: NewGrant, refresh_token: str, now: int) -> GrantRow | None:
+        """Store the grant of a token exchange, if its parent grant (``grant.parent_id``) is live; else None.
+
+        The parent is claimed by a conditional UPDATE in the same transaction, which takes its row
+        lock: a revocation of the parent that commits first leaves no grant made; one that comes
+        after finds the new grant among the parent's children and revokes it too (:meth:`_revoke`).
+        """
+        parent = and_(GrantRow.id == grant.parent_id, GrantRow.revoked_at.is_(None), GrantRow.expires_at > now)
+        return self._create_grant_claiming(
+            lambda _: update(GrantRow).where(parent).values(last_used_at=now), grant, refresh_token)
 
     def code_replayed(self, code_hash: str, now: int) -> None:
         """A second exchange of a code: mark it, and revoke the grant the first exchange created (one transaction)."""
@@ -239,10 +255,27 @@ class TokenStore:
 
     @staticmethod
     def _revoke(session: Session, which: ColumnElement[bool], now: int) -> int:
-        # A revoked grant keeps nothing active: its row may go at the next purge.
-        return rowcount(session.execute(update(GrantRow).where(which, GrantRow.revoked_at.is_(None))
-                                        .values(revoked_at=now, purge_at=now)
-                                        .execution_options(synchronize_session=False)))
+        """Revoke the live grants *which* selects, then the grants exchanged from them, generation by generation.
+
+        A revoked grant keeps nothing active: its row may go at the next purge. The children are
+        found by locking reads (``FOR UPDATE``), which see an exchange committed while this
+        transaction waited for the parent's lock. Returns how many of *which* were live.
+        """
+        def revoke(condition: ColumnElement[bool]) -> int:
+            return rowcount(session.execute(update(GrantRow).where(condition, GrantRow.revoked_at.is_(None))
+                                            .values(revoked_at=now, purge_at=now)
+                                            .execution_options(synchronize_session=False)))
+        count = revoke(which)
+        parents = list(session.scalars(select(GrantRow.id).where(which, GrantRow.revoked_at == now)))
+        seen = set(parents)
+        while parents:
+            children = [child for child in session.scalars(
+                select(GrantRow.id).where(GrantRow.parent_id.in_(parents)).with_for_update()) if child not in seen]
+            if children:
+                revoke(GrantRow.id.in_(children))
+            seen.update(children)
+            parents = children
+        return count
 
     # -- access tokens ---------------------------------------------------------------------------
     def token_state(self, jti: str, grant_id: str | None, legacy: bool) -> TokenState:

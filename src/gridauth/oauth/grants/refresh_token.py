@@ -17,6 +17,9 @@
   with a proof by that key, checked before the grant is renewed: otherwise nothing is issued.
 - A refresh token of a revoked grant, or a bound one without a proof by its key, is recorded as a
   possible theft (``oauth/theft.py``), which may revoke the user's other grants from the client.
+- A grant made by a token exchange (``token_exchange.py``) is refreshed only while the client's
+  exchange policy still allows it refresh tokens for the group; its access tokens carry the grant's
+  ``act`` and expire with the grant at the latest.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ..models import GridUser, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
 from ..theft import suspected_theft
+from .exchange_rules import policy_refusal, stored_actor
 from .membership import current_membership, revoke_refused_grant
 
 # A grant row stays this long past the expiry of its newest access token (clocks read a moment apart).
@@ -136,7 +140,11 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
                 raise
             self.server.tokens.revoke_grant(grant.id, token.now)
             raise InvalidGrantError(f"{error.description}; the refresh token was revoked") from None
-        return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp)
+        if grant.parent_id is not None and (refusal := policy_refusal(self.request.client.client, grant.group_name,
+                                                                      refresh=True)):
+            raise InvalidGrantError(refusal)
+        return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp,
+                        actor=stored_actor(grant.actor))
 
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:
         """Renew the grant (one transaction), then sign an access token of its new generation; no refresh token."""
@@ -150,7 +158,10 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
         grant = live_grant(after, now)
         refresh_token.row = grant
         user = dataclasses.replace(user, generation=grant.generation)
-        return self.generate_token(user=user, scope=scope, include_refresh_token=False)
+        # An exchanged grant's tokens never outlive it (its end is that of the user's grant, or before).
+        expires_in = min(self.server.issuer.lifetime(client, self.GRANT_TYPE), grant.expires_at - now) \
+            if grant.parent_id is not None else None
+        return self.generate_token(user=user, scope=scope, expires_in=expires_in, include_refresh_token=False)
 
     def revoke_old_credential(self, refresh_token: TokenRef) -> None:
         """Nothing left to do: :meth:`issue_token` moved the grant to a new generation, which ended the older tokens."""
