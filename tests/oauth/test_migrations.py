@@ -398,3 +398,44 @@ def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engi
         assert service.introspect(refreshed.body["access_token"])["active"] is True
     finally:
         service.stop()
+
+
+def test_grants_from_before_token_exchange_keep_their_rows_and_are_no_ones_children(
+        engine: Engine, db_url: str, config_file: Path, gridauth: Any) -> None:
+    """A database at 0004 with a grant: revision 0007 keeps it (no parent, no actor); it refreshes, and revoking
+    it ends a grant exchanged from it after the upgrade."""
+    at_revision(engine, "0004")
+    now = int(time.time())
+    md = MetaData()
+    md.reflect(engine)
+    grant = {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": PORTAL[0],
+             "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
+             "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 2,
+             "last_used_at": now - 5, "purge_at": now + 43200, "dpop_jkt": None}
+    with engine.begin() as conn:
+        conn.execute(md.tables["grants"].insert(), [grant])
+
+    gridauth("db", "upgrade", "--db", db_url, ok=True)
+    assert read_back(engine)["grants"] == [{**grant, "parent_id": None, "actor": None}]
+    assert "ix_grants_parent_id" in {index["name"] for index in inspect(engine).get_indexes("grants")}
+    service = Service(config_file, db_url)
+    try:
+        service.edit(lambda cfg: cfg.setOption(
+            "DIRAC/Security/Authorization/Clients/example-service/grant_types",
+            "client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange"))
+        service.edit(lambda cfg: cfg.createNewSection(
+            "DIRAC/Security/Authorization/Clients/example-service/TokenExchange", contents=None))
+        service.edit(lambda cfg: cfg.setOption(
+            "DIRAC/Security/Authorization/Clients/example-service/TokenExchange/RefreshTokens", "yes"))
+        refreshed = service.refresh(LEGACY_REFRESH)
+        assert refreshed.status == 200, refreshed.body
+        exchanged = service.post("/token", {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": refreshed.body["access_token"],
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "requested_token_type": "urn:ietf:params:oauth:token-type:refresh_token"}, auth=SERVICE)
+        assert exchanged.status == 200, exchanged.body
+        assert service.post("/revoke", {"token": LEGACY_REFRESH}, auth=PORTAL).status == 200
+        assert service.introspect(exchanged.body["refresh_token"]) == {"active": False}
+    finally:
+        service.stop()
