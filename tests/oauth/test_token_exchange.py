@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -257,15 +259,21 @@ def test_exchanges_are_audited(service, tmp_path: Path):
         subject, _ = user_token(service)
         assert exchange(service, subject).status == 200
         exchange(service, subject, scope="g:dteam_admin")
+        allow(service, grants="client_credentials, refresh_token", RefreshTokens="yes")
+        subject, user_refresh = user_token(service)
+        linked = exchange(service, subject, requested_token_type=REFRESH).body["refresh_token"]
+        assert service.post("/revoke", {"token": user_refresh}, auth=PORTAL).status == 200
+        refused(service.refresh(linked, client=SERVICE), "invalid_grant")  # expected by the service: no theft
     finally:
         audit.configure(None)
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    (done,) = [r for r in records if r["event"] == "token_exchanged"]
+    done, _ = [r for r in records if r["event"] == "token_exchanged"]
     assert {k: done[k] for k in ("outcome", "user", "group", "client", "kind")} == {
         "outcome": "success", "user": "alice", "group": "dteam_user", "client": SERVICE[0], "kind": "delegation"}
     (no,) = [r for r in records if r["event"] == "token_refused" and r.get("grant_type") == EXCHANGE]
     assert (no["error"], no["client"]) == ("invalid_scope", SERVICE[0])
     assert subject not in path.read_text()
+    assert not [r for r in records if r["event"] == "token_theft_suspected"]
 
 
 @pytest.mark.parametrize(("options", "where", "reason"), [
@@ -289,3 +297,27 @@ def test_the_policy_is_validated(config_file: Path, options: dict[str, str], whe
         load_text(cfgfile.serialize(cfg))
     found = [issue for issue in caught.value.issues if issue.where == f"{CLIENTS}/{SERVICE[0]}/{where}"]
     assert any(reason in issue.reason for issue in found), caught.value.issues
+
+
+def test_an_exchange_racing_the_revocation_leaves_nothing_active(service):
+    """Exchanges for refresh tokens sent while the user's grant is revoked: each one made before the revocation
+    is revoked with it, and none made after it exists (the parent's row lock orders the two)."""
+    allow(service, grants="client_credentials, refresh_token", RefreshTokens="yes")
+    subject, user_refresh = user_token(service)
+    start = threading.Barrier(9)
+
+    def exchange_one(_: int) -> Any:
+        start.wait()
+        return exchange(service, subject, requested_token_type=REFRESH)
+
+    def revoke() -> int:
+        start.wait()
+        return service.post("/revoke", {"token": user_refresh}, auth=PORTAL).status
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        revoked = pool.submit(revoke)
+        replies = list(pool.map(exchange_one, range(8)))
+    assert revoked.result() == 200
+    issued = [reply.body["refresh_token"] for reply in replies if reply.status == 200]
+    assert all(reply.body["error"] == "invalid_request" for reply in replies if reply.status != 200)
+    assert [service.introspect(token)["active"] for token in issued] == [False] * len(issued)

@@ -16,7 +16,9 @@
 - A refresh token bound to a DPoP key (a public client's, see ``oauth/dpop.py``) is refreshed only
   with a proof by that key, checked before the grant is renewed: otherwise nothing is issued.
 - A refresh token of a revoked grant, or a bound one without a proof by its key, is recorded as a
-  possible theft (``oauth/theft.py``), which may revoke the user's other grants from the client.
+  possible theft (``oauth/theft.py``), which may revoke the user's other grants from the client;
+  but not that of an exchanged grant revoked with the grant it was exchanged from (the service
+  learns that the user's grant ended).
 - A grant made by a token exchange (``token_exchange.py``) is refreshed only while the client's
   exchange policy still allows it refresh tokens for the group; its access tokens carry the grant's
   ``act`` and expire with the grant at the latest.
@@ -66,10 +68,17 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
             raise InvalidGrantError("unknown refresh token")
         now = self.server.clock.now()
         row = self.server.tokens.grant_by_refresh_token(refresh_token)
-        if row is not None and row.revoked_at is not None:
+        if row is not None and row.revoked_at is not None :
             suspected_theft(self.server, row, "revoked_grant", getattr(self.request, "client_address", None), now)
         row = live_grant(row, now)
         return TokenRef("refresh_token", row.client_id, row, now)
+
+    def revoked_with_parent(self, row: Grant) -> bool:
+        """Whether *row*, revoked, is an exchanged grant whose parent is revoked (or gone) too: no theft."""
+        if row.parent_id is None:
+            return False
+        parent = self.server.tokens.grant(row.parent_id)
+        return parent is None or parent.revoked_at is not None
 
     def scopes(self, token: TokenRef) -> tuple[ScopeRequest, ScopeRequest]:
         """(granted, asked): the grant's scope and the asked one (the grant's when none), parsed once per refresh.
