@@ -273,7 +273,7 @@ def test_exchanges_are_audited(service, tmp_path: Path):
     (no,) = [r for r in records if r["event"] == "token_refused" and r.get("grant_type") == EXCHANGE]
     assert (no["error"], no["client"]) == ("invalid_scope", SERVICE[0])
     assert subject not in path.read_text()
-    assert not [r for r in records if r["event"] == "token_theft_suspected"]
+    assert not [r for r in records if r["event"] == "token_theft_suspected"], json.dumps(records)
 
 
 @pytest.mark.parametrize(("options", "where", "reason"), [

@@ -68,7 +68,7 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
             raise InvalidGrantError("unknown refresh token")
         now = self.server.clock.now()
         row = self.server.tokens.grant_by_refresh_token(refresh_token)
-        if row is not None and row.revoked_at is not None :
+        if row is not None and row.revoked_at is not None and not self.revoked_with_parent(row):
             suspected_theft(self.server, row, "revoked_grant", getattr(self.request, "client_address", None), now)
         row = live_grant(row, now)
         return TokenRef("refresh_token", row.client_id, row, now)
