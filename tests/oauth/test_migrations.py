@@ -388,7 +388,8 @@ def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engi
 
     gridauth("db", "upgrade", "--db", db_url, ok=True)
     rows = read_back(engine)
-    assert rows["grants"] == [{**grant, "dpop_jkt": None}]
+    kept = [*grant, "dpop_jkt"]  # the columns of later revisions are theirs to check
+    assert [{name: row[name] for name in kept} for row in rows["grants"]] == [{**grant, "dpop_jkt": None}]
     assert rows["authorization_codes"] == [{**code, "dpop_jkt": None}]
     assert rows["dpop_proofs"] == []
     service = Service(config_file, db_url)

@@ -55,9 +55,9 @@ from ...config.model import TOKEN_EXCHANGE_GRANT, Client
 from ...db.tokens import Grant, NewGrant, new_grant_id
 from ..audience import TargetedGrant
 from ..dpop import BindsAccessToken, proof_of
-from ..endpoints import active_access_token, bound_key
+from ..endpoints import MAX_TOKEN_LENGTH, active_access_token
 from ..issuer import grant_of
-from ..models import GridUser, OAuthClient, TokenRef
+from ..models import GridUser, OAuthClient
 from ..params import shown
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
@@ -83,6 +83,7 @@ class Exchange:
     user: GridUser
     scope: str
     refresh: bool
+    now: int  # when the request was checked: the subject token and its grant were live then
 
 
 class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, grants.TokenEndpointMixin):
@@ -100,13 +101,13 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
     def validate_token_request(self) -> None:
         """Client, grant type and policy, then the subject (and actor) token, the scope and the membership."""
         client: OAuthClient = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError(f"the client may not use grant_type={self.GRANT_TYPE}")
         form = self.request.form
         wanted = form.get("requested_token_type") or ACCESS_TOKEN_TYPE
         if wanted not in (ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE):
             raise InvalidRequestError(f"requested_token_type {shown(wanted)} is not issued here (access_token or "
                                       "refresh_token)")
-        if not client.check_grant_type(self.GRANT_TYPE):
-            raise UnauthorizedClientError(f"the client may not use grant_type={self.GRANT_TYPE}")
         now = self.server.clock.now()
         subject = self.subject(client, form, now)
         grant = subject.grant
@@ -125,7 +126,7 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
         self.request.user = GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp,
                                      generation=subject.generation, actor=actor)
         self.exchange = Exchange(subject, self.request.user, canonical(plain, membership, narrowed),
-                                 wanted == REFRESH_TOKEN_TYPE)
+                                 wanted == REFRESH_TOKEN_TYPE, now)
 
     def subject(self, client: OAuthClient, form: dict[str, str], now: int) -> Subject:
         """The subject token: an active access token of a user of this issuer, whose grant is live."""
@@ -135,7 +136,7 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
         named = grant_of(claims["jti"])
         if named is None or "dirac_group" not in claims:
             raise InvalidRequestError("the subject token is not a user's")
-        if bound_key(TokenRef("access_token", "", None, now, claims)) is not None:
+        if "cnf" in claims:
             raise InvalidRequestError("the subject token is bound to a DPoP key: only its holder may use it")
         settings = self.server.registry().settings
         audiences = claims.get("aud")
@@ -157,8 +158,9 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
                                       f"missing {name} or {name}_type")
         if kind != ACCESS_TOKEN_TYPE:
             raise InvalidRequestError(f"{name}_type {shown(kind)} is not accepted here (access_token only)")
-        claims = active_access_token(self.server.keyring, self.server.tokens, now, value) \
-            if len(value) <= 8192 else None
+        claims = None
+        if len(value) <= MAX_TOKEN_LENGTH:
+            claims = active_access_token(self.server.keyring, self.server.tokens, now, value)
         if claims is None:
             raise InvalidRequestError(f"the {name} is not an active access token of this issuer")
         return claims
@@ -210,7 +212,7 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
         if exchange is None:
             raise InvalidRequestError("no valid token-exchange request")
         client: OAuthClient = self.request.client
-        now = self.server.clock.now()
+        now = exchange.now  # the subject token's exp and its grant's end are after it
         lifetime = self.server.issuer.lifetime(client, self.GRANT_TYPE)
         if exchange.refresh:
             token = self.issue_refresh(client, exchange, now, lifetime)
