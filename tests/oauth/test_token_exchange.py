@@ -152,6 +152,17 @@ def test_a_refresh_of_the_users_grant_ends_the_exchanged_access_token(service):
     assert service.introspect(exchanged) == {"active": False}
 
 
+def test_an_exchanged_access_token_expires_with_the_subject_token(service):
+    allow(service)
+    subject, _ = user_token(service)
+    service.clock.advance(claims(subject)["exp"] - service.clock.now() - 100)
+    reply = exchange(service, subject).body
+    assert 0 < reply["expires_in"] <= 100
+    assert claims(reply["access_token"])["exp"] <= claims(subject)["exp"]
+    service.clock.advance(101)
+    assert "not an active access token" in refused(exchange(service, subject), "invalid_request")
+
+
 def test_an_exchanged_refresh_token_never_outlives_the_users_grant(service):
     allow(service, grants="client_credentials, refresh_token", RefreshTokens="yes", RefreshTokenLifetime="86400")
     subject, user_refresh = user_token(service)

@@ -83,7 +83,6 @@ class Exchange:
     user: GridUser
     scope: str
     refresh: bool
-    now: int  # when the request was checked: the subject token and its grant were live then
 
 
 class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, grants.TokenEndpointMixin):
@@ -126,7 +125,7 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
         self.request.user = GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp,
                                      generation=subject.generation, actor=actor)
         self.exchange = Exchange(subject, self.request.user, canonical(plain, membership, narrowed),
-                                 wanted == REFRESH_TOKEN_TYPE, now)
+                                 wanted == REFRESH_TOKEN_TYPE)
 
     def subject(self, client: OAuthClient, form: dict[str, str], now: int) -> Subject:
         """The subject token: an active access token of a user of this issuer, whose grant is live."""
@@ -212,13 +211,13 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
         if exchange is None:
             raise InvalidRequestError("no valid token-exchange request")
         client: OAuthClient = self.request.client
-        now = exchange.now  # the subject token's exp and its grant's end are after it
+        now = self.server.clock.now()  # the issuer's clock: the new token's exp is this plus its lifetime
         lifetime = self.server.issuer.lifetime(client, self.GRANT_TYPE)
         if exchange.refresh:
             token = self.issue_refresh(client, exchange, now, lifetime)
         else:
-            until = int(exchange.subject.claims["exp"])
-            token = self.generate_token(user=exchange.user, scope=exchange.scope, expires_in=min(lifetime, until - now),
+            left = remaining(int(exchange.subject.claims["exp"]), now, "the subject token expired")
+            token = self.generate_token(user=exchange.user, scope=exchange.scope, expires_in=min(lifetime, left),
                                         include_refresh_token=False)
         token["issued_token_type"] = REFRESH_TOKEN_TYPE if exchange.refresh else ACCESS_TOKEN_TYPE
         member = exchange.user.membership
@@ -236,7 +235,7 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
         refresh_lifetime = (policy.refresh_token_lifetime or client.client.refresh_token_lifetime
                             or settings.lifetimes.refresh_token)
         expires_at = min(now + refresh_lifetime, parent.expires_at)
-        expires_in = min(lifetime, expires_at - now)
+        expires_in = min(lifetime, remaining(expires_at, now, "the subject token's grant is over"))
         user = dataclasses.replace(exchange.user, grant_id=new_grant_id(), generation=0)
         token = self.generate_token(user=user, scope=exchange.scope, expires_in=expires_in,
                                     include_refresh_token=True)
@@ -251,3 +250,14 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
             raise InvalidRequestError("the subject token's grant is over")
         token["refresh_expires_in"] = expires_at - now
         return token
+
+
+def remaining(until: int, now: int, over: str) -> int:
+    """Seconds from *now* to *until*: how long an exchanged token may live; ``invalid_request`` *over* when none.
+
+    The request was checked a moment before (the subject token and its grant were live then); a
+    clock tick in between must not give a token the full lifetime instead.
+    """
+    if until <= now:
+        raise InvalidRequestError(over)
+    return until - now
