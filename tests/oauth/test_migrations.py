@@ -36,6 +36,7 @@ from gridauth.db.schema import SCRIPTS, head
 from gridauth.hashing import PASSWORD_ITERATIONS, hash_secret, token_digest
 
 from .conftest import PASSWORDS, PORTAL, SERVICE, Service, issue_grant
+from .proofs import token_request_proof
 
 SCHEMA_EXIT = 8
 LEGACY_REFRESH = "legacy-refresh-token-0123456789abcdefghij"
@@ -388,12 +389,14 @@ def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engi
 
     gridauth("db", "upgrade", "--db", db_url, ok=True)
     rows = read_back(engine)
-    assert rows["grants"] == [{**grant, "dpop_jkt": None, "last_address": None}]  # 0005 too
+    kept = [*grant, "dpop_jkt"]  # the columns of later revisions are theirs to check
+    assert [{name: row[name] for name in kept} for row in rows["grants"]] == [{**grant, "dpop_jkt": None}]
     assert rows["authorization_codes"] == [{**code, "dpop_jkt": None}]
     assert rows["dpop_proofs"] == []
     service = Service(config_file, db_url)
     try:
-        refreshed = service.refresh(LEGACY_REFRESH, client=("gridauth-cli", None))  # unbound: no proof needed
+        # unbound, but the client requires DPoP: a proof by any key
+        refreshed = service.refresh(LEGACY_REFRESH, client=("gridauth-cli", None), headers=token_request_proof(service))
         assert refreshed.status == 200, refreshed.body
         assert service.introspect(refreshed.body["access_token"])["active"] is True
     finally:
@@ -419,7 +422,8 @@ def test_grants_and_sso_sessions_from_before_0005_keep_their_rows_and_get_addres
 
     gridauth("db", "upgrade", "--db", db_url, ok=True)
     rows = read_back(engine)
-    assert rows["grants"] == [{**grant, "last_address": None}]
+    assert [{name: row[name] for name in [*grant, "last_address"]} for row in rows["grants"]] == [
+        {**grant, "last_address": None}]
     assert rows["sessions"] == [{**sso, "address": None}]
     listed = {row["id"]: row for row in gridauth.json("admin", "sessions", "list", "--db", db_url)}
     assert listed[GRANT_ID]["last_used_at"] == now - 5 and listed[GRANT_ID]["address"] is None
@@ -432,3 +436,46 @@ def test_grants_and_sso_sessions_from_before_0005_keep_their_rows_and_get_addres
         service.stop()
     (after,) = read_back(engine)["grants"]
     assert (after["generation"], after["last_address"]) == (3, "127.0.0.1") and after["last_used_at"] >= now
+
+
+def test_grants_from_before_token_exchange_keep_their_rows_and_are_no_ones_children(
+        engine: Engine, db_url: str, config_file: Path, gridauth: Any) -> None:
+    """A database at 0004 with a grant: revision 0007 keeps it (no parent, no actor); it refreshes, and revoking
+    it ends a grant exchanged from it after the upgrade."""
+    at_revision(engine, "0004")
+    now = int(time.time())
+    md = MetaData()
+    md.reflect(engine)
+    grant = {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": PORTAL[0],
+             "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
+             "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 2,
+             "last_used_at": now - 5, "purge_at": now + 43200, "dpop_jkt": None}
+    with engine.begin() as conn:
+        conn.execute(md.tables["grants"].insert(), [grant])
+
+    gridauth("db", "upgrade", "--db", db_url, ok=True)
+    kept = [*grant, "parent_id", "actor"]  # the columns of other revisions are theirs to check
+    assert [{name: row[name] for name in kept} for row in read_back(engine)["grants"]] == [
+        {**grant, "parent_id": None, "actor": None}]
+    assert "ix_grants_parent_id" in {index["name"] for index in inspect(engine).get_indexes("grants")}
+    service = Service(config_file, db_url)
+    try:
+        service.edit(lambda cfg: cfg.setOption(
+            "DIRAC/Security/Authorization/Clients/example-service/grant_types",
+            "client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange"))
+        service.edit(lambda cfg: cfg.createNewSection(
+            "DIRAC/Security/Authorization/Clients/example-service/TokenExchange", contents=None))
+        service.edit(lambda cfg: cfg.setOption(
+            "DIRAC/Security/Authorization/Clients/example-service/TokenExchange/RefreshTokens", "yes"))
+        refreshed = service.refresh(LEGACY_REFRESH)
+        assert refreshed.status == 200, refreshed.body
+        exchanged = service.post("/token", {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": refreshed.body["access_token"],
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "requested_token_type": "urn:ietf:params:oauth:token-type:refresh_token"}, auth=SERVICE)
+        assert exchanged.status == 200, exchanged.body
+        assert service.post("/revoke", {"token": LEGACY_REFRESH}, auth=PORTAL).status == 200
+        assert service.introspect(exchanged.body["refresh_token"]) == {"active": False}
+    finally:
+        service.stop()

@@ -21,9 +21,11 @@ from .model import (
     LOOPBACK_NETWORKS,
     PROVIDER_TYPES,
     SIGNING_ALGORITHMS,
+    TOKEN_EXCHANGE_GRANT,
     VO,
     AuthorizationSettings,
     Client,
+    ExchangePolicy,
     Group,
     IdProvider,
     Lifetimes,
@@ -193,14 +195,17 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
         for uri in post_logout:
             if problem := check_url(uri):
                 issues.add(f"{where}/post_logout_redirect_uris", problem)
-        audiences = as_list(_opt(sec, "Audiences"))
-        for audience in audiences:
-            if not audience.isprintable() or not audience.isascii() or " " in audience:
-                issues.add(f"{where}/Audiences", f"{audience!r} is not an audience (printable ASCII, no spaces)")
+        audiences = _audiences(sec, where, issues)
         if "authorization_code" in grants and not redirect_uris:
             issues.add(f"{where}/redirect_uris", "the authorization_code grant needs at least one redirect URI")
         dpop = _choice(sec, "DPoP", DPOP_MODES, "allowed", where, issues)
         access_token_type = _choice(sec, "AccessTokenType", ACCESS_TOKEN_TYPES, "DPoP", where, issues)
+        exchange = _exchange_policy(sec, where, issues)
+        if method == "none" and (TOKEN_EXCHANGE_GRANT in grants or "TokenExchange" in sec):
+            issues.add(f"{where}/grant_types", "a public client cannot exchange tokens (RFC 8693 needs a client "
+                       "that authenticates)")
+        if exchange.refresh_tokens and "refresh_token" not in grants:
+            issues.add(f"{where}/TokenExchange/RefreshTokens", "needs refresh_token in the client's grant_types")
         on_theft = _opt(sec, "RevokeOnTheft", "yes" if method == "none" else "no").lower()
         if on_theft not in YES_NO:
             issues.add(f"{where}/RevokeOnTheft", f"expected yes or no, found {on_theft!r}")
@@ -220,8 +225,60 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
             dpop=dpop,
             access_token_type=access_token_type,
             revoke_on_theft=YES_NO.get(on_theft, method == "none"),
+            exchange=exchange,
         )
     return clients
+
+
+def _audiences(sec: Tree, where: str, issues: _Issues) -> list[str]:
+    """Option ``Audiences`` of *sec*: exact strings a token's ``aud`` may be (printable ASCII, no spaces)."""
+    audiences = as_list(_opt(sec, "Audiences"))
+    for audience in audiences:
+        if not audience.isprintable() or not audience.isascii() or " " in audience:
+            issues.add(f"{where}/Audiences", f"{audience!r} is not an audience (printable ASCII, no spaces)")
+    return audiences
+
+
+def _yes_no(sec: Tree, name: str, default: str, where: str, issues: _Issues) -> bool:
+    """Option *name* of *sec* as yes or no (*default* when not set)."""
+    raw = _opt(sec, name, default).lower()
+    if raw not in YES_NO:
+        issues.add(f"{where}/{name}", f"expected yes or no, found {raw!r}")
+    return YES_NO.get(raw, YES_NO[default])
+
+
+def _exchange_policy(client: Tree, where: str, issues: _Issues) -> ExchangePolicy:
+    """The client's ``TokenExchange`` section (RFC 8693 policy); the defaults when it has none.
+
+    Its groups are checked against the registry in :func:`build_from_tree`, once the groups are known.
+    """
+    if "TokenExchange" not in client:
+        return ExchangePolicy()
+    if not isinstance(client["TokenExchange"], Mapping):
+        issues.add(f"{where}/TokenExchange", "expected a section, found an option")
+        return ExchangePolicy()
+    sec = client["TokenExchange"]
+    where = f"{where}/TokenExchange"
+    known = {"Audiences", "Scopes", "Groups", "Impersonation", "RefreshTokens", "RefreshTokenLifetime"}
+    for name in sec:
+        if name not in known:
+            issues.add(f"{where}/{name}", f"unknown option (known: {', '.join(sorted(known))})")
+    scopes = as_list(_opt(sec, "Scopes"))
+    for scope in scopes:
+        if scope.startswith(("g:", "group:", "vo:", "property:")):
+            issues.add(f"{where}/Scopes", f"{scope!r}: the group, VO and properties come from the subject token")
+    refresh = _yes_no(sec, "RefreshTokens", "no", where, issues)
+    lifetime = _lifetime(sec, "RefreshTokenLifetime", where, issues, None)
+    if lifetime is not None and not refresh:
+        issues.add(f"{where}/RefreshTokenLifetime", "set, but RefreshTokens is not yes")
+    return ExchangePolicy(
+        audiences=tuple(_audiences(sec, where, issues)) if "Audiences" in sec else None,
+        scopes=tuple(scopes),
+        groups=tuple(as_list(_opt(sec, "Groups"))),
+        impersonation=_yes_no(sec, "Impersonation", "no", where, issues),
+        refresh_tokens=refresh,
+        refresh_token_lifetime=lifetime,
+    )
 
 
 def _idps(tree: Tree, issues: _Issues) -> dict[str, IdProvider]:
@@ -347,6 +404,10 @@ def build_from_tree(tree: Tree, version: str = "", default_issuer: str = DEFAULT
     users = _users(registry, issues)
     vos = _vos(registry, users, idps, issues)
     groups = _groups(registry, users, vos, issues)
+    for client in clients.values():
+        for group in client.exchange.groups:
+            if group not in groups:
+                issues.add(f"{AUTHZ}/Clients/{client.name}/TokenExchange/Groups", f"unknown group {group!r}")
     defaults = tuple(as_list(_opt(registry, "DefaultGroup")))
     for name in defaults:
         if name not in groups:

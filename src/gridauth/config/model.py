@@ -92,6 +92,24 @@ class Group:
 
 
 @dataclass(frozen=True)
+class ExchangePolicy:
+    """A client's token-exchange policy (RFC 8693), ``Clients/<name>/TokenExchange``.
+
+    The rules it feeds are listed in ``oauth/grants/token_exchange.py``.
+
+    The defaults are gridauth's default: delegation only, for the audiences the client may ask
+    anyway, any of the subject token's scopes, any group, no refresh token.
+    """
+
+    audiences: tuple[str, ...] | None = None  # ``Audiences``: None: the client's own ``Audiences``
+    scopes: tuple[str, ...] = ()  # ``Scopes``: the plain scopes an exchanged token may carry; (): any
+    groups: tuple[str, ...] = ()  # ``Groups``: whose tokens (in which groups) may be exchanged; (): any
+    impersonation: bool = False  # ``Impersonation``: without an actor_token, issue tokens without ``act``
+    refresh_tokens: bool = False  # ``RefreshTokens``: requested_token_type refresh_token is allowed
+    refresh_token_lifetime: int | None = None  # ``RefreshTokenLifetime``: None: the client's, else the default
+
+
+@dataclass(frozen=True)
 class Client:
     """An OAuth client, ``/DIRAC/Security/Authorization/Clients/<name>``."""
 
@@ -113,6 +131,8 @@ class Client:
     access_token_type: str = "DPoP"
     # ``RevokeOnTheft``: a refresh token that looks stolen revokes every grant of its user from this client.
     revoke_on_theft: bool = False
+    # ``TokenExchange``: what the client may do with the token-exchange grant (when it has it).
+    exchange: ExchangePolicy = field(default_factory=ExchangePolicy)
 
     @property
     def refreshes_without_dpop(self) -> bool:

@@ -25,7 +25,7 @@ class GrantRow(Base):
     tokens are not stored: each one names its grant and the grant's ``generation`` when it was
     issued (in its ``jti``), and is active only while the grant is not revoked and still at that
     generation. A refresh bumps the generation (which ends the earlier access tokens); revoking the
-    grant ends them all.
+    grant ends them all, and the grants exchanged from it (``parent_id``).
     """
 
     __tablename__ = "grants"
@@ -54,6 +54,11 @@ class GrantRow(Base):
     purge_at: Mapped[int] = mapped_column(BigInteger, index=True)
     # The RFC 7638 thumbprint of the DPoP key the refresh token is bound to (RFC 9449 §5); NULL: not bound.
     dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A grant made by a token exchange (RFC 8693) names the grant of its subject token: revoking that
+    # grant revokes this one (and what was exchanged from it in turn). NULL: a login's grant.
+    parent_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # The ``act`` claim (JSON) of the access tokens of an exchanged grant (delegation); NULL: none.
+    actor: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DPoPProofRow(Base):

@@ -54,6 +54,9 @@ class NewGrant:
     dpop_jkt: str | None = None
     # The client's address at the token request (as the access log shows it), or None.
     address: str | None = None
+    # A token exchange's grant: the grant of its subject token, and the ``act`` claim (JSON) of its tokens.
+    parent_id: str | None = None
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,8 @@ class Grant:
     idp: str | None
     generation: int
     dpop_jkt: str | None = None
+    parent_id: str | None = None
+    actor: str | None = None
 
     def live(self, now: int) -> bool:
         """Neither revoked nor past its lifetime at *now*."""
@@ -124,14 +129,28 @@ def _one_grant(connection: Connection, query: Select[Any], params: dict[str, str
 
 
 def revoke_grants(session: Session, which: ColumnElement[bool], now: int) -> int:
-    """Revoke the live grants *which* selects, in *session*'s transaction; how many were live.
+    """Revoke the live grants *which* selects, then the grants exchanged from them, generation by generation.
 
-    A revoked grant keeps nothing active (its refresh token and every access token from it end),
-    so its row may go at the next purge.
+    In *session*'s transaction. A revoked grant keeps nothing active (its refresh token and every
+    access token from it end), so its row may go at the next purge. The children are found by
+    locking reads (``FOR UPDATE``), which see an exchange committed while this transaction waited
+    for the parent's lock. Returns how many of *which* were live.
     """
-    return rowcount(session.execute(update(GrantRow).where(which, GrantRow.revoked_at.is_(None))
-                                    .values(revoked_at=now, purge_at=now)
-                                    .execution_options(synchronize_session=False)))
+    def revoke(condition: ColumnElement[bool]) -> int:
+        return rowcount(session.execute(update(GrantRow).where(condition, GrantRow.revoked_at.is_(None))
+                                        .values(revoked_at=now, purge_at=now)
+                                        .execution_options(synchronize_session=False)))
+    count = revoke(which)
+    parents = list(session.scalars(select(GrantRow.id).where(which, GrantRow.revoked_at == now)))
+    seen = set(parents)
+    while parents:
+        children = [child for child in session.scalars(
+            select(GrantRow.id).where(GrantRow.parent_id.in_(parents)).with_for_update()) if child not in seen]
+        if children:
+            revoke(GrantRow.id.in_(children))
+        seen.update(children)
+        parents = children
+    return count
 
 
 def _renew(connection: Connection, params: dict[str, object]) -> int | None:
@@ -157,7 +176,8 @@ class TokenStore:
                         scope=grant.scope, auth_time=grant.auth_time, issued_at=grant.issued_at,
                         expires_at=grant.expires_at, revoked_at=None, idp=grant.idp, generation=0,
                         last_used_at=grant.issued_at, last_address=stored_address(grant.address),
-                        purge_at=max(grant.expires_at, grant.tokens_until), dpop_jkt=grant.dpop_jkt)
+                        purge_at=max(grant.expires_at, grant.tokens_until), dpop_jkt=grant.dpop_jkt,
+                        parent_id=grant.parent_id, actor=grant.actor)
 
     def create_grant(self, grant: NewGrant, refresh_token: str | None) -> GrantRow:
         """Store a new grant whose refresh token is *refresh_token* (only its hash is kept; None: no refresh)."""
@@ -205,6 +225,17 @@ class TokenStore:
                 session.add(row)
             return claimed
         return row if self.db.atomic(work) else None
+
+    def create_exchanged_grant(self, grant: NewGrant, refresh_token: str, now: int) -> GrantRow | None:
+        """Store the grant of a token exchange, if its parent grant (``grant.parent_id``) is live; else None.
+
+        The parent is claimed by a conditional UPDATE in the same transaction, which takes its row
+        lock: a revocation of the parent that commits first leaves no grant made; one that comes
+        after finds the new grant among the parent's children and revokes it too (:func:`revoke_grants`).
+        """
+        parent = and_(GrantRow.id == grant.parent_id, GrantRow.revoked_at.is_(None), GrantRow.expires_at > now)
+        return self._create_grant_claiming(
+            lambda _: update(GrantRow).where(parent).values(last_used_at=now), grant, refresh_token)
 
     def code_replayed(self, code_hash: str, now: int) -> None:
         """A second exchange of a code: mark it, and revoke the grant the first exchange created (one transaction)."""

@@ -42,10 +42,15 @@ def requested(data: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(asked)
 
 
-def allowed_targets(client: Client, data: Mapping[str, str]) -> tuple[str, ...]:
-    """The audiences *data* asks for, when *client* may ask for every one; else ``invalid_target``."""
+def allowed_targets(client: Client, data: Mapping[str, str], audiences: tuple[str, ...] | None = None
+                    ) -> tuple[str, ...]:
+    """The audiences *data* asks for, when *client* may ask for every one; else ``invalid_target``.
+
+    *audiences*: what the client may ask in this grant, when not its ``Audiences`` (a token exchange's policy).
+    """
     asked = requested(data)
-    refused = [value for value in asked if value not in client.audiences]
+    allowed = client.audiences if audiences is None else audiences
+    refused = [value for value in asked if value not in allowed]
     if refused:
         raise InvalidTargetError(f"the client may not ask for the audience {shown(refused[0])}")
     return asked
@@ -66,8 +71,13 @@ class TargetedGrant:
 
     def authenticate_token_endpoint_client(self) -> Any:  # noqa: D102 - authlib hook
         client = super().authenticate_token_endpoint_client()  # type: ignore[misc]
-        self.asked = allowed_targets(client.client, self.request.payload.data)  # type: ignore[attr-defined]
+        self.asked = allowed_targets(client.client, self.request.payload.data,  # type: ignore[attr-defined]
+                                     self.target_audiences(client.client))
         return client
+
+    def target_audiences(self, client: Client) -> tuple[str, ...] | None:
+        """What *client* may ask as ``aud`` in this grant; None: its ``Audiences`` (a grant may say otherwise)."""
+        return None
 
     def generate_token(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - authlib hook
         with self.server.issuer.audience(self.asked):  # type: ignore[attr-defined]

@@ -151,7 +151,7 @@ class IntrospectionEndpoint(AnyHint, _Introspection):
                 body["token_type"] = "DPoP"
         if token.kind == "access_token":
             claims = token.claims
-            for name in ("sub", "aud", "jti", "nbf", "vo", "dirac_group", "dirac_properties", "wlcg.groups"):
+            for name in ("sub", "aud", "jti", "nbf", "vo", "dirac_group", "dirac_properties", "wlcg.groups", "act"):
                 if name in claims:
                     body[name] = claims[name]
             if "preferred_username" in claims:

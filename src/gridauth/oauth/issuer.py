@@ -76,15 +76,16 @@ class AccessTokenIssuer(JWTBearerTokenGenerator):
         own = client.client.access_token_lifetime
         return own if own is not None else self.registry().settings.lifetimes.access_token
 
-    def claims(self, client: OAuthClient, grant_type: str, user: GridUser | None, scope: str) -> dict[str, Any]:
-        """Every claim of a new access token."""
+    def claims(self, client: OAuthClient, grant_type: str, user: GridUser | None, scope: str,
+               expires_in: int | None = None) -> dict[str, Any]:
+        """Every claim of a new access token; it lives *expires_in* seconds, else :meth:`lifetime`."""
         settings = self.registry().settings
         now = self.clock.now()
         claims: dict[str, Any] = {
             "iss": settings.issuer,
             "sub": user.get_user_id() if user else client.get_client_id(),
             "aud": audience_claim(_ASKED.get(), settings.audience or settings.issuer),
-            "exp": now + self.lifetime(client, grant_type),
+            "exp": now + (expires_in or self.lifetime(client, grant_type)),
             "iat": now,
             "nbf": now,
             "jti": token_id(user),
@@ -101,6 +102,8 @@ class AccessTokenIssuer(JWTBearerTokenGenerator):
             })
             if user.auth_time:
                 claims["auth_time"] = user.auth_time
+            if user.actor:
+                claims["act"] = user.actor
             if settings.wlcg_claims:
                 claims["wlcg.ver"] = WLCG_VERSION
                 claims["wlcg.groups"] = [f"/{member.vo}", f"/{member.vo}/{member.group}"]
@@ -119,7 +122,7 @@ class AccessTokenIssuer(JWTBearerTokenGenerator):
         A bound access token carries ``cnf.jkt`` and is answered with ``token_type: DPoP``.
         """
         scope = self.get_allowed_scope(client, scope)
-        claims = self.claims(client, grant_type, user, scope)
+        claims = self.claims(client, grant_type, user, scope, expires_in)
         if jkt is not None:
             claims["cnf"] = {"jkt": jkt}
         token: dict[str, Any] = {"token_type": "DPoP" if jkt else "Bearer", "access_token": self.keyring.sign(claims),

@@ -48,5 +48,5 @@ def build_metadata(registry: Registry, server: GridAuthorizationServer) -> dict[
         "id_token_signing_alg_values_supported": [settings.signing_algorithm],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "auth_time", "jti", "nonce", "email", "name",
                              "client_id", "scope", "preferred_username",
-                             "vo", "dirac_group", "dirac_properties", "groups", "wlcg.ver", "wlcg.groups"],
+                             "vo", "dirac_group", "dirac_properties", "groups", "wlcg.ver", "wlcg.groups", "act"],
     }

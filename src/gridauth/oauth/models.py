@@ -85,6 +85,8 @@ class GridUser:
     grant_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     idp: str | None = None  # the identity provider of the login (an authoritative one may stand for the registry)
     generation: int = 0  # the grant's generation the access token belongs to
+    # The ``act`` claim (RFC 8693 §4.1) of a delegated token: who acts for the user, earlier actors nested.
+    actor: dict[str, Any] | None = None
 
     def get_user_id(self) -> str:
         """The registry user name: the ``sub`` of the tokens (stable and unique for this issuer)."""

@@ -34,8 +34,8 @@ _DESCRIPTION_CHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 SYNTAX: Mapping[str, re.Pattern[str]] = {
     **dict.fromkeys(("scope", "prompt", "response_mode", "code_challenge_method"), _NQCHAR_WORDS),
     "response_type": _WORDS,
-    **dict.fromkeys(("grant_type", "redirect_uri", "post_logout_redirect_uri", "resource", "audience", "request_uri"),
-                    _URI),
+    **dict.fromkeys(("grant_type", "redirect_uri", "post_logout_redirect_uri", "resource", "audience", "request_uri",
+                     "subject_token_type", "actor_token_type", "requested_token_type"), _URI),
 }
 # May be sent several times (RFC 8707 §2): the values are kept joined by single spaces, each checked alone.
 REPEATABLE = ("resource", "audience")

@@ -31,6 +31,7 @@ from .grants.authorization_code import REPLAYED_CODE, AuthorizationCodeGrant, S2
 from .grants.client_credentials import ClientCredentialsGrant
 from .grants.device_code import USED_DEVICE_CODE, DeviceAuthorizationEndpoint, DeviceCodeGrant, DeviceCredential
 from .grants.refresh_token import PURGE_MARGIN, RefreshTokenGrant
+from .grants.token_exchange import TokenExchangeGrant
 from .issuer import AccessTokenIssuer
 from .keys import KeyRing
 from .models import GridUser, OAuthClient, TokenRef
@@ -73,6 +74,7 @@ class GridAuthorizationServer(AuthorizationServer):
         self.register_grant(DeviceCodeGrant)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(RefreshTokenGrant)
+        self.register_grant(TokenExchangeGrant)
         self.register_endpoint(DeviceAuthorizationEndpoint)
         self.register_endpoint(RevocationEndpoint)
         self.register_endpoint(IntrospectionEndpoint)

@@ -19,7 +19,12 @@
   with a proof by that key, checked before the grant is renewed: otherwise nothing is issued. A
   client whose ``DPoP`` is ``required`` needs a proof for an unbound refresh token too.
 - A refresh token of a revoked grant, or a bound one without a proof by its key, is recorded as a
-  possible theft (``oauth/theft.py``), which may revoke the user's other grants from the client.
+  possible theft (``oauth/theft.py``), which may revoke the user's other grants from the client;
+  but not that of an exchanged grant revoked with the grant it was exchanged from (the service
+  learns that the user's grant ended).
+- A grant made by a token exchange (``token_exchange.py``) is refreshed only while the client's
+  exchange policy still allows it refresh tokens for the group; its access tokens carry the grant's
+  ``act`` and expire with the grant at the latest.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from ..models import GridUser, OAuthClient, TokenRef
 from ..scopes import ScopeRequest, canonical
 from ..services import GrantServices
 from ..theft import suspected_theft
+from .exchange_rules import policy_refusal, stored_actor
 from .membership import UserSuspended, current_membership, revoke_refused_grant
 
 # A grant row stays this long past the expiry of its newest access token (clocks read a moment apart).
@@ -65,10 +71,17 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
             raise InvalidGrantError("unknown refresh token")
         now = self.server.clock.now()
         row = self.server.tokens.grant_by_refresh_token(refresh_token)
-        if row is not None and row.revoked_at is not None:
+        if row is not None and row.revoked_at is not None and not self.revoked_with_parent(row):
             suspected_theft(self.server, row, "revoked_grant", getattr(self.request, "client_address", None), now)
         row = live_grant(row, now)
         return TokenRef("refresh_token", row.client_id, row, now)
+
+    def revoked_with_parent(self, row: Grant) -> bool:
+        """Whether *row*, revoked, is an exchanged grant whose parent is revoked (or gone) too: no theft."""
+        if row.parent_id is None:
+            return False
+        parent = self.server.tokens.grant(row.parent_id)
+        return parent is None or parent.revoked_at is not None
 
     def scopes(self, token: TokenRef) -> tuple[ScopeRequest, ScopeRequest]:
         """(granted, asked): the grant's scope and the asked one (the grant's when none), parsed once per refresh.
@@ -145,7 +158,11 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
                 raise
             self.server.tokens.revoke_grant(grant.id, token.now)
             raise InvalidGrantError(f"{error.description}; the refresh token was revoked") from None
-        return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp)
+        if grant.parent_id is not None and (refusal := policy_refusal(self.request.client.client, grant.group_name,
+                                                                      refresh=True)):
+            raise InvalidGrantError(refusal)
+        return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp,
+                        actor=stored_actor(grant.actor))
 
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:
         """Renew the grant (one transaction), then sign an access token of its new generation; no refresh token."""
@@ -160,7 +177,10 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
         grant = live_grant(after, now)
         refresh_token.row = grant
         user = dataclasses.replace(user, generation=grant.generation)
-        return self.generate_token(user=user, scope=scope, include_refresh_token=False)
+        # An exchanged grant's tokens never outlive it (its end is that of the user's grant, or before).
+        expires_in = min(self.server.issuer.lifetime(client, self.GRANT_TYPE), grant.expires_at - now) \
+            if grant.parent_id is not None else None
+        return self.generate_token(user=user, scope=scope, expires_in=expires_in, include_refresh_token=False)
 
     def revoke_old_credential(self, refresh_token: TokenRef) -> None:
         """Nothing left to do: :meth:`issue_token` moved the grant to a new generation, which ended the older tokens."""
