@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .clock import Clock
 from .config.registry import Registry
 from .config.reload import RegistryHolder
+from .config.store import VersionStore
 from .db import schema
 from .db.accounts import AccountStore
 from .db.engine import Database
@@ -83,6 +84,14 @@ class ServiceContext:
         """Make sure a signing key of the configured algorithm exists (the first one of a new database)."""
         retire_after = max_access_token_lifetime(self.registry) + 60
         return self.keyring.ensure(self.registry.settings.signing_algorithm, retire_after=retire_after)
+
+    def config_store(self, lock_timeout: float = 10.0) -> VersionStore:
+        """The store that edits the configuration this process serves: its file, or the database's versions.
+
+        The one place where the admin API and the console get their store, so that an edit made
+        through them goes where the served configuration comes from (the holder's source).
+        """
+        return self.holder.source.store(lock_timeout)
 
     @property
     def registry(self) -> Registry:

@@ -13,7 +13,7 @@ from ..clock import Clock
 from ..config.cfgfile import parse
 from ..config.paths import database_url
 from ..errors import EditError
-from .common import add_config_option, add_db_option, add_edit_options, csv, print_json, store_from
+from .common import add_config_option, add_edit_options, csv, print_json, store_from
 
 MIN_PASSWORD = 8
 
@@ -25,7 +25,7 @@ def _edit(args: argparse.Namespace, change: Callable[..., Any], what: str) -> An
     def apply(cfg: Any) -> None:
         result["value"] = change(cfg)
 
-    version = store_from(args).edit(apply, args.author, args.comment or f"admin {what}")
+    version = store_from(args).edit(apply, args.author, args.comment or f"admin {what}", args.base_version)
     if version is not None:
         print(f"{what}: written as version {version.id}", file=sys.stderr)
     value = result.get("value")
@@ -36,7 +36,7 @@ def _edit(args: argparse.Namespace, change: Callable[..., Any], what: str) -> An
 
 def _list(args: argparse.Namespace, lister: Callable[[Any], list[dict[str, Any]]]) -> int:
     store = store_from(args)
-    rows = lister(parse(store.read(), str(store.path)))
+    rows = lister(parse(store.read(), store.source))
     if args.json:
         print_json(rows)
         return 0
@@ -50,7 +50,10 @@ def _list(args: argparse.Namespace, lister: Callable[[Any], list[dict[str, Any]]
 def _cmd(parent: argparse._SubParsersAction, name: str, help_: str, func: Callable[[argparse.Namespace], int],
          editing: bool = True) -> argparse.ArgumentParser:
     parser = parent.add_parser(name, help=help_)
-    (add_edit_options if editing else add_config_option)(parser)
+    if editing:
+        add_edit_options(parser)
+    else:
+        add_config_option(parser, store=True)
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.set_defaults(func=func)
     return parser
@@ -211,8 +214,7 @@ def _client_remove(a: argparse.Namespace) -> int:
 
 def _add_passwd(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("passwd", help="set a local-account password (read from standard input unless a terminal)")
-    add_config_option(p)
-    add_db_option(p)
+    add_config_option(p, store=True)
     p.add_argument("name", help="registry user name")
     p.set_defaults(func=_passwd)
 

@@ -1,16 +1,22 @@
-"""``gridauth config``: show, get, set, delete, validate, history, diff, rollback."""
+"""``gridauth config``: show, get, set, delete, validate, history, diff, rollback, export, import.
+
+Every subcommand works on the configuration wherever it lives (``store_from``): this host's file, or
+the versions published in the database (``--config-store database``). ``export`` and ``import`` move
+whole files: an exported text edited by hand is published back with the same validation as any edit.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from diraccfg import CFG
 
 from ..config import cfgfile
 from ..config.builder import load_text, read_text
 from ..config.guard import require_essentials
-from ..config.paths import config_path
+from ..config.registry import Registry
 from ..errors import EditError
 from .common import add_config_option, add_edit_options, store_from
 
@@ -21,12 +27,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cmds = parser.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
 
     show = cmds.add_parser("show", help="print the configuration, or the section at PATH")
-    add_config_option(show)
+    add_config_option(show, store=True)
     show.add_argument("path", nargs="?", default="/")
     show.set_defaults(func=cmd_show)
 
     get = cmds.add_parser("get", help="print the value of the option at PATH")
-    add_config_option(get)
+    add_config_option(get, store=True)
     get.add_argument("path")
     get.set_defaults(func=cmd_get)
 
@@ -42,16 +48,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     delete.set_defaults(func=cmd_delete)
 
     validate = cmds.add_parser("validate", help="check a configuration file and list every error")
-    add_config_option(validate)
+    add_config_option(validate, store=True)
     validate.add_argument("file", nargs="?", help="file to check (default: the configuration)")
     validate.set_defaults(func=cmd_validate)
 
     history = cmds.add_parser("history", help="list the versions, oldest first: id, time, author, comment")
-    add_config_option(history)
+    add_config_option(history, store=True)
     history.set_defaults(func=cmd_history)
 
     diff = cmds.add_parser("diff", help="diff two versions (default: the previous version and the file)")
-    add_config_option(diff)
+    add_config_option(diff, store=True)
     diff.add_argument("v1", nargs="?")
     diff.add_argument("v2", nargs="?")
     diff.set_defaults(func=cmd_diff)
@@ -60,6 +66,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_edit_options(rollback)
     rollback.add_argument("version")
     rollback.set_defaults(func=cmd_rollback)
+
+    export = cmds.add_parser("export", help="print the whole text of the current version (or of version V)")
+    add_config_option(export, store=True)
+    export.add_argument("--version", metavar="V", help="a version of the history (default: the current one)")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    export.set_defaults(func=cmd_export)
+
+    import_ = cmds.add_parser("import", help="publish a whole file as the next version (validated first); "
+                                            "the first version of the database mode")
+    add_edit_options(import_)
+    import_.add_argument("file", help="a CFG file (e.g. one exported and edited by hand)")
+    import_.set_defaults(func=cmd_import)
 
 
 def _report(version: object) -> None:
@@ -72,7 +90,7 @@ def _report(version: object) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     """Print the whole file, a section, or an option's ``name = value``."""
     store = store_from(args)
-    cfg = cfgfile.parse(store.read(), str(store.path))
+    cfg = cfgfile.parse(store.read(), store.source)
     if args.path.strip("/") == "":
         sys.stdout.write(cfgfile.serialize(cfg))
         return 0
@@ -89,7 +107,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     """Print one option's value."""
     store = store_from(args)
-    node = cfgfile.lookup(cfgfile.parse(store.read(), str(store.path)), args.path)
+    node = cfgfile.lookup(cfgfile.parse(store.read(), store.source), args.path)
     if node is None:
         raise EditError(f"{args.path}: no such option")
     if isinstance(node, CFG):
@@ -101,7 +119,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     """Set one option, validated and recorded."""
     version = store_from(args).edit(lambda cfg: cfgfile.set_option(cfg, args.path, args.value),
-                                    args.author, args.comment or f"set {args.path}")
+                                    args.author, args.comment or f"set {args.path}", args.base_version)
     _report(version)
     return 0
 
@@ -109,19 +127,30 @@ def cmd_set(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete one option or section, validated and recorded."""
     version = store_from(args).edit(lambda cfg: cfgfile.delete(cfg, args.path),
-                                    args.author, args.comment or f"delete {args.path}")
+                                    args.author, args.comment or f"delete {args.path}", args.base_version)
     _report(version)
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check a file; print ``OK`` with counts, or every error (exit 3), an empty or cut-short registry included."""
-    path = args.file or str(config_path(args.config))
-    registry = load_text(read_text(path), path)
-    require_essentials(registry, path)
-    print(f"{path}: OK ({len(registry.vos)} VOs, {len(registry.groups)} groups, {len(registry.users)} users, "
+    """Check a file (or the current configuration); print ``OK`` with counts, or every error (exit 3), an empty or
+    cut-short registry included."""
+    if args.file:
+        source, text = args.file, read_text(args.file)
+    else:
+        store = store_from(args)
+        source, text = store.source, store.read()
+    registry = _checked(text, source)
+    print(f"{source}: OK ({len(registry.vos)} VOs, {len(registry.groups)} groups, {len(registry.users)} users, "
           f"{len(registry.clients)} clients, {len(registry.idps)} identity providers)")
     return 0
+
+
+def _checked(text: str, source: str) -> Registry:
+    """*text* validated as a whole registry that a server would serve (not empty, not cut short)."""
+    registry = load_text(text, source)
+    require_essentials(registry, source)
+    return registry
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -139,5 +168,25 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Restore a version's text as a new version."""
-    _report(store_from(args).rollback(args.version, args.author, args.comment))
+    _report(store_from(args).rollback(args.version, args.author, args.comment, args.base_version))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The exact text of the current version (or *--version*), for a hand edit or a copy."""
+    store = store_from(args)
+    text = store.text_of(args.version) if args.version is not None else store.read()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Publish a whole file as the next version, with the checks of ``validate`` first."""
+    text = read_text(args.file)
+    _checked(text, args.file)
+    store = store_from(args)
+    _report(store.replace(text, args.author, args.comment or f"import {Path(args.file).name}", args.base_version))
     return 0

@@ -33,6 +33,8 @@ class Registry:
     # When this process started serving this version (Unix time in whole seconds, as the clock; 0 when not
     # served: a snapshot built outside a RegistryHolder).
     served_since: int = 0
+    # The id of this text in the configuration's history (``gridauth config history``), when the holder knows it.
+    history_version: int | None = None
 
     @classmethod
     def build(
