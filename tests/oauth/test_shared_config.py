@@ -28,6 +28,7 @@ from gridauth.db import schema
 from gridauth.db.config_versions import DatabaseConfigSource, DatabaseConfigStore, NoConfiguration
 from gridauth.db.engine import Database
 from gridauth.errors import ConfigInvalid, LockTimeout, UnknownVersion, VersionConflict
+from gridauth.service import ServiceContext
 from harness import EXAMPLE, http
 from oauth.real_serve import Serve, start_serve
 
@@ -67,15 +68,15 @@ def hosts(tmp_path: Path, db_url: str, gridauth: Any) -> tuple[Host, Host]:
     return a, b
 
 
-def _serve(host: Host, db_url: str) -> Serve:
-    return start_serve(host.config, db_url, host.directory, "--reload-interval", "0.5", env=host.env)
+def _serve(host: Host, db_url: str, *extra: str) -> Serve:
+    return start_serve(host.config, db_url, host.directory, "--reload-interval", "0.5", *extra, env=host.env)
 
 
 @pytest.fixture
 def serving(hosts: tuple[Host, Host], db_url: str) -> Iterator[tuple[Serve, Serve]]:
     """``gridauth serve`` on each host."""
     a, b = hosts
-    servers = [_serve(a, db_url)]
+    servers = [_serve(a, db_url, "--processes", "2")]  # workers forked from the parent look on their own
     try:
         servers.append(_serve(b, db_url))
         yield servers[0], servers[1]
@@ -123,6 +124,8 @@ def test_an_edit_on_one_host_is_served_by_the_other(hosts: tuple[Host, Host], se
         assert [line.split("\t")[0] for line in lines] == ["1", "2"]
         assert lines[0].endswith("\tadmin-a\timport gridauth.cfg")
         assert lines[1].endswith("\tadmin-a\tadmin client add farm-service")
+    # the other commands of a host read the database's configuration too (the signing algorithm here)
+    assert gridauth("keys", "list", "--json", env=b.env, ok=True).stdout.count('"alg": "RS256"') == 1
     # the database is the configuration: host A's file is what was imported, untouched
     assert a.config.read_text(encoding="utf-8") == EXAMPLE.read_text(encoding="utf-8")
     assert not a.config.with_name("gridauth.cfg.history").exists()
@@ -255,6 +258,9 @@ def test_the_source_is_looked_at_by_version_id_and_reloaded(database: Database) 
     assert holder.changed() and holder.check()
     assert holder.current.history_version == 2 and holder.current.user("bob").email == "b@example.org"
     assert not holder.changed()
+    # what the admin API and console will edit through: the store of the configuration served
+    served = ServiceContext(holder, database).config_store()
+    assert isinstance(served, DatabaseConfigStore) and served.latest() == 2
 
 
 def test_file_mode_health_reports_the_recorded_version(config_file: Path, db_url: str) -> None:
@@ -264,6 +270,7 @@ def test_file_mode_health_reports_the_recorded_version(config_file: Path, db_url
     service = Service(config_file, db_url)
     try:
         assert http(service.url + "/health").body["config"]["history_version"] is None
+        assert service.context.config_store().source == str(config_file.resolve())  # the file served
         service.edit(lambda cfg: cfgfile.set_option(cfg, "/Registry/Users/bob/Email", "b@example.org"))
         assert http(service.url + "/health").body["config"]["history_version"] == 2  # 1: the file as it was
     finally:
