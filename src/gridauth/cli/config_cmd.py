@@ -141,6 +141,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         store = store_from(args)
         source, text = store.source, store.read()
     registry = _checked(text, source)
+    for warning in registry.warnings:
+        print(f"gridauth: warning: {warning}", file=sys.stderr)
     print(f"{source}: OK ({len(registry.vos)} VOs, {len(registry.groups)} groups, {len(registry.users)} users, "
           f"{len(registry.clients)} clients, {len(registry.idps)} identity providers)")
     return 0

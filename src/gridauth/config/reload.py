@@ -129,6 +129,8 @@ class RegistryHolder:
         registry = load_text(text, self.source.name, self.default_issuer)
         log.debug("configuration %s read in %.3f s: version %s (%d users)", self.source.name,
                   time.perf_counter() - start, registry.version, len(registry.users))
+        for warning in registry.warnings:  # once per version read
+            log.warning("configuration %s: %s; the rest serves", self.source.name, warning)
         return registry
 
     @property
