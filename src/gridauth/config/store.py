@@ -13,6 +13,7 @@ made by hand outside gridauth is noticed and recorded as its own version before 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import difflib
 import fcntl
@@ -30,7 +31,7 @@ from pathlib import Path
 from diraccfg import CFG
 
 from .. import audit
-from ..errors import ConcurrentModification, ConfigInvalid, LockTimeout, UnknownVersion, VersionConflict
+from ..errors import ConcurrentModification, ConfigInvalid, ConfigIssue, LockTimeout, UnknownVersion, VersionConflict
 from .builder import load_text, read_text
 from .cfgfile import parse, serialize
 from .registry import Registry
@@ -103,6 +104,15 @@ def version_number(version: int | str) -> int:
 def not_in_history(number: int) -> UnknownVersion:
     """The error for a version id the history does not hold."""
     return UnknownVersion(f"version {number} is not in the history (see gridauth config history)")
+
+
+@contextlib.contextmanager
+def unlocated() -> Iterator[None]:
+    """Errors of an edit's result without line numbers: the edited text is nowhere to look the lines up in."""
+    try:
+        yield
+    except ConfigInvalid as exc:
+        raise ConfigInvalid([dataclasses.replace(issue, line=None) for issue in exc.issues], exc.source) from None
 
 
 def wait_for_lock(take: Callable[[], bool], timeout: float, busy: str, pause: float = 0.02) -> None:
@@ -185,14 +195,31 @@ class VersionStore(ABC):
                 f"{self.source}: the edit was based on version {base_version}, but version {latest} is "
                 "the latest (another edit came first); nothing written, look at the change and edit again")
 
-    def validate(self, new_text: str, author: str | None, comment: str) -> None:
-        """Validate *new_text* as a whole registry; a refusal is audited and raises :class:`ConfigInvalid`."""
+    def validate(self, new_text: str, author: str | None, comment: str, before: str | None = None) -> None:
+        """Validate *new_text* as a whole registry; a refusal is audited and raises :class:`ConfigInvalid`.
+
+        With *before* (an edit's text before the change), a dangling reference the edit adds (a VO's
+        unknown identity provider or administrator: a warning in a site's file) is refused too: made by an
+        edit, it is a typo or a removal that forgot a reference, not a part of the site kept elsewhere.
+        """
         try:
-            load_text(new_text, self.source)  # raises ConfigInvalid with every error
+            registry = load_text(new_text, self.source)  # raises ConfigInvalid with every error
+            if registry.warnings and before is not None and (
+                    added := _added_warnings(registry.warnings, before, self.source)):
+                raise ConfigInvalid(added, self.source)
         except ConfigInvalid as exc:
             audit.record("config_edit", "refused", user=author or default_author(), reason=comment,
                          error=f"{len(exc.issues)} error(s)")
             raise
+
+
+def _added_warnings(warnings: tuple[ConfigIssue, ...], before: str, source: str) -> list[ConfigIssue]:
+    """The *warnings* that the text *before* did not have (none when it was invalid: nothing to compare)."""
+    try:
+        known = {(w.where, w.reason) for w in load_text(before, source).warnings}
+    except ConfigInvalid:
+        return []
+    return [w for w in warnings if (w.where, w.reason) not in known]
 
 
 class ConfigStore(VersionStore):
@@ -264,7 +291,8 @@ class ConfigStore(VersionStore):
             text = self.read()
             cfg = parse(text, str(self.path))
             change(cfg)
-            return self._commit(text, serialize(cfg), author, comment, base_version)
+            with unlocated():
+                return self._commit(text, serialize(cfg), author, comment, base_version, before=text)
 
     def rollback(self, version: int | str, author: str | None = None, comment: str = "",
                  base_version: int | None = None) -> Version | None:
@@ -286,12 +314,12 @@ class ConfigStore(VersionStore):
         return versions[-1].id if versions else None
 
     def _commit(self, old_text: str, new_text: str, author: str | None, comment: str,
-                base_version: int | None = None) -> Version | None:
+                base_version: int | None = None, before: str | None = None) -> Version | None:
         self._record_if_unrecorded(old_text)
         self.check_base(self.history()[-1].id, base_version)
         if new_text == old_text:
             return None
-        self.validate(new_text, author, comment)
+        self.validate(new_text, author, comment, before)
         if _sha(self.read()) != _sha(old_text):
             raise ConcurrentModification(
                 f"{self.path}: the file changed on disk while this edit was prepared; nothing written, "

@@ -46,6 +46,7 @@ from ..config.store import (
     default_author,
     new_version,
     not_in_history,
+    unlocated,
     version_number,
     wait_for_lock,
 )
@@ -143,7 +144,8 @@ class DatabaseConfigStore(VersionStore):
                 raise _no_configuration(self.db)
             cfg = parse(latest[1], self.source)
             change(cfg)
-            return self._commit(lease, latest, serialize(cfg), author, comment, base_version)
+            with unlocated():
+                return self._commit(lease, latest, serialize(cfg), author, comment, base_version, before=latest[1])
 
     def replace(self, new_text: str, author: str | None = None, comment: str = "",
                 base_version: int | None = None) -> Version | None:
@@ -160,12 +162,12 @@ class DatabaseConfigStore(VersionStore):
                                 base_version)
 
     def _commit(self, lease: Lease, latest: tuple[int, str] | None, new_text: str, author: str | None,
-                comment: str, base_version: int | None) -> Version | None:
+                comment: str, base_version: int | None, before: str | None = None) -> Version | None:
         number = latest[0] if latest else None
         self.check_base(number, base_version)
         if latest is not None and new_text == latest[1]:
             return None
-        self.validate(new_text, author, comment)
+        self.validate(new_text, author, comment, before)
         version = new_version((number or 0) + 1, new_text, author or default_author(), comment)
 
         def publish(session: Session) -> None:
