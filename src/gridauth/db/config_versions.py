@@ -168,13 +168,14 @@ class DatabaseConfigStore(VersionStore):
         if latest is not None and new_text == latest[1]:
             return None
         self.validate(new_text, author, comment, before)
-        version = new_version((number or 0) + 1, new_text, author or default_author(), comment)
+        now = time.time()
+        version = new_version((number or 0) + 1, new_text, author or default_author(), comment, now)
 
         def publish(session: Session) -> None:
             if not lease.renew(session, int(time.time()), LOCK_HOLD):
                 raise LockTimeout(f"{self.source}: this edit held the lock for more than {LOCK_HOLD} s and another "
                                   "edit took it; nothing written, run the command again")
-            session.add(ConfigVersionRow(id=version.id, created_at=int(time.time()), author=version.author,
+            session.add(ConfigVersionRow(id=version.id, created_at=int(now), author=version.author,
                                          comment=version.comment, sha256=version.sha256, text=new_text))
 
         try:
