@@ -98,7 +98,7 @@ def gridauth_env(state_dir: Path) -> dict[str, str]:
     """Environment for gridauth subprocesses: private state dir, fixed author, no inherited config."""
     state_dir.mkdir(parents=True, exist_ok=True)
     environment = dict(os.environ)
-    for name in ("GRIDAUTH_CONFIG", "GRIDAUTH_DB", "GRIDAUTH_AUTHOR"):
+    for name in ("GRIDAUTH_CONFIG", "GRIDAUTH_CONFIG_STORE", "GRIDAUTH_DB", "GRIDAUTH_AUTHOR"):
         environment.pop(name, None)
     environment.update({"GRIDAUTH_STATE_DIR": str(state_dir), "GRIDAUTH_AUTHOR": "tester",
                         "PYTHONUNBUFFERED": "1"})

@@ -94,6 +94,34 @@ def test_rollback_to_an_invalid_version_is_refused(gridauth, cfg_copy: Path, hel
 
     result = gridauth("config", "rollback", "1", "--config", cfg_copy)
     lines = helpers.clean_failure(result, exit_code=3)
-    assert "gridauth: /Registry/Groups/dteam_user/Users: unknown user 'bobb'" in lines
+    assert "gridauth: /Registry/Groups/dteam_user/Users: unknown user 'bobb' (line 108)" in lines
     assert cfg_copy.read_bytes() == before
     assert comments(cfg_copy) == ["initial version", "fix bobb"]
+
+
+def test_export_and_import_of_whole_files_in_the_file_mode(gridauth, cfg_copy: Path, tmp_path: Path, helpers) -> None:
+    """``config export`` gives a version's exact text; ``config import`` publishes a file back, validated, on a base."""
+    gridauth("admin", "user", "add", "dave", "--groups", "dteam_user", "--config", cfg_copy, ok=True)  # versions 1, 2
+    exported = tmp_path / "exported.cfg"
+    gridauth("config", "export", "-o", exported, "--config", cfg_copy, ok=True)
+    assert exported.read_bytes() == cfg_copy.read_bytes()
+    assert gridauth("config", "export", "--version", "1", "--config", cfg_copy, ok=True).stdout.count("dave") == 0
+
+    edited = helpers.replace_once(exported.read_text(encoding="utf-8"), "bob@example.org", "bob@cern.ch")
+    exported.write_text(edited, encoding="utf-8")
+    gridauth("admin", "user", "modify", "carol", "--email", "c@example.org", "--config", cfg_copy, ok=True)  # 3
+    stale = gridauth("config", "import", exported, "--base-version", "2", "--config", cfg_copy)
+    assert "based on version 2, but version 3 is the latest" in helpers.clean_failure(stale, 6, one_line=True)[0]
+
+    gridauth("config", "export", "-o", exported, "--config", cfg_copy, ok=True)
+    exported.write_text(helpers.replace_once(exported.read_text(encoding="utf-8"), "bob@example.org", "bob@cern.ch"),
+                        encoding="utf-8")
+    done = gridauth("config", "import", exported, "--base-version", "3", "--config", cfg_copy, ok=True)
+    assert done.stderr.strip() == "written as version 4"
+    assert cfg_copy.read_text(encoding="utf-8") == exported.read_text(encoding="utf-8")
+    assert comments(cfg_copy)[-1] == "import exported.cfg"
+    emptied = tmp_path / "empty.cfg"
+    emptied.write_text("", encoding="utf-8")
+    refused = gridauth("config", "import", emptied, "--config", cfg_copy)  # the checks of validate first
+    assert refused.returncode == 3 and "nothing to serve" in refused.stderr
+    assert comments(cfg_copy)[-1] == "import exported.cfg"

@@ -66,16 +66,16 @@ def test_running_server_reloads_good_edits_and_refuses_bad_ones(gridauth, start_
 def test_server_refuses_to_start_on_an_invalid_file(gridauth, tmp_path: Path, example_text: str, helpers,
                                                     unused_port: int) -> None:
     invalid = tmp_path / "invalid.cfg"
-    invalid.write_text(with_group(example_text, BROKEN_GROUP).replace("VOAdmin = carol", "VOAdmin = zed"),
-                       encoding="utf-8")
+    invalid.write_text(with_group(example_text, BROKEN_GROUP).replace("DefaultGroup = lhcb_user",
+                                                                      "DefaultGroup = zed_user"), encoding="utf-8")
     database = f"sqlite:///{tmp_path / 'refused.sqlite'}"
     on_invalid, on_missing = gridauth.many([
         ("serve", "--config", invalid, "--port", str(unused_port), "--db", database),
         ("serve", "--config", tmp_path / "missing.cfg", "--port", str(unused_port), "--db", database),
     ])
     lines = helpers.clean_failure(on_invalid, exit_code=3)
-    assert "gridauth: /Registry/Groups/broken/Users: unknown user 'nobody'" in lines
-    assert "gridauth: /Registry/VO/lhcb/VOAdmin: unknown user 'zed'" in lines  # every error, not the first
+    assert "gridauth: /Registry/Groups/broken/Users: unknown user 'nobody' (line 131)" in lines
+    assert "gridauth: /Registry/VO/lhcb/DefaultGroup: unknown group 'zed_user' (line 80)" in lines  # every error
     assert "configuration file not found" in helpers.clean_failure(on_missing, exit_code=1, one_line=True)[0]
 
 

@@ -18,13 +18,14 @@ class GridauthError(Exception):
 
 @dataclass(frozen=True)
 class ConfigIssue:
-    """One problem in a configuration: where it is (a CFG path or ``line N``) and why."""
+    """One problem in a configuration: where it is (a CFG path, and the line when the text has one) and why."""
 
     where: str
     reason: str
+    line: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.reason}"
+        return f"{self.where}: {self.reason}" + (f" (line {self.line})" if self.line else "")
 
 
 class ConfigInvalid(GridauthError):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .clock import Clock
 from .config.registry import Registry
 from .config.reload import RegistryHolder
-from .config.store import ConfigStore
+from .config.store import VersionStore
 from .db import schema
 from .db.accounts import AccountStore
 from .db.engine import Database
@@ -57,7 +57,7 @@ class ServiceContext:
     server: GridAuthorizationServer = field(init=False)
     # Where administrators' edits go (the web console, the admin API): the one place that says which store the service
     # edits, so that a store of another kind (the configuration in the database) is plugged in here.
-    config_store: ConfigStore = field(init=False)
+    config_store: VersionStore = field(init=False)
     _metadata: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -67,7 +67,7 @@ class ServiceContext:
         self.guessing = Guessing(self.db, self.flows, self.accounts, PASSWORDS)
         self.keyring = KeyRing(KeyStore(self.db), self.clock)
         self.proofs = ProofStore(self.db)
-        self.config_store = ConfigStore(self.holder.path)
+        self.config_store = self.holder.source.store(10.0)  # its file, or the database's versions
         self.sessions = SessionStore(self.db)
         self.server = GridAuthorizationServer(self.tokens, self.flows, self.proofs, self.keyring, self.clock,
                                               lambda: self.registry)

@@ -479,3 +479,23 @@ def test_grants_from_before_token_exchange_keep_their_rows_and_are_no_ones_child
         assert service.introspect(exchanged.body["refresh_token"]) == {"active": False}
     finally:
         service.stop()
+
+
+def test_a_database_at_0004_gains_the_configuration_versions_and_keeps_its_rows(
+        engine: Engine, db_url: str, config_file: Path, gridauth: Any) -> None:
+    """Revision 0006 adds ``config_versions`` (empty: the file mode stays the default); rows are kept."""
+    at_revision(engine, "0004")
+    md = MetaData()
+    md.reflect(engine)
+    counter = {"key": "login-user:alice", "window_start": int(time.time()), "count": 2}
+    with engine.begin() as conn:
+        conn.execute(md.tables["rate_limits"].insert(), [counter])
+    assert "config_versions" not in inspect(engine).get_table_names()
+
+    gridauth("db", "upgrade", "--db", db_url, ok=True)
+    rows = read_back(engine)
+    assert rows["rate_limits"] == [counter] and rows["config_versions"] == []
+    imported = gridauth("config", "import", config_file, "--config-store", "database", "--db", db_url, ok=True)
+    assert imported.stderr.strip() == "written as version 1"
+    (version,) = read_back(engine)["config_versions"]
+    assert version["text"] == config_file.read_text(encoding="utf-8") and version["author"] == "tester"

@@ -21,7 +21,7 @@ from .. import audit
 from ..config import cfgfile
 from ..config.builder import load_text
 from ..config.guard import require_essentials
-from ..config.store import ConfigStore, Version, default_author
+from ..config.store import Version, VersionStore, default_author
 from ..errors import EditError, NotPermitted, UnknownName
 from . import authz
 from .authz import Administrator, check_change, require_globals, visible
@@ -51,7 +51,7 @@ def version_json(version: Version | None) -> dict[str, Any] | None:
 class ConfigAdmin:
     """The administrator's view of one configuration store."""
 
-    def __init__(self, store: ConfigStore) -> None:
+    def __init__(self, store: VersionStore) -> None:
         self.store = store
 
     def _refused(self, admin: Administrator, what: str, error: NotPermitted) -> NotPermitted:
@@ -71,7 +71,7 @@ class ConfigAdmin:
     @property
     def source(self) -> str:
         """How errors name the configuration (the file's path; a shared store names itself)."""
-        return str(getattr(self.store, "path", "configuration"))
+        return self.store.source
 
     # -- reading -------------------------------------------------------------------------------
     def latest(self) -> int | None:
@@ -133,13 +133,17 @@ class ConfigAdmin:
         self._globals(admin, "config diff")
         return self.store.diff(old, new)
 
-    def validate(self, admin: Administrator, text: str | None, source: str) -> dict[str, int]:
-        """Check *text* (None: the current configuration) as ``config validate`` does; the counts, or ConfigInvalid."""
+    def validate(self, admin: Administrator, text: str | None, source: str) -> tuple[dict[str, int], list[str]]:
+        """Check *text* (None: the current configuration) as ``config validate`` does.
+
+        The counts and the warnings (dangling references that only turn a feature off), or ConfigInvalid.
+        """
         self._globals(admin, "config validate")
         registry = load_text(self.store.read() if text is None else text, source)
         require_essentials(registry, source)
-        return {"vos": len(registry.vos), "groups": len(registry.groups), "users": len(registry.users),
-                "clients": len(registry.clients), "idps": len(registry.idps)}
+        counts = {"vos": len(registry.vos), "groups": len(registry.groups), "users": len(registry.users),
+                  "clients": len(registry.clients), "idps": len(registry.idps)}
+        return counts, [str(warning) for warning in registry.warnings]
 
     # -- writing -------------------------------------------------------------------------------
     def edit(self, admin: Administrator, steps: Sequence[Step], comment: str = "",

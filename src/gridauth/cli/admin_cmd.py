@@ -68,7 +68,10 @@ def _list(args: argparse.Namespace, kind: str) -> int:
 def _cmd(parent: argparse._SubParsersAction, name: str, help_: str, func: Callable[[argparse.Namespace], int],
          editing: bool = True) -> argparse.ArgumentParser:
     parser = parent.add_parser(name, help=help_)
-    (add_edit_options if editing else add_config_option)(parser)
+    if editing:
+        add_edit_options(parser)
+    else:
+        add_config_option(parser, store=True)
     add_server_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.set_defaults(func=func)
@@ -292,8 +295,7 @@ def _server(a: argparse.Namespace) -> int:
 
 def _add_passwd(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("passwd", help="set a local-account password (read from standard input unless a terminal)")
-    add_config_option(p)
-    add_db_option(p)
+    add_config_option(p, store=True)
     add_server_options(p)
     p.add_argument("name", help="registry user name")
     p.set_defaults(func=_passwd)

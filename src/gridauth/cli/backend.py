@@ -27,7 +27,6 @@ from ..client.errors import NotLoggedIn, ServerRefused
 from ..client.net import Answer
 from ..client.oauth import describe
 from ..config.builder import read_text
-from ..config.paths import config_path
 from ..config.store import Version
 from ..errors import API_ERRORS, ConfigInvalid, ConfigIssue, EditError
 from .common import store_from
@@ -59,8 +58,8 @@ class Backend(Protocol):
     def rollback(self, version: str, comment: str, base_version: int | None) -> int | None:
         """Make *version* current again; the new version's id."""
 
-    def validate(self, file: str | None) -> tuple[str, dict[str, int]]:
-        """(what was checked, its counts); :class:`ConfigInvalid` with every issue."""
+    def validate(self, file: str | None) -> tuple[str, dict[str, int], list[str]]:
+        """(what was checked, its counts, its warnings); :class:`ConfigInvalid` with every issue."""
 
 
 class LocalBackend:
@@ -94,9 +93,9 @@ class LocalBackend:
         written = self.actions.rollback(self.admin, version, comment, base_version)
         return written.id if written else None
 
-    def validate(self, file: str | None) -> tuple[str, dict[str, int]]:  # noqa: D102
-        path = file or str(config_path(self.args.config))
-        return path, self.actions.validate(self.admin, read_text(path), path)
+    def validate(self, file: str | None) -> tuple[str, dict[str, int], list[str]]:  # noqa: D102
+        source, text = (file, read_text(file)) if file else (self.actions.source, None)
+        return (source, *self.actions.validate(self.admin, text, source))
 
 
 def raise_for(answer: Answer) -> dict[str, Any]:
@@ -158,10 +157,11 @@ class RemoteBackend:
                                                   "base_version": base_version})
         return _version_id(answer.get("version"))
 
-    def validate(self, file: str | None) -> tuple[str, dict[str, int]]:  # noqa: D102
+    def validate(self, file: str | None) -> tuple[str, dict[str, int], list[str]]:  # noqa: D102
         body = {"text": read_text(file), "source": file} if file else {}
         answer = self._call("POST", "/validate", body)
-        return str(answer.get("source")), dict(answer.get("counts") or {})
+        return (str(answer.get("source")), dict(answer.get("counts") or {}),
+                [str(warning) for warning in answer.get("warnings") or ()])
 
 
     def set_password(self, name: str, read: Callable[[], str]) -> int:

@@ -6,14 +6,28 @@ import argparse
 import json
 from typing import Any
 
-from ..config.paths import config_path
-from ..config.store import ConfigStore
+from ..config.paths import STORES, config_path, config_store_kind, database_url
+from ..config.store import ConfigStore, VersionStore
 
 
-def add_config_option(parser: argparse.ArgumentParser) -> None:
-    """``--config FILE`` (else ``$GRIDAUTH_CONFIG``, else the installed default)."""
+def add_config_option(parser: argparse.ArgumentParser, store: bool = False) -> None:
+    """``--config FILE`` (else ``$GRIDAUTH_CONFIG``, else the installed default).
+
+    With *store* (commands that read or edit the configuration, wherever it lives), also
+    ``--config-store file|database`` and the ``--db`` that the database mode reads.
+    """
     parser.add_argument("--config", metavar="FILE", help="configuration file (default: $GRIDAUTH_CONFIG, "
                         "else the example shipped in the package)")
+    if store:
+        add_store_option(parser)
+        add_db_option(parser)
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """``--config-store file|database`` (else ``$GRIDAUTH_CONFIG_STORE``, else ``file``)."""
+    parser.add_argument("--config-store", choices=STORES, help="where the configuration lives: this host's file "
+                        "(--config) or the versions published in the database (--db), shared by every host "
+                        "(default: $GRIDAUTH_CONFIG_STORE, else file)")
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +38,7 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
 
 def add_edit_options(parser: argparse.ArgumentParser) -> None:
     """Who edits and why, and how long to wait for another administrator's edit."""
-    add_config_option(parser)
+    add_config_option(parser, store=True)
     parser.add_argument("-m", "--comment", default="", help="why this change (kept in the history)")
     parser.add_argument("--author", help="who makes this change (default: $GRIDAUTH_AUTHOR, else your login)")
     parser.add_argument("--lock-timeout", type=float, default=10.0, metavar="SECONDS",
@@ -46,9 +60,14 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         help="edit the configuration file on this host even when an admin server is remembered")
 
 
-def store_from(args: argparse.Namespace) -> ConfigStore:
-    """The configuration store named by the command's options."""
-    return ConfigStore(config_path(args.config), lock_timeout=getattr(args, "lock_timeout", 10.0))
+def store_from(args: argparse.Namespace) -> VersionStore:
+    """The configuration store named by the command's options: this host's file, or the database's versions."""
+    lock_timeout = getattr(args, "lock_timeout", 10.0)
+    if config_store_kind(getattr(args, "config_store", None)) == "database":
+        from ..db.config_versions import open_store  # the database layer only in this mode: commands start faster
+
+        return open_store(database_url(getattr(args, "db", None)), lock_timeout)
+    return ConfigStore(config_path(args.config), lock_timeout=lock_timeout)
 
 
 def print_json(value: Any) -> None:

@@ -11,7 +11,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
-from ..config.paths import config_path, database_url
+from ..config.paths import config_path, config_store_kind, database_url
 from ..errors import SchemaMismatch
 from .common import add_config_option, add_db_option
 
@@ -33,16 +33,22 @@ def open_database(args: argparse.Namespace, create: bool = False) -> Database:
 
 
 def open_context(args: argparse.Namespace, create: bool = False) -> ServiceContext:
-    """The service assembled on ``--config`` and ``--db``, its database checked to be at the code's revision."""
-    from ..config.reload import RegistryHolder
+    """The service assembled on ``--config`` (or the database's configuration) and ``--db``, its database checked
+    to be at the code's revision.
+
+    ``db init`` (*create*) reads the file: a new database holds no configuration yet.
+    """
+    from ..config.reload import ConfigSource, FileSource, RegistryHolder
     from ..db import schema
+    from ..db.config_versions import DatabaseConfigSource
     from ..service import ServiceContext
 
-    holder = RegistryHolder(config_path(args.config))
-    context = ServiceContext(holder, open_database(args, create), Clock())
+    db = open_database(args, create)
     if not create:
-        schema.check(context.db)
-    return context
+        schema.check(db)
+    in_database = not create and config_store_kind(getattr(args, "config_store", None)) == "database"
+    source: ConfigSource = DatabaseConfigSource(db) if in_database else FileSource(config_path(args.config))
+    return ServiceContext(RegistryHolder(source), db, Clock())
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,8 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ):
         p = cmds.add_parser(name, help=help_, description=help_)
         if config:
-            add_config_option(p)
-        add_db_option(p)
+            add_config_option(p, store=name != "init")
+        if name == "init" or not config:
+            add_db_option(p)
         p.set_defaults(func=func)
 
 

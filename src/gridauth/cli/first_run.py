@@ -27,21 +27,23 @@ def db_was_chosen(option: str | None) -> bool:
     return bool(option or os.environ.get("GRIDAUTH_DB") or os.environ.get("GRIDAUTH_STATE_DIR"))
 
 
-def passwd_command(username: str, config: Path, db_shown: str | None) -> str:
+def passwd_command(username: str, config: Path | None, db_shown: str | None) -> str:
     """``gridauth admin passwd USER``, with ``--config`` and ``--db`` when the server does not use the defaults.
 
     The command must reach the same file and database as the server, or it sets a password nobody
     sees. *db_shown* is the database URL with its password hidden (the line ends up in logs).
     """
     command = "gridauth admin passwd " + shlex.quote(username)
-    if config.resolve() != installed_config().resolve():
+    if config is None:  # the configuration is the database's
+        command += " --config-store database"
+    elif config.resolve() != installed_config().resolve():
         command += f" --config {shlex.quote(str(config))}"
     if db_shown:
         command += f" --db {shlex.quote(db_shown)}"
     return command
 
 
-def password_hint(context: ServiceContext, config: Path, db_chosen: bool) -> str | None:
+def password_hint(context: ServiceContext, config: Path | None, db_chosen: bool) -> str | None:
     """One line saying how to set a first password, when local sign-in is possible but nobody has one."""
     registry = context.registry
     if not any(idp.is_local for idp in registry.idps.values()) or not registry.users:
@@ -56,7 +58,7 @@ def password_hint(context: ServiceContext, config: Path, db_chosen: bool) -> str
             f"(users: {shown}), then sign in at {registry.settings.issuer}/login")
 
 
-def start_notes(context: ServiceContext, port: int, behind_proxy: bool, config: Path, db_option: str | None
+def start_notes(context: ServiceContext, port: int, behind_proxy: bool, config: Path | None, db_option: str | None
                 ) -> list[str]:
     """The warnings to log once when the service starts (none on a configured, working service)."""
     notes = [issuer_port_warning(context.registry.settings.issuer, port, behind_proxy),

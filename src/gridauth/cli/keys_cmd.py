@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from .common import add_config_option, add_db_option, print_json
+from .common import add_config_option, print_json
 from .db_cmd import open_context
 
 JWKS_MAX_AGE = 60  # the Cache-Control max-age of /jwks (web/discovery.py)
@@ -23,8 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                               ("rotate", cmd_rotate, "add a new signing key; old keys stay published until "
                                                      "the tokens they signed expired")):
         p = cmds.add_parser(name, help=help_)
-        add_config_option(p)
-        add_db_option(p)
+        add_config_option(p, store=True)
         p.add_argument("--json", action="store_true", help="print JSON for scripts")
         p.set_defaults(func=func)
 

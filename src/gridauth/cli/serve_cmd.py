@@ -12,11 +12,11 @@ import socket
 from typing import TYPE_CHECKING
 
 from .. import audit
-from ..config.paths import config_path, database_url
+from ..config.paths import config_path, config_store_kind, database_url
 from ..config.reload import RELOAD_INTERVAL
 from ..errors import GridauthError
 from ..logfmt import FORMATS, configure_logging
-from .common import add_config_option, add_db_option
+from .common import add_config_option, add_db_option, add_store_option
 from .supervisor import run_workers, shared_metrics_dir
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``gridauth serve``."""
     parser = sub.add_parser("serve", help="run the authorization service")
     add_config_option(parser)
+    add_store_option(parser)
     add_db_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8080, help="port to listen on (default: 8080)")
@@ -59,7 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="trust X-Forwarded-For/X-Real-Ip and X-Forwarded-Proto from a reverse proxy "
                              "(only when every request comes through it)")
     parser.add_argument("--reload-interval", type=float, default=RELOAD_INTERVAL, metavar="SECONDS",
-                        help=f"how often to look for edits of the configuration file (default: {RELOAD_INTERVAL})")
+                        help="how often to look for edits of the configuration (a stat of the file, or one read of the "
+                             f"database's latest version id) (default: {RELOAD_INTERVAL})")
     parser.add_argument("--idle-timeout", type=_seconds, default=IDLE_TIMEOUT, metavar="SECONDS",
                         help="close a connection that takes longer to send a request's headers, counted from its "
                              f"opening or its previous request (keep-alive) (default: {IDLE_TIMEOUT:g})")
@@ -97,7 +99,9 @@ def _start(args: argparse.Namespace) -> int:
     from .. import metrics
     from ..config.builder import local_issuer
     from ..config.guard import require_essentials
-    from ..config.reload import RegistryHolder
+    from ..config.reload import ConfigSource, FileSource, RegistryHolder
+    from ..db import schema
+    from ..db.config_versions import DatabaseConfigSource
     from ..db.engine import Database
     from ..service import ServiceContext
     from ..web import app, tasks  # noqa: F401 - imported once here, before forking, not by every worker
@@ -106,16 +110,21 @@ def _start(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.log_format)
     open_audit_log(args.audit_log)
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))  # its DEBUG shows tokens
-    path = config_path(args.config)
+    in_database = config_store_kind(args.config_store) == "database"
+    path = None if in_database else config_path(args.config)
     url = database_url(args.db)
     try:  # bound first: the issuer a configuration leaves unset is this port's (--port 0 included)
         sockets = bind_sockets(args.port, address=args.host)
     except OSError as exc:
         raise GridauthError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     port = sockets[0].getsockname()[1]
-    holder = RegistryHolder(path, local_issuer(port))
-    require_essentials(holder.current, str(path))
-    setup = ServiceContext(holder, Database(url, workers=1))
+    setup_db = Database(url, workers=1)
+    if in_database:  # the configuration is in the database: its schema first, then the latest version
+        schema.check(setup_db)
+    source: ConfigSource = DatabaseConfigSource(setup_db) if path is None else FileSource(path)
+    holder = RegistryHolder(source, local_issuer(port))
+    require_essentials(holder.current, holder.source.name)
+    setup = ServiceContext(holder, setup_db)
     setup.prepare_storage()
     for note in start_notes(setup, port, args.behind_proxy, path, args.db):
         log.warning("%s", note)
@@ -126,8 +135,11 @@ def _start(args: argparse.Namespace) -> int:
         gc.freeze()
 
     def worker() -> None:
+        db = Database(url)
+        if in_database:  # each worker looks at the database through its own pool
+            holder.source = DatabaseConfigSource(db)
         holder.check()  # the registry built above; a worker started later first catches up with an edit
-        context = ServiceContext(holder, Database(url))
+        context = ServiceContext(holder, db)
         asyncio.run(_serve(context, sockets, args.host, port, args))
 
     return run_workers(worker, args.processes, metrics.process_ended)
@@ -149,7 +161,7 @@ async def _serve(context: ServiceContext, sockets: list[socket.socket], host: st
     tasks = BackgroundTasks(context, args.reload_interval)
     tasks.start()
     log.info("gridauth serving %s on http://%s:%d (configuration %s version %s, database %s)",
-             context.registry.settings.issuer, host, port, context.holder.path, context.registry.version,
+             context.registry.settings.issuer, host, port, context.holder.source.name, context.registry.version,
              context.db.safe_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import re
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigInvalid, ConfigIssue
 from ..hashing import is_client_secret_hash
-from .cfgfile import as_list, parse_tree
+from .cfgfile import as_list, line_index, located, parse_tree
 from .model import (
     ACCESS_TOKEN_TYPES,
     AUTH_METHODS,
@@ -52,8 +53,17 @@ _Default = TypeVar("_Default", bound=int | None)
 
 
 class _Issues(list):
+    """The errors found (the file is refused), and in :attr:`warnings` what only turns one feature off."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warnings: list[ConfigIssue] = []
+
     def add(self, where: str, reason: str) -> None:
         self.append(ConfigIssue(where, reason))
+
+    def warn(self, where: str, reason: str) -> None:
+        self.warnings.append(ConfigIssue(where, reason))
 
 
 def _section(tree: Tree, *path: str) -> Tree:
@@ -346,13 +356,19 @@ def _vos(registry: Tree, users: Mapping[str, User], idps: Mapping[str, IdProvide
     vos = {}
     for name, sec in _sections(_section(registry, "VO"), "/Registry/VO", issues).items():
         where = f"/Registry/VO/{name}"
+        # A dangling reference of a DIRAC configuration (a user or a provider kept elsewhere in the site's
+        # configuration service) only turns one feature of this VO off: a warning, and the rest serves.
         admins = as_list(_opt(sec, "VOAdmin"))
         for admin in admins:
             if admin not in users:
-                issues.add(f"{where}/VOAdmin", f"unknown user {admin!r}")
+                issues.warn(f"{where}/VOAdmin", f"unknown user {admin!r}: not an administrator of VO {name!r} "
+                                                "until the user is defined")
+        admins = [admin for admin in admins if admin in users]
         idp = _opt(sec, "IdProvider")
         if idp and idp not in idps:
-            issues.add(f"{where}/IdProvider", f"unknown identity provider {idp!r}")
+            issues.warn(f"{where}/IdProvider", f"unknown identity provider {idp!r} (no /Resources/IdProviders/{idp} "
+                                               f"section): VO {name!r} has no identity provider of its own")
+            idp = ""
         authoritative = _opt(sec, "IdPAuthoritative", "no").lower()
         if authoritative not in YES_NO:
             issues.add(f"{where}/IdPAuthoritative", f"expected yes or no, found {authoritative!r}")
@@ -414,8 +430,8 @@ def build_from_tree(tree: Tree, version: str = "", default_issuer: str = DEFAULT
             issues.add("/Registry/DefaultGroup", f"unknown group {name!r}")
     tops = {"Registry": tree.get("Registry"), "Authorization": _section(tree, "DIRAC", "Security").get("Authorization")}
     present = frozenset(name for name, section in tops.items() if isinstance(section, Mapping))
-    return (Registry.build(settings, vos, users, groups, clients, idps, defaults, version, present),
-            list(issues))
+    built = Registry.build(settings, vos, users, groups, clients, idps, defaults, version, present)
+    return dataclasses.replace(built, warnings=tuple(issues.warnings)), list(issues)
 
 
 def version_of(text: str) -> str:
@@ -424,10 +440,17 @@ def version_of(text: str) -> str:
 
 
 def load_text(text: str, source: str = "", default_issuer: str = DEFAULT_ISSUER) -> Registry:
-    """Parse and validate CFG *text*; raise :class:`ConfigInvalid` listing every error."""
+    """Parse and validate CFG *text*; raise :class:`ConfigInvalid` listing every error.
+
+    Every error and warning names its CFG path and line (the lines are looked up only when there is
+    something to report). The registry keeps the warnings (``Registry.warnings``) for its loader to show.
+    """
     registry, issues = build_from_tree(parse_tree(text, source), version_of(text), default_issuer)
-    if issues:
-        raise ConfigInvalid(issues, source)
+    if issues or registry.warnings:
+        lines = line_index(text)
+        if issues:
+            raise ConfigInvalid(located(issues, lines), source)
+        registry = dataclasses.replace(registry, warnings=tuple(located(list(registry.warnings), lines)))
     return registry
 
 

@@ -24,29 +24,50 @@ class _Open:
     sections: set[str]
 
 
-def _check_name(name: str, lineno: int, what: str, issues: list[ConfigIssue]) -> bool:
+def _path(stack: list[_Open], name: str = "") -> str:
+    """The CFG path of the innermost open section (and of its entry *name*)."""
+    return "/" + "/".join([part.name for part in stack[1:]] + ([name] if name else []))
+
+
+def _check_name(name: str, lineno: int, what: str, where: str, issues: list[ConfigIssue]) -> bool:
     if _NAME.match(name):
         return True
     if not name:
-        issues.append(ConfigIssue(f"line {lineno}", f"{what} without a name"))
+        issues.append(ConfigIssue(where, f"{what} without a name", lineno))
     else:
-        issues.append(ConfigIssue(f"line {lineno}", f"invalid {what} name {name!r}"))
+        issues.append(ConfigIssue(where, f"invalid {what} name {name!r}", lineno))
     return False
 
 
 def check_syntax(text: str) -> list[ConfigIssue]:
-    """Return every syntax problem of CFG *text*, each located by its line number."""
+    """Return every syntax problem of CFG *text*, each located by its CFG path and its line number."""
+    return _scan(text)[0]
+
+
+def line_index(text: str) -> dict[str, int]:
+    """The line of every option and section of CFG *text*, by CFG path (its first line if defined twice)."""
+    return _scan(text)[1]
+
+
+def _scan(text: str) -> tuple[list[ConfigIssue], dict[str, int]]:
     issues: list[ConfigIssue] = []
+    lines: dict[str, int] = {}
     stack = [_Open("", 0, set(), set())]
     pending: tuple[str, int] | None = None  # a section name waiting for its "{" on a later line
 
     def open_section(name: str, lineno: int) -> None:
         parent = stack[-1]
-        if _check_name(name, lineno, "section", issues):
+        if _check_name(name, lineno, "section", _path(stack), issues):
             if name in parent.sections or name in parent.options:
-                issues.append(ConfigIssue(f"line {lineno}", f"{name!r} is defined twice in the same section"))
+                issues.append(ConfigIssue(_path(stack, name), f"{name!r} is defined twice in the same section",
+                                          lineno))
             parent.sections.add(name)
+            lines.setdefault(_path(stack, name), lineno)
         stack.append(_Open(name, lineno, set(), set()))
+
+    def neither(name: str, lineno: int) -> ConfigIssue:
+        return ConfigIssue(_path(stack), f"{name!r} is neither an option (name = value) nor a section (name {{ ... }})",
+                           lineno)
 
     for lineno, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
@@ -61,11 +82,10 @@ def check_syntax(text: str) -> list[ConfigIssue]:
                 if not line:
                     continue
             else:
-                issues.append(ConfigIssue(f"line {at}", f"{name!r} is neither an option (name = value) "
-                                          "nor a section (name { ... })"))
+                issues.append(neither(name, at))
         if line == "}":
             if len(stack) == 1:
-                issues.append(ConfigIssue(f"line {lineno}", "'}' closes no open section"))
+                issues.append(ConfigIssue("/", "'}' closes no open section", lineno))
             else:
                 stack.pop()
             continue
@@ -75,13 +95,16 @@ def check_syntax(text: str) -> list[ConfigIssue]:
         if eq >= 0 and (brace < 0 or eq < brace):
             append = line[eq - 1] == "+" if eq > 0 else False
             name = line[: eq - 1 if append else eq].strip()
-            if _check_name(name, lineno, "option", issues):
+            if _check_name(name, lineno, "option", _path(stack), issues):
                 options = stack[-1].options
                 if append and name not in options:
-                    issues.append(ConfigIssue(f"line {lineno}", f"'{name} +=' appends to an option not set before"))
+                    issues.append(ConfigIssue(_path(stack, name), f"'{name} +=' appends to an option not set before",
+                                              lineno))
                 elif not append and (name in options or name in stack[-1].sections):
-                    issues.append(ConfigIssue(f"line {lineno}", f"{name!r} is defined twice in the same section"))
+                    issues.append(ConfigIssue(_path(stack, name), f"{name!r} is defined twice in the same section",
+                                              lineno))
                 options.add(name)
+                lines.setdefault(_path(stack, name), lineno)
             continue
         if brace >= 0 and line[brace] == "{":
             rest = line[brace + 1 :].strip()
@@ -89,18 +112,31 @@ def check_syntax(text: str) -> list[ConfigIssue]:
             if rest == "}":
                 stack.pop()
             elif rest:
-                issues.append(ConfigIssue(f"line {lineno}", "text after '{' must go on its own line"))
+                issues.append(ConfigIssue(_path(stack), "text after '{' must go on its own line", lineno))
             continue
         if brace >= 0:
-            issues.append(ConfigIssue(f"line {lineno}", "'}' must stand on its own line"))
+            issues.append(ConfigIssue(_path(stack), "'}' must stand on its own line", lineno))
             continue
         pending = (line, lineno)
     if pending is not None:
-        issues.append(ConfigIssue(f"line {pending[1]}", f"{pending[0]!r} is neither an option (name = value) "
-                                  "nor a section (name { ... })"))
-    for unclosed in stack[1:]:
-        issues.append(ConfigIssue(f"line {unclosed.line}", f"section {unclosed.name!r} is never closed"))
-    return issues
+        issues.append(neither(*pending))
+    for depth in range(1, len(stack)):
+        unclosed = stack[depth]
+        issues.append(ConfigIssue(_path(stack[: depth + 1]), f"section {unclosed.name!r} is never closed",
+                                  unclosed.line))
+    return issues, lines
+
+
+def located(issues: list[ConfigIssue], lines: dict[str, int]) -> list[ConfigIssue]:
+    """*issues* with the line of their CFG path, or of its nearest section in the text (a missing option's)."""
+    out = []
+    for issue in issues:
+        where = issue.where
+        while issue.line is None and where not in lines and "/" in where.strip("/"):
+            where = where.rsplit("/", 1)[0]
+        line = issue.line if issue.line is not None else lines.get(where)
+        out.append(ConfigIssue(issue.where, issue.reason, line))
+    return out
 
 
 def parse(text: str, source: str = "") -> CFG:
@@ -144,7 +180,7 @@ def _read_checked(text: str, source: str) -> _Section:
     try:
         return _read(text)
     except (ValueError, KeyError) as exc:  # check_syntax should have caught it; never leak a traceback
-        raise ConfigInvalid([ConfigIssue("line ?", str(exc))], source) from None
+        raise ConfigInvalid([ConfigIssue("/", str(exc))], source) from None
 
 
 def _read(text: str) -> _Section:

@@ -41,3 +41,19 @@ def database_url(option: str | None = None) -> str:
     if chosen:
         return chosen
     return f"sqlite:///{state_dir() / 'gridauth.sqlite'}"
+
+
+STORES = ("file", "database")
+
+
+def config_store_kind(option: str | None = None) -> str:
+    """Where the configuration lives: ``--config-store``, else ``$GRIDAUTH_CONFIG_STORE``, else ``file``.
+
+    ``file``: the CFG file of this host (``--config``), the single-host default. ``database``: the
+    versions published in the database (``--db``), one configuration for every host.
+    """
+    chosen = option or os.environ.get("GRIDAUTH_CONFIG_STORE") or "file"
+    if chosen not in STORES:
+        raise GridauthError(f"{chosen!r}: not a configuration store (--config-store or $GRIDAUTH_CONFIG_STORE: "
+                            "file or database)")
+    return chosen

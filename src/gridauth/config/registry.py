@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from ..errors import ConfigIssue
 from .model import VO, AuthorizationSettings, Client, Group, IdProvider, User
 
 
@@ -33,6 +34,10 @@ class Registry:
     # When this process started serving this version (Unix time in whole seconds, as the clock; 0 when not
     # served: a snapshot built outside a RegistryHolder).
     served_since: int = 0
+    # The id of this text in the configuration's history (``gridauth config history``), when the holder knows it.
+    history_version: int | None = None
+    # What the configuration refers to but does not hold (a dangling reference that only turns a feature off).
+    warnings: tuple[ConfigIssue, ...] = ()
 
     @classmethod
     def build(

@@ -1,7 +1,8 @@
 """A lease in the database: at most one process, of any host, does a given periodic job at a time.
 
-The purge is the job it serves: every worker process of every host has a 10-minute timer, but one
-of them should purge per interval, and never two at once. The lease is a row of the ``rate_limits``
+The purge is the job it was made for: every worker process of every host has a 10-minute timer, but one
+of them should purge per interval, and never two at once. The configuration's edit lock of every host
+(``lease:config-edit``, ``db/config_versions.py``) is a lease too. The lease is a row of the ``rate_limits``
 table (no table of its own, so no schema change) under a reserved key: rate-limit keys always start
 with a kind (``login-ip:``, ``login-user:``, ``user-code:``), lease keys with ``lease:``. In that row,
 

@@ -11,7 +11,11 @@ table has a binary collation (revision 0003); a new table must be created with i
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# A whole configuration file: MySQL's TEXT holds 64 KiB, a registry of 10,000 users is about 2 MB.
+CONFIG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql")
 
 
 class Base(DeclarativeBase):
@@ -192,3 +196,20 @@ class RateLimitRow(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class ConfigVersionRow(Base):
+    """One published version of the configuration (database mode): its whole CFG text and who wrote it, why.
+
+    The history of every host: versions are numbered 1, 2, 3... by the editor holding the
+    ``lease:config-edit`` lock, and never changed afterwards. A serving process polls the highest
+    ``id`` (the primary key: one index lookup) and reads the text only when it changed.
+    """
+
+    __tablename__ = "config_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    author: Mapped[str] = mapped_column(String(255))
+    comment: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(CONFIG_TEXT)

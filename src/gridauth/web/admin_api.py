@@ -269,7 +269,8 @@ class ValidateHandler(AdminHandler):
             text, source = body.get("text"), body.get("source") or actions.source
             if text is not None and not isinstance(text, str) or not isinstance(source, str):
                 raise EditError("text and source must be strings")
-            return {"source": source, "counts": actions.validate(admin, text, source)}
+            counts, warnings = actions.validate(admin, text, source)
+            return {"source": source, "counts": counts, "warnings": warnings}
 
         await self.answer(work)
 

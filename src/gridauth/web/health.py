@@ -1,4 +1,10 @@
-"""``/health``: liveness for operators and load balancers, with the configuration version in use."""
+"""``/health``: liveness for operators and load balancers, with the configuration version in use.
+
+``config.version`` is the text's fingerprint; ``config.history_version`` the id of that text in the
+configuration's history (``gridauth config history``): the database's published version in the
+database mode, the file's latest recorded version in the file mode (null when the file was not
+recorded, e.g. edited by hand since).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,8 @@ class HealthHandler(BaseHandler):
         self.write_json({
             "status": "ok" if database else "degraded",
             "database": "ok" if database else "unavailable",
-            "config": {"version": registry.version, "vos": len(registry.vos), "groups": len(registry.groups),
+            "config": {"version": registry.version, "history_version": registry.history_version,
+                       "vos": len(registry.vos), "groups": len(registry.groups),
                        "users": len(registry.users), "clients": len(registry.clients)},
         }, 200 if database else 503)
 

@@ -1,7 +1,8 @@
-"""The periodic work of a serving process: watch the configuration file, purge expired rows.
+"""The periodic work of a serving process: watch the configuration, purge expired rows.
 
-Both run from the IOLoop as Tornado ``PeriodicCallback``s but never block it: the reload runs in the
-default executor and the purge on the database workers. Neither may stop the service: a failed reload
+Both run from the IOLoop as Tornado ``PeriodicCallback``s but never block it: the look at the
+configuration (a file's stat, or one read of the database's latest version id) and the reload run in
+the default executor, and the purge on the database workers. Neither may stop the service: a failed reload
 keeps the last good snapshot, a purge during a database outage is skipped and tried again later.
 Every process has the purge timer, but the purge takes the database's purge lease first, so one
 process of all hosts purges per interval and the others skip (``ServiceContext.purge_if_due``).
@@ -46,13 +47,13 @@ class BackgroundTasks:
         self._tasks.clear()
 
     async def check_config(self) -> None:
-        """Reload the configuration when its file changed (one reload at a time, off the IOLoop)."""
+        """Reload the configuration when its source changed (one look and reload at a time, off the IOLoop)."""
         holder = self.context.holder
-        if self._reloading or not holder.changed():
+        if self._reloading:
             return
         self._reloading = True
         try:
-            if await asyncio.get_running_loop().run_in_executor(None, holder.reload):
+            if await asyncio.get_running_loop().run_in_executor(None, holder.check):
                 metrics.record_config(holder.current.version, time.time())
         except Exception:  # the last good snapshot keeps serving whatever happened
             log.exception("configuration reload failed")

@@ -10,7 +10,7 @@ How an administrator is recognised (see docs/admin-guide.md, "The web console"):
    typed by hand can never give more. ``/admin/`` offers the person's groups that carry rights (a
    session from an external provider is limited to the groups that provider confirmed, as for
    tokens), and goes straight in when there is only one.
-3. Every edit is ``ConfigStore.edit`` with the registry user as author and the version the form was
+3. Every edit is ``VersionStore.edit`` with the registry user as author and the version the form was
    made from as ``base_version``; store work runs on the default executor, never on the IOLoop.
 """
 
@@ -29,7 +29,7 @@ from ... import audit
 from ...admin.authz import Administrator, administrator
 from ...config.cfgfile import parse
 from ...config.registry import Registry
-from ...config.store import ConfigStore, Version
+from ...config.store import Version, VersionStore
 from ...errors import ConcurrentModification, ConfigInvalid, EditError, LockTimeout, NotPermitted, VersionConflict
 from ..messages import (
     CONSOLE_BUSY,
@@ -46,7 +46,7 @@ log = logging.getLogger("gridauth.web")
 T = TypeVar("T")
 MAX_NEXT = 1024  # characters of the address a login comes back to (a Location header stays short)
 # An edit for :meth:`ConsoleHandler.save`: (store, author, comment, base version) -> (new version, result).
-Work = Callable[[ConfigStore, str, str, int], tuple[Version | None, Any]]
+Work = Callable[[VersionStore, str, str, int], tuple[Version | None, Any]]
 # The console's sections: (address under /admin/<group>/, label, for the service administrators only).
 NAV: tuple[tuple[str, str, bool], ...] = (
     ("users/", "Users", False),
@@ -151,7 +151,7 @@ class ConsoleHandler(SignedInHandler):
 
         def work() -> tuple[int | None, CFG]:
             version = store.latest()
-            return version, parse(store.read(), str(store.path))
+            return version, parse(store.read(), store.source)
         return await self.off_loop(work)
 
     def base_version(self) -> int | None:
@@ -198,7 +198,7 @@ class ConsoleHandler(SignedInHandler):
     async def edit(self, change: Callable[[CFG], Any], comment: str,
                    show_again: Callable[[list[tuple[str, str]]], None]) -> tuple[Version | None, Any] | None:
         """:meth:`save` of a change made with ``admin.edits`` (its return value is the result)."""
-        def work(store: ConfigStore, author: str, note: str, base: int) -> tuple[Version | None, Any]:
+        def work(store: VersionStore, author: str, note: str, base: int) -> tuple[Version | None, Any]:
             result: list[Any] = [None]
 
             def apply(cfg: CFG) -> None:

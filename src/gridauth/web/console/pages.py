@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from diraccfg import CFG
 
-from ...config.store import ConfigStore, Version
+from ...config.store import Version, VersionStore
 from ...errors import UnknownVersion
 from ..messages import DAMAGED_FORM, not_an_administrator, nothing_named
 from .base import ConsoleHandler, SignedInHandler, admin_groups
@@ -240,7 +240,7 @@ class VersionHandler(ConsoleHandler):
             return self.forbid("rollback")
         comment = self.get_body_argument("comment", "")[:500]
 
-        def work(store: ConfigStore, author: str, note: str, base: int) -> tuple[Version | None, None]:
+        def work(store: VersionStore, author: str, note: str, base: int) -> tuple[Version | None, None]:
             return store.rollback(number, author=author, comment=note, base_version=base), None
 
         def again(errors: list[tuple[str, str]]) -> None:

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import BigInteger, Column, String
 
+from gridauth.db.migrations.collation import exact_collation
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -30,20 +32,11 @@ def upgrade() -> None:
         op.create_table("dpop_proofs",
                         Column("digest", String(64), primary_key=True),
                         Column("expires_at", BigInteger, nullable=False, index=True),
-                        **_exact_collation(bind))  # type: ignore[arg-type]  # dialect keywords
+                        **exact_collation(bind))  # type: ignore[arg-type]  # dialect keywords
     for table in ("grants", "authorization_codes"):
         if "dpop_jkt" not in {column["name"] for column in inspector.get_columns(table)}:
             with op.batch_alter_table(table) as batch:
                 batch.add_column(Column("dpop_jkt", String(64), nullable=True))
-
-
-def _exact_collation(bind: sa.engine.Connection) -> dict[str, str]:
-    """On MySQL/MariaDB, the binary collation revision 0003 gave every table (that of ``grants``)."""
-    if bind.dialect.name != "mysql":
-        return {}
-    collation = bind.execute(sa.text("SELECT table_collation FROM information_schema.tables "
-                                     "WHERE table_schema = DATABASE() AND table_name = 'grants'")).scalar_one()
-    return {"mysql_charset": "utf8mb4", "mysql_collate": collation}
 
 
 def downgrade() -> None:
