@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
+from .. import audit
 from ..admin import edits
 from ..clock import Clock
 from ..config.cfgfile import parse
 from ..config.paths import database_url
-from ..errors import EditError
+from ..errors import EditError, SchemaMismatch
 from .common import add_config_option, add_db_option, add_edit_options, csv, print_json, store_from
+
+if TYPE_CHECKING:
+    from ..db.engine import Database
 
 MIN_PASSWORD = 8
 
@@ -171,8 +176,90 @@ def _add_client(sub: argparse._SubParsersAction) -> None:
         else:
             p.add_argument("--new-secret", action="store_true", help="issue a new secret (printed once)")
     _cmd(clients, "remove", "remove a client", _client_remove).add_argument("name")
-    _cmd(clients, "list", "list clients (secrets are never shown)", lambda a: _list(a, edits.client_list),
-         editing=False)
+    listing = _cmd(clients, "list", "list clients, the registered ones (RFC 7591) too (secrets are never shown)",
+                   lambda a: _list(a, lambda cfg: edits.client_list(cfg) + _registered_list(a)), editing=False)
+    add_db_option(listing)
+    _add_registered(clients)
+
+
+@contextlib.contextmanager
+def _database(a: argparse.Namespace) -> Iterator[Database]:
+    """The database of ``--db`` at the code's revision, closed at the end.
+
+    The database layer is imported here only: the other commands start faster without it.
+    """
+    from ..db import schema
+    from ..db.engine import Database
+
+    db = Database(database_url(a.db), workers=1, create=False)
+    try:
+        schema.check(db)
+        yield db
+    finally:
+        db.close()
+
+
+def _registered_list(a: argparse.Namespace) -> list[dict[str, Any]]:
+    """The registered clients for ``client list``; none (and a note) when there is no database yet."""
+    from ..db.registered import RegisteredClientStore
+
+    try:
+        with _database(a) as db:
+            found = RegisteredClientStore(db).all()
+    except SchemaMismatch as error:
+        print(f"registered clients not listed: {error}", file=sys.stderr)
+        return []
+    return [{"name": c.metadata.get("client_name") or c.client_id, "client_id": c.client_id,
+             "public": c.client_secret_hash is None, "grant_types": list(c.metadata.get("grant_types", ())),
+             "redirect_uris": list(c.metadata.get("redirect_uris", ())), "scope": c.metadata.get("scope", ""),
+             "registered": True, "owner": c.owner, "groups": list(c.groups) if c.groups is not None else None,
+             "expires_at": c.expires_at} for c in found]
+
+
+def _add_registered(clients: argparse._SubParsersAction) -> None:
+    registered = clients.add_parser("registered", help="clients registered at /register (RFC 7591), in the "
+                                    "database").add_subparsers(dest="registered_action", metavar="ACTION",
+                                                               required=True)
+    groups = registered.add_parser("groups", help="let any member of these groups use the client (default: "
+                                   "its owner only)")
+    remove = registered.add_parser("remove", help="delete a registered client (its tokens stop refreshing)")
+    for parser, func in ((groups, _registered_groups), (remove, _registered_remove)):
+        add_config_option(parser)
+        add_db_option(parser)
+        parser.add_argument("client_id")
+        parser.set_defaults(func=func)
+    chosen = groups.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--groups", type=csv, metavar="G1,G2", help="registry groups whose members may use it")
+    chosen.add_argument("--owner-only", action="store_true", help="back to its owner's groups, for its owner")
+
+
+def _registered_groups(a: argparse.Namespace) -> int:
+    from ..db.registered import RegisteredClientStore
+
+    groups = None if a.owner_only else tuple(a.groups)
+    registry = store_from(a).load()
+    unknown = [g for g in groups or () if registry.group(g) is None]
+    if unknown or groups == ():
+        raise EditError(f"unknown group(s): {', '.join(unknown)}" if unknown else "name at least one group")
+    with _database(a) as db:
+        if not RegisteredClientStore(db).set_groups(a.client_id, groups):
+            raise EditError(f"no registered client {a.client_id!r} in {db.safe_url}")
+    shown = ", ".join(groups) if groups else "its owner only"
+    audit.record("client_groups_changed", client=a.client_id, reason=f"may be used by: {shown}", kind="admin")
+    print(f"registered client {a.client_id}: may be used by {shown} (running servers see it within 10 seconds)",
+          file=sys.stderr)
+    return 0
+
+
+def _registered_remove(a: argparse.Namespace) -> int:
+    from ..db.registered import RegisteredClientStore
+
+    with _database(a) as db:
+        if not RegisteredClientStore(db).remove(a.client_id):
+            raise EditError(f"no registered client {a.client_id!r} in {db.safe_url}")
+    audit.record("client_deleted", client=a.client_id, kind="admin")
+    print(f"registered client {a.client_id} removed", file=sys.stderr)
+    return 0
 
 
 def _print_credentials(a: argparse.Namespace, creds: dict[str, str] | None) -> None:
@@ -230,20 +317,14 @@ def _passwd(a: argparse.Namespace) -> int:
     registry = store_from(a).load()
     if registry.user(a.name) is None:
         raise EditError(f"unknown user {a.name!r} (add it first with gridauth admin user add)")
-    from ..db import schema  # the database layer only for this command: others start faster
     from ..db.accounts import AccountStore
-    from ..db.engine import Database
 
     # The database first: a password typed for a database that cannot take it is a password lost.
-    db = Database(database_url(a.db), workers=1, create=False)
-    try:
-        schema.check(db)
+    with _database(a) as db:
         password = _read_password()
         if len(password) < MIN_PASSWORD:
             raise EditError(f"the password must have at least {MIN_PASSWORD} characters; nothing changed")
         ended = AccountStore(db).set_password(a.name, password, Clock().now())
-    finally:
-        db.close()
     print(f"password set for {a.name} in {db.safe_url}; {ended} SSO session{'' if ended == 1 else 's'} ended",
           file=sys.stderr)
     return 0
