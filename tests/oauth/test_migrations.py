@@ -398,3 +398,41 @@ def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engi
         assert service.introspect(refreshed.body["access_token"])["active"] is True
     finally:
         service.stop()
+
+
+def test_registered_clients_come_with_0008_and_go_with_its_downgrade(engine: Engine, db_url: str, config_file: Path,
+                                                                     gridauth: Any) -> None:
+    """A database at 0004 with a grant: 0008 adds the empty ``registered_clients`` table, the grant stays and
+    refreshes; a registered client's row goes away with the downgrade to 0004, the grant does not."""
+    at_revision(engine, "0004")
+    now = int(time.time())
+    md = MetaData()
+    md.reflect(engine)
+    grant = {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": "gridauth-cli",
+             "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
+             "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 0,
+             "last_used_at": None, "purge_at": now + 43200, "dpop_jkt": None}
+    with engine.begin() as conn:
+        conn.execute(md.tables["grants"].insert(), [grant])
+    gridauth("db", "upgrade", "--db", db_url, ok=True)
+    rows = read_back(engine)
+    assert rows["grants"] == [grant] and rows["registered_clients"] == []
+    client = {"client_id": "reg-1", "client_secret_hash": None, "registration_token_hash": "t" * 64, "owner": "alice",
+              "metadata_json": "{}", "groups": None, "issued_at": now, "last_used_at": now, "expires_at": now + 60}
+    with engine.begin() as conn:
+        conn.execute(Base.metadata.tables["registered_clients"].insert(), [client])
+    assert read_back(engine)["registered_clients"] == [client]
+    service = Service(config_file, db_url)
+    try:
+        assert service.refresh(LEGACY_REFRESH, client=("gridauth-cli", None)).status == 200
+    finally:
+        service.stop()
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", SCRIPTS)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    assert "registered_clients" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM grants")).scalars().all() == [GRANT_ID]
