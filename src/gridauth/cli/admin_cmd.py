@@ -200,15 +200,26 @@ def _database(a: argparse.Namespace) -> Iterator[Database]:
 
 
 def _registered_list(a: argparse.Namespace) -> list[dict[str, Any]]:
-    """The registered clients for ``client list``; none (and a note) when there is no database yet."""
+    """The registered clients for ``client list``: none from a database that does not exist yet (nothing was
+    ever registered there), a note on stderr when the database cannot be read as this gridauth's."""
+    from ..db import schema
+    from ..db.engine import Database
     from ..db.registered import RegisteredClientStore
 
     try:
-        with _database(a) as db:
-            found = RegisteredClientStore(db).all()
+        db = Database(database_url(a.db), workers=1, create=False)
+    except SchemaMismatch:  # no database file
+        return []
+    try:
+        if schema.status(db).state == "empty":
+            return []
+        schema.check(db)
+        found = RegisteredClientStore(db).all()
     except SchemaMismatch as error:
         print(f"registered clients not listed: {error}", file=sys.stderr)
         return []
+    finally:
+        db.close()
     return [{"name": c.metadata.get("client_name") or c.client_id, "client_id": c.client_id,
              "public": c.client_secret_hash is None, "grant_types": list(c.metadata.get("grant_types", ())),
              "redirect_uris": list(c.metadata.get("redirect_uris", ())), "scope": c.metadata.get("scope", ""),

@@ -89,8 +89,9 @@ class OAuthHandler(BaseHandler):
         for name, value in headers:
             self.set_header(name, value)
         if status == 204:  # no content (RFC 7592 §2.3): Tornado refuses even an empty body
-            return self.finish()
-        self.finish(json.dumps(body) if isinstance(body, dict | list) else (body or ""))
+            self.finish()
+        else:
+            self.finish(json.dumps(body) if isinstance(body, dict | list) else (body or ""))
 
 
 def claimed_client(handler: BaseHandler, oauth_request: TornadoOAuth2Request) -> str | None:
