@@ -367,6 +367,14 @@ def test_access_tokens_keep_their_state_across_the_upgrade_to_0002(engine: Engin
         service.stop()
 
 
+def cli_grant(now: int, **columns: Any) -> dict[str, Any]:
+    """A live grant of gridauth-cli for alice as a row of revision 0002 (and *columns* of later ones)."""
+    return {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": "gridauth-cli",
+            "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
+            "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 0,
+            "last_used_at": None, "purge_at": now + 43200, **columns}
+
+
 def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engine: Engine, db_url: str,
                                                                           config_file: Path, gridauth: Any) -> None:
     """A database at 0002 with a grant and a code: the DPoP revision keeps both, unbound; the grant refreshes."""
@@ -374,10 +382,7 @@ def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engi
     now = int(time.time())
     md = MetaData()
     md.reflect(engine)
-    grant = {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": "gridauth-cli",
-             "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
-             "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 3,
-             "last_used_at": now - 5, "purge_at": now + 43200}
+    grant = cli_grant(now, generation=3, last_used_at=now - 5)
     code = {"code_hash": "c" * 64, "client_id": "gridauth-cli", "redirect_uri": "http://127.0.0.1/callback",
             "scope": SCOPE, "username": "alice", "group_name": "dteam_user", "vo": "dteam", "properties": "",
             "nonce": None, "code_challenge": "x" * 43, "code_challenge_method": "S256", "auth_time": now,
@@ -408,10 +413,7 @@ def test_registered_clients_come_with_0008_and_go_with_its_downgrade(engine: Eng
     now = int(time.time())
     md = MetaData()
     md.reflect(engine)
-    grant = {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": "gridauth-cli",
-             "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
-             "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 0,
-             "last_used_at": None, "purge_at": now + 43200, "dpop_jkt": None}
+    grant = cli_grant(now, dpop_jkt=None)
     with engine.begin() as conn:
         conn.execute(md.tables["grants"].insert(), [grant])
     gridauth("db", "upgrade", "--db", db_url, ok=True)

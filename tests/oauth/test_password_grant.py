@@ -8,18 +8,14 @@ page's guess budget (a shared counter: wrong passwords on the page count against
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from gridauth import audit
 from gridauth.config import ConfigInvalid, cfgfile, load_text
 from gridauth.db.guessing import LOGIN_LIMIT
 from gridauth.oauth.grants.password import TOO_MANY, WRONG_CREDENTIALS
 
 from .conftest import EXAMPLE, PORTAL, Browser, Service
+from .test_audit import audit_file, lines, only  # noqa: F401 - the fixture
 
 GRANTS = "/DIRAC/Security/Authorization/Clients/example-portal/grant_types"
 
@@ -34,21 +30,13 @@ def enable(service: Service) -> None:
     service.edit(lambda cfg: cfgfile.set_option(cfg, GRANTS, "authorization_code, refresh_token, password"))
 
 
-@pytest.fixture
-def audit_file(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "audit.jsonl"
-    audit.configure(str(path))
-    yield path
-    audit.configure(None)
-
-
 def test_off_unless_a_client_lists_it(service, accounts):
     assert "password" not in service.get("/.well-known/openid-configuration").body["grant_types_supported"]
     refused = password_request(service, "alice", accounts["alice"])
     assert refused.status == 400 and refused.body["error"] == "unauthorized_client", refused.body
 
 
-def test_alice_gets_tokens_for_her_local_password(service, accounts, audit_file):
+def test_alice_gets_tokens_for_her_local_password(service, accounts, audit_file):  # noqa: F811
     enable(service)
     assert "password" in service.get("/.well-known/openid-configuration").body["grant_types_supported"]
     reply = password_request(service, "alice", accounts["alice"], "openid offline_access group:lhcb_user")
@@ -59,10 +47,8 @@ def test_alice_gets_tokens_for_her_local_password(service, accounts, audit_file)
         True, "alice", "lhcb_user", PORTAL[0])
     refreshed = service.refresh(reply.body["refresh_token"])
     assert refreshed.status == 200, refreshed.body
-    lines = [json.loads(line) for line in audit_file.read_text().splitlines()]
-    (login,) = [line for line in lines if line["event"] == "login"]
-    assert (login["user"], login["kind"], login["address"]) == ("alice", "password_grant", "127.0.0.1")
-    assert any(line["event"] == "token_issued" and line.get("grant_type") == "password" for line in lines)
+    only(audit_file, "login", user="alice", kind="password_grant", address="127.0.0.1")
+    assert any(line["event"] == "token_issued" and line.get("grant_type") == "password" for line in lines(audit_file))
     assert accounts["alice"] not in audit_file.read_text()
 
 
