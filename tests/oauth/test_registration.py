@@ -164,6 +164,8 @@ def test_open_registration_needs_no_token(service, accounts):
      "invalid_client_metadata"),
     ({"scope": "openid admin"}, "invalid_client_metadata"),
     ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
+    ({"grant_types": ["authorization_code"], "redirect_uris": [f"http://localhost:{p}" for p in range(4000, 4030)]},
+     "invalid_client_metadata"),
 ])
 def test_metadata_outside_the_limits_is_refused(service, metadata, error):
     set_policy(service, "open")
@@ -229,3 +231,14 @@ def test_an_idle_client_expires_and_is_purged(service, accounts):
     assert gone.status == 401 and gone.body["error"] == "invalid_client"
     assert service.context.purge()["registered_clients"] == 1
     assert stored(service, client_id) is None
+
+
+def test_a_stolen_refresh_token_of_a_public_registered_client_revokes_the_owners_grants(service, accounts):
+    """RevokeOnTheft holds for registered public clients as for the CFG ones (oidc-agent's token files)."""
+    set_policy(service, "authenticated")
+    client = (register(service, AGENT, user_token(service)).body["client_id"], None)
+    first = device_login(service, client[0], "alice").body
+    second = device_login(service, client[0], "alice").body
+    service.revoke(first["refresh_token"], client_id=client[0])
+    assert service.refresh(first["refresh_token"], client=client).body["error"] == "invalid_grant"  # the "thief"
+    assert service.refresh(second["refresh_token"], client=client).body["error"] == "invalid_grant"

@@ -27,6 +27,7 @@ The rules:
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -54,6 +55,8 @@ from .endpoints import active_access_token
 from .scopes import GROUP_PREFIXES
 
 CACHE_SECONDS = 10
+METADATA_MAX = 16384  # bytes of JSON a registered client's metadata may take
+REDIRECT_URIS_MAX = 20
 CACHE_SIZE = 4096
 PLAIN_SCOPES = ("openid", "profile", "email", "offline_access")
 SELECTOR_PREFIXES = (*GROUP_PREFIXES, "vo:", "property:")
@@ -114,7 +117,9 @@ class RegisteredClientClaims(ClientMetadataClaims):
 
 
 def checked_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The rules authlib's claims cannot say: grant types per flow, redirect URIs for the code flow."""
+    """The rules authlib's claims cannot say: grant types per flow, redirect URIs for the code flow, a size."""
+    if len(json.dumps(metadata)) > METADATA_MAX or len(metadata.get("redirect_uris") or ()) > REDIRECT_URIS_MAX:
+        raise InvalidClientMetadataError(f"at most {REDIRECT_URIS_MAX} redirect URIs and {METADATA_MAX} bytes")
     grants = metadata.setdefault("grant_types", ["authorization_code"])
     metadata.setdefault("response_types", ["code"] if "authorization_code" in grants else [])
     if "authorization_code" in grants and not metadata.get("redirect_uris"):
@@ -297,10 +302,14 @@ class ClientConfigurationEndpoint(_Configuration):
             raise InvalidTokenError("the registration access token is required", realm="gridauth")
         return RegistrationToken(presented[1])
 
-    def authenticate_client(self, request: Any) -> ConfiguredClient | None:  # noqa: D102 - authlib hook
-        client_id = request.args.get("client_id", "")
-        found = self.server.registered.store.get(client_id) if 0 < len(client_id) <= 64 else None
-        return ConfiguredClient(found) if found is not None and found.expires_at > self.server.clock.now() else None
+    def authenticate_client(self, request: Any) -> ConfiguredClient | None:
+        """The client of the URI's ``client_id``, read once per request (authlib asks again after our check)."""
+        if not hasattr(request, "configured_client"):
+            client_id = request.args.get("client_id", "")
+            found = self.server.registered.store.get(client_id) if 0 < len(client_id) <= 64 else None
+            live = found is not None and found.expires_at > self.server.clock.now()
+            request.configured_client = ConfiguredClient(found) if found is not None and live else None
+        return request.configured_client
 
     def create_configuration_response(self, request: Any) -> Any:
         """authlib's answer; a token that is not the client's is ``invalid_token`` (RFC 7592 §2), not 403."""
