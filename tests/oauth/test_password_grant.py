@@ -33,7 +33,7 @@ def enable(service: Service) -> None:
 def test_off_unless_a_client_lists_it(service, accounts):
     assert "password" not in service.get("/.well-known/openid-configuration").body["grant_types_supported"]
     refused = password_request(service, "alice", accounts["alice"])
-    assert refused.status == 400 and refused.body["error"] == "unauthorized_client", refused.body
+    assert refused.status == 400 and refused.body == {"error": "unsupported_grant_type"}, refused.body
 
 
 def test_alice_gets_tokens_for_her_local_password(service, accounts, audit_file):  # noqa: F811
@@ -60,6 +60,9 @@ def test_wrong_password_and_unknown_user_answer_alike(service, accounts):
         assert reply.status == 400 and reply.body == {"error": "invalid_grant",
                                                       "error_description": WRONG_CREDENTIALS}, reply.body
     assert password_request(service, "alice", accounts["alice"], client=(PORTAL[0], "wrong")).status == 401
+    service_client = password_request(service, "alice", accounts["alice"], client=("example-service",
+                                                                                   "service-secret"))
+    assert service_client.status == 400 and service_client.body["error"] == "unauthorized_client"
     public = service.post("/token", {"grant_type": "password", "username": "alice", "password": accounts["alice"],
                                      "client_id": "gridauth-cli"})
     assert public.status in (400, 401) and public.body["error"] in ("unauthorized_client", "invalid_client")

@@ -116,8 +116,12 @@ class GridAuthorizationServer(AuthorizationServer):
 
     # -- the password grant, in two halves around the password check (``grants/password.py``) ---------------
     def password_grant(self, request: OAuth2Request) -> PasswordGrant:
-        """The password grant of *request*, its client and parameters checked; the password is not checked yet."""
-        grant = self.get_token_grant(request)
+        """The password grant of *request*, its client and parameters checked; the password is not checked yet.
+
+        While no client lists the grant, the server does not offer it: ``unsupported_grant_type``, as before it existed.
+        """
+        offered = any(PasswordGrant.GRANT_TYPE in c.grant_types for c in self.registry().clients.values())
+        grant = self.get_token_grant(request) if offered else None
         if not isinstance(grant, PasswordGrant):
             raise UnsupportedGrantTypeError(request.payload.grant_type)
         grant.validate_token_request()
