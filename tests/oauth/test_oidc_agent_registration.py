@@ -4,6 +4,8 @@ Debian's oidc-agent (4.2) runs headless as in tests/client/test_oidc_agent.py; t
 ``authenticated`` registration, and ``oidc-gen --at`` presents alice's access token as the initial
 access token. oidc-agent registers a client (RFC 7591), runs the device flow with it (approved by
 alice on the pages), then gets and refreshes tokens; the client is alice's, in the database.
+Also here, the password grant from the same real client: ``oidc-gen --flow password`` with a
+confidential client the configuration allows it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from client.conftest import Running, jwt_claims, service_config
 from client.test_oidc_agent import agent, oidc_token, pytestmark  # noqa: F401 - the fixture and the skip
 from gridauth.config import cfgfile
 from gridauth.db.models import RegisteredClientRow
-from harness import Browser, bind
+from harness import PASSWORDS, Browser, bind
 from harness import Service as HarnessService
 
 from .conftest import issue_grant
@@ -62,3 +64,19 @@ def test_oidc_gen_registers_its_client_with_an_access_token(registering_service,
     assert service.introspect(first)["active"] is True
     second = oidc_token(agent, "--force-new")  # a refresh with the registered client's refresh token
     assert second != first and service.introspect(second)["active"] is True
+
+
+def test_oidc_gen_with_the_password_flow_of_a_client_allowed_it(registering_service, agent):  # noqa: F811
+    """The password grant from a real client: oidc-gen's password flow with the example portal, once it lists it."""
+    service = registering_service
+    grants = "/DIRAC/Security/Authorization/Clients/example-portal/grant_types"
+    service.edit(lambda cfg: cfgfile.set_option(cfg, grants, "authorization_code, refresh_token, password"))
+    argv = ["oidc-gen", "gridauth", "--issuer", service.url, "--flow", "password", "--client-id", "example-portal",
+            "--client-secret", "portal-secret", "--op-username", "alice", "--op-password", PASSWORDS["alice"],
+            "--scope", "openid offline_access group:lhcb_user", "--pw-env", "--prompt", "none"]
+    generated = subprocess.run(argv, env=agent, text=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert generated.returncode == 0 and "Everything setup correctly" in generated.stdout, (generated.stdout,
+                                                                                           generated.stderr)
+    claims = jwt_claims(oidc_token(agent))
+    assert (claims["client_id"], claims["preferred_username"], claims["dirac_group"]) == ("example-portal", "alice",
+                                                                                          "lhcb_user")
