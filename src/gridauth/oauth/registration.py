@@ -72,7 +72,9 @@ def redirect_uri_problem(uri: str) -> str | None:
         host = parts.hostname
     except ValueError:
         return f"malformed redirect URI {uri!r}"
-    if parts.fragment or len(uri) > 2000:
+    if len(uri) > 2000:
+        return "a redirect URI of more than 2000 characters"
+    if parts.fragment:
         return f"redirect URI {uri!r} must not have a fragment"
     if parts.scheme == "https" and host:
         return None
@@ -97,10 +99,15 @@ class RegisteredClientClaims(ClientMetadataClaims):
                                            "response_types_supported": ["code"],
                                            "token_endpoint_auth_methods_supported": sorted(AUTH_METHODS)})
 
-    def validate_redirect_uris(self) -> None:  # noqa: D102 - authlib hook
-        for uri in self.get("redirect_uris") or ():
-            if not isinstance(uri, str) or redirect_uri_problem(uri):
-                raise InvalidClaimError("redirect_uris")
+    def validate_redirect_uris(self) -> None:
+        """Rule 2's redirect URIs; any other is ``invalid_redirect_uri`` (RFC 7591 §3.2.2), saying why."""
+        uris = self.get("redirect_uris") or []
+        if not isinstance(uris, list):
+            raise InvalidRedirectURIError("redirect_uris must be a list")
+        for uri in uris:
+            problem = redirect_uri_problem(uri) if isinstance(uri, str) else "a redirect URI must be a string"
+            if problem:
+                raise InvalidRedirectURIError(problem)
 
     def validate_scope(self) -> None:
         """Plain scopes of discovery only; group, VO and property scopes are dropped (they need no listing)."""
