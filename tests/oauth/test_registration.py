@@ -18,6 +18,7 @@ from gridauth.db.models import RegisteredClientRow
 from gridauth.hashing import token_digest
 
 from .conftest import PORTAL, Browser, Reply, Service, http, issue_grant
+from .test_dpop_resources import bound_access_token
 
 POLICY = "/DIRAC/Security/Authorization/ClientRegistration"
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -244,3 +245,17 @@ def test_a_stolen_refresh_token_of_a_public_registered_client_revokes_the_owners
     service.revoke(first["refresh_token"], client_id=client[0])
     assert service.refresh(first["refresh_token"], client=client).body["error"] == "invalid_grant"  # the "thief"
     assert service.refresh(second["refresh_token"], client=client).body["error"] == "invalid_grant"
+
+
+def test_a_dpop_bound_initial_access_token_comes_with_its_proof(service):
+    set_policy(service, "authenticated")
+    token, holder = bound_access_token(service)
+    url = "http://localhost:8080/register"
+    as_bearer = register(service, AGENT, token)
+    assert as_bearer.status == 401 and as_bearer.body["error"] == "invalid_token", as_bearer.body
+    without_proof = register(service, AGENT, headers={"Authorization": f"DPoP {token}"})
+    assert without_proof.status == 401, without_proof.body
+    proof = holder.proof(url, "POST", access_token=token)
+    reply = register(service, AGENT, headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    assert reply.status == 201, reply.body
+    assert stored(service, reply.body["client_id"]).owner == "alice"
