@@ -10,10 +10,13 @@ Events (``event``) and where they are recorded:
   its reason in ``kind``), all from the protocol endpoints (``web/oauth_handler.py``, ``oauth/server.py``,
   ``oauth/endpoints.py``);
 - ``login_failed`` and ``login_locked_out`` (the sign-in limit), ``login`` (a success), with the
-  method in ``kind`` (``local`` or the identity provider's name; an external subject the registry
-  does not know is a ``login_failed`` with that subject as ``user``) (``web/login.py``,
-  ``web/external_login.py``), and ``user_code_locked_out`` (an address over its budget of device user
-  codes, ``web/device.py``);
+  method in ``kind`` (``local``, ``password_grant`` or the identity provider's name; an external
+  subject the registry does not know is a ``login_failed`` with that subject as ``user``)
+  (``web/login.py``, ``web/external_login.py``, ``oauth/grants/password.py``), and
+  ``user_code_locked_out`` (an address over its budget of device user codes, ``web/device.py``);
+- ``client_registered``, ``client_updated``, ``client_deleted`` (RFC 7591 / 7592, ``oauth/registration.py``;
+  ``client_deleted`` and ``client_groups_changed`` also from ``gridauth admin client registered``) and
+  ``client_registration_refused`` (a refused ``/register`` request, ``web/registration.py``);
 - ``config_edit`` (every version ``gridauth config`` or ``gridauth admin`` writes, with its author,
   ``config/store.py``) and ``config_reload`` (a running server swapping in a new version, or refusing
   one, ``config/reload.py``);

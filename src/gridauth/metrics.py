@@ -43,6 +43,7 @@ GRANT_LABELS = {
     "client_credentials": "client_credentials",
     "urn:ietf:params:oauth:grant-type:device_code": "device_code",
     "urn:ietf:params:oauth:grant-type:token-exchange": "token_exchange",
+    "password": "password",
 }
 # RFC 6749 §5.2, RFC 8628 §3.5, RFC 9449 §5 and §8, and the two answers of a server in trouble (RFC 6749 §4.1.2.1).
 TOKEN_ERRORS = frozenset({

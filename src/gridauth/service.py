@@ -23,6 +23,7 @@ from .db.guessing import Guessing
 from .db.keys import KeyStore
 from .db.lease import Lease
 from .db.proofs import ProofStore
+from .db.registered import RegisteredClientStore
 from .db.sessions import SessionStore
 from .db.tokens import TokenStore
 from .errors import GridauthError
@@ -52,6 +53,7 @@ class ServiceContext:
     tokens: TokenStore = field(init=False)
     flows: FlowStore = field(init=False)
     proofs: ProofStore = field(init=False)
+    registered: RegisteredClientStore = field(init=False)
     accounts: AccountStore = field(init=False)
     guessing: Guessing = field(init=False)
     server: GridAuthorizationServer = field(init=False)
@@ -69,8 +71,9 @@ class ServiceContext:
         self.proofs = ProofStore(self.db)
         self.config_store = self.holder.source.store(10.0)  # its file, or the database's versions
         self.sessions = SessionStore(self.db)
+        self.registered = RegisteredClientStore(self.db)
         self.server = GridAuthorizationServer(self.tokens, self.flows, self.proofs, self.keyring, self.clock,
-                                              lambda: self.registry)
+                                              lambda: self.registry, self.registered)
 
     def prepare_storage(self) -> None:
         """Make the database ready to serve: at the code's schema revision, with a signing key.
@@ -103,7 +106,7 @@ class ServiceContext:
         return self._metadata[1]
 
     def purge(self) -> dict[str, int]:
-        """Delete expired tokens, grants, codes, device flows, sessions and login states (counts by kind).
+        """Delete expired tokens, grants, codes, device flows, sessions, login states and idle registered clients.
 
         The operator's ``gridauth db purge``: it runs at once unless another process is purging right
         now (a :class:`GridauthError` then says so). See :meth:`purge_if_due` for the lease.
@@ -135,7 +138,8 @@ class ServiceContext:
 
             return {**self.tokens.purge_expired(now, still_ours=still_ours),
                     **self.flows.purge_expired(now, still_ours=still_ours),
-                    **self.proofs.purge_expired(now, still_ours=still_ours)}
+                    **self.proofs.purge_expired(now, still_ours=still_ours),
+                    **self.registered.purge_expired(now, still_ours=still_ours)}
         finally:
             lease.release(self.clock.now(), PURGE_DUE_AFTER)
 

@@ -368,6 +368,14 @@ def test_access_tokens_keep_their_state_across_the_upgrade_to_0002(engine: Engin
         service.stop()
 
 
+def cli_grant(now: int, **columns: Any) -> dict[str, Any]:
+    """A live grant of gridauth-cli for alice as a row of revision 0002 (and *columns* of later ones)."""
+    return {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": "gridauth-cli",
+            "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
+            "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 0,
+            "last_used_at": None, "purge_at": now + 43200, **columns}
+
+
 def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engine: Engine, db_url: str,
                                                                           config_file: Path, gridauth: Any) -> None:
     """A database at 0002 with a grant and a code: the DPoP revision keeps both, unbound; the grant refreshes."""
@@ -375,10 +383,7 @@ def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engi
     now = int(time.time())
     md = MetaData()
     md.reflect(engine)
-    grant = {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": "gridauth-cli",
-             "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
-             "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 3,
-             "last_used_at": now - 5, "purge_at": now + 43200}
+    grant = cli_grant(now, generation=3, last_used_at=now - 5)
     code = {"code_hash": "c" * 64, "client_id": "gridauth-cli", "redirect_uri": "http://127.0.0.1/callback",
             "scope": SCOPE, "username": "alice", "group_name": "dteam_user", "vo": "dteam", "properties": "",
             "nonce": None, "code_challenge": "x" * 43, "code_challenge_method": "S256", "auth_time": now,
@@ -499,3 +504,40 @@ def test_a_database_at_0004_gains_the_configuration_versions_and_keeps_its_rows(
     assert imported.stderr.strip() == "written as version 1"
     (version,) = read_back(engine)["config_versions"]
     assert version["text"] == config_file.read_text(encoding="utf-8") and version["author"] == "tester"
+
+
+def test_registered_clients_come_with_0008_and_go_with_its_downgrade(engine: Engine, db_url: str, config_file: Path,
+                                                                     gridauth: Any) -> None:
+    """A database at 0004 with a grant: 0008 adds the empty ``registered_clients`` table, the grant stays and
+    refreshes; a registered client's row goes away with the downgrade to 0004, the grant does not."""
+    at_revision(engine, "0004")
+    now = int(time.time())
+    md = MetaData()
+    md.reflect(engine)
+    grant = cli_grant(now, dpop_jkt=None)
+    with engine.begin() as conn:
+        conn.execute(md.tables["grants"].insert(), [grant])
+    gridauth("db", "upgrade", "--db", db_url, ok=True)
+    rows = read_back(engine)
+    assert [{name: row[name] for name in grant} for row in rows["grants"]] == [grant]
+    assert rows["registered_clients"] == []
+    client = {"client_id": "reg-1", "client_secret_hash": None, "registration_token_hash": "t" * 64, "owner": "alice",
+              "metadata_json": "{}", "groups": None, "issued_at": now, "last_used_at": now, "expires_at": now + 60}
+    with engine.begin() as conn:
+        conn.execute(Base.metadata.tables["registered_clients"].insert(), [client])
+    assert read_back(engine)["registered_clients"] == [client]
+    service = Service(config_file, db_url)
+    try:
+        assert service.refresh(LEGACY_REFRESH, client=("gridauth-cli", None),
+                               headers=token_request_proof(service)).status == 200
+    finally:
+        service.stop()
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", SCRIPTS)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    assert "registered_clients" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM grants")).scalars().all() == [GRANT_ID]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import getpass
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .. import audit
 from ..admin.actions import ConfigAdmin, check_password, local_administrator
 from ..admin.operations import Step
 from ..client.admin import chosen_server
@@ -17,7 +19,7 @@ from ..client.discovery import normalize
 from ..client.store import save_admin_server
 from ..clock import Clock
 from ..config.paths import database_url
-from ..errors import EditError
+from ..errors import EditError, SchemaMismatch
 from .backend import RemoteBackend, backend, remote_server
 from .common import add_config_option, add_db_option, add_edit_options, add_server_options, csv, print_json, store_from
 
@@ -54,8 +56,8 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _list(args: argparse.Namespace, kind: str) -> int:
-    rows = backend(args).rows(kind)
+def _list(args: argparse.Namespace, kind: str, extra: list[dict[str, Any]] | None = None) -> int:
+    rows = backend(args).rows(kind) + (extra or [])
     if args.json:
         print_json(rows)
         return 0
@@ -190,8 +192,107 @@ def _add_client(sub: argparse._SubParsersAction) -> None:
         else:
             p.add_argument("--new-secret", action="store_true", help="issue a new secret (printed once)")
     _cmd(clients, "remove", "remove a client", _remover("client")).add_argument("name")
-    _cmd(clients, "list", "list clients (secrets are never shown)", lambda a: _list(a, "client"),
-         editing=False)
+    listing = _cmd(clients, "list", "list clients, the registered ones (RFC 7591) too (secrets are never shown)",
+                   _client_list, editing=False)
+    add_db_option(listing)
+    _add_registered(clients)
+
+
+def _client_list(a: argparse.Namespace) -> int:
+    """The CFG's clients, then (on this host's database) the registered ones."""
+    extra = [] if remote_server(a) is not None else _registered_list(a)
+    return _list(a, "client", extra)
+
+
+@contextlib.contextmanager
+def _database(a: argparse.Namespace) -> Iterator[Database]:
+    """The database of ``--db`` at the code's revision, closed at the end.
+
+    The database layer is imported here only: the other commands start faster without it.
+    """
+    from ..db import schema
+    from ..db.engine import Database
+
+    db = Database(database_url(a.db), workers=1, create=False)
+    try:
+        schema.check(db)
+        yield db
+    finally:
+        db.close()
+
+
+def _registered_list(a: argparse.Namespace) -> list[dict[str, Any]]:
+    """The registered clients for ``client list``: none from a database that does not exist yet (nothing was
+    ever registered there), a note on stderr when the database cannot be read as this gridauth's."""
+    from ..db import schema
+    from ..db.engine import Database
+    from ..db.registered import RegisteredClientStore
+
+    try:
+        db = Database(database_url(a.db), workers=1, create=False)
+    except SchemaMismatch:  # no database file
+        return []
+    try:
+        if schema.status(db).state == "empty":
+            return []
+        schema.check(db)
+        found = RegisteredClientStore(db).all()
+    except SchemaMismatch as error:
+        print(f"registered clients not listed: {error}", file=sys.stderr)
+        return []
+    finally:
+        db.close()
+    return [{"name": c.metadata.get("client_name") or c.client_id, "client_id": c.client_id,
+             "public": c.client_secret_hash is None, "grant_types": list(c.metadata.get("grant_types", ())),
+             "redirect_uris": list(c.metadata.get("redirect_uris", ())), "scope": c.metadata.get("scope", ""),
+             "registered": True, "owner": c.owner, "groups": list(c.groups) if c.groups is not None else None,
+             "expires_at": c.expires_at} for c in found]
+
+
+def _add_registered(clients: argparse._SubParsersAction) -> None:
+    registered = clients.add_parser("registered", help="clients registered at /register (RFC 7591), in the "
+                                    "database").add_subparsers(dest="registered_action", metavar="ACTION",
+                                                               required=True)
+    groups = registered.add_parser("groups", help="let any member of these groups use the client (default: "
+                                   "its owner only)")
+    remove = registered.add_parser("remove", help="delete a registered client (its tokens stop refreshing)")
+    for parser, func in ((groups, _registered_groups), (remove, _registered_remove)):
+        add_config_option(parser)
+        add_db_option(parser)
+        parser.add_argument("client_id")
+        parser.set_defaults(func=func)
+    chosen = groups.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--groups", type=csv, metavar="G1,G2", help="registry groups whose members may use it")
+    chosen.add_argument("--owner-only", action="store_true", help="back to its owner's groups, for its owner")
+
+
+def _registered_groups(a: argparse.Namespace) -> int:
+    from ..db.registered import RegisteredClientStore
+
+    groups = None if a.owner_only else tuple(a.groups)
+    registry = store_from(a).load()
+    unknown = [g for g in groups or () if registry.group(g) is None]
+    if unknown or groups == ():
+        raise EditError(f"unknown group(s): {', '.join(unknown)}" if unknown else "name at least one group")
+    with _database(a) as db:
+        if not RegisteredClientStore(db).set_groups(a.client_id, groups):
+            raise EditError(f"no registered client {a.client_id!r} in {db.safe_url}")
+    shown = ", ".join(groups) if groups else "its owner only"
+    audit.record("client_groups_changed", client=a.client_id, reason=f"may be used by: {shown}", kind="admin")
+    print(f"registered client {a.client_id}: may be used by {shown} (running servers see it within 10 seconds)",
+          file=sys.stderr)
+    return 0
+
+
+def _registered_remove(a: argparse.Namespace) -> int:
+    from ..db.registered import RegisteredClientStore
+
+    with _database(a) as db:
+        if not RegisteredClientStore(db).remove(a.client_id):
+            raise EditError(f"no registered client {a.client_id!r} in {db.safe_url}")
+    audit.record("client_deleted", client=a.client_id, kind="admin")
+    print(f"registered client {a.client_id} removed", file=sys.stderr)
+    return 0
 
 
 def _print_credentials(a: argparse.Namespace, creds: dict[str, str] | None) -> None:
@@ -310,20 +411,6 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def _open_database(a: argparse.Namespace) -> Database:
-    """The database of ``--db``, checked to be at this gridauth's schema revision (never created)."""
-    from ..db import schema  # the database layer only for the commands that use it: others start faster
-    from ..db.engine import Database
-
-    db = Database(database_url(a.db), workers=1, create=False)
-    try:
-        schema.check(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
 def _passwd(a: argparse.Namespace) -> int:
     server = remote_server(a)
     if server is not None:  # the server's database, through its admin API
@@ -336,12 +423,9 @@ def _passwd(a: argparse.Namespace) -> int:
     from ..db.accounts import AccountStore
 
     # The database first: a password typed for a database that cannot take it is a password lost.
-    db = _open_database(a)
-    try:
+    with _database(a) as db:
         password = check_password(_read_password())
         ended = AccountStore(db).set_password(a.name, password, Clock().now())
-    finally:
-        db.close()
     print(f"password set for {a.name} in {db.safe_url}; {ended} SSO session{'' if ended == 1 else 's'} ended",
           file=sys.stderr)
     return 0
@@ -381,11 +465,8 @@ def _sessions_list(a: argparse.Namespace) -> int:
     from ..oauth.sessions import list_sessions
 
     selector = Selector(user=a.user, client=a.client, vo=a.vo, group=a.group, idp=a.idp)
-    db = _open_database(a)
-    try:
+    with _database(a) as db:
         rows = list_sessions(SessionStore(db), selector, Clock().now())
-    finally:
-        db.close()
     if a.json:
         print_json([dataclasses.asdict(row) for row in rows])
         return 0
@@ -409,11 +490,8 @@ def _sessions_revoke(a: argparse.Namespace) -> int:
                         f"(given: {', '.join('--' + flag.replace('_', '-') for flag in chosen) or 'none'})")
     before = parse_time(a.issued_before) if a.issued_before is not None else None
     selector = Selector(grant=a.grant, user=a.user, client=a.client, vo=a.vo, idp=a.idp, issued_before=before)
-    db = _open_database(a)
-    try:
+    with _database(a) as db:
         count = revoke_sessions(SessionStore(db), selector, Clock().now(), a.author or default_author())
-    finally:
-        db.close()
     print(count)
     print(f"revoked {count} session{'' if count == 1 else 's'} in {db.safe_url}", file=sys.stderr)
     return 0

@@ -20,7 +20,9 @@ from .model import (
     DPOP_MODES,
     GRANT_TYPES,
     LOOPBACK_NETWORKS,
+    PASSWORD_GRANT,
     PROVIDER_TYPES,
+    REGISTRATION_POLICIES,
     SIGNING_ALGORITHMS,
     TOKEN_EXCHANGE_GRANT,
     VO,
@@ -43,6 +45,7 @@ LIFETIME_OPTIONS = {
     "AuthorizationCodeLifetime": ("authorization_code", 300, 10, 300),
     "SessionLifetime": ("session", 28800, 60, 2_592_000),
     "RemovalGracePeriod": ("removal_grace", 3600, 0, 31_536_000),
+    "RegisteredClientIdleTime": ("registered_client_idle", 2_592_000, 3600, 31_536_000),
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
@@ -144,6 +147,7 @@ def _settings(tree: Tree, issues: _Issues, default_issuer: str) -> Authorization
         wlcg_claims=YES_NO.get(wlcg, False),
         dpop_nonce=YES_NO.get(nonce, False),
         audience=_opt(authz, "Audience"),
+        client_registration=_choice(authz, "ClientRegistration", REGISTRATION_POLICIES, "closed", AUTHZ, issues),
     )
 
 
@@ -197,6 +201,9 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
                 issues.add(f"{where}/grant_types", f"unknown grant type {grant!r}")
         if method == "none" and "client_credentials" in grants:
             issues.add(f"{where}/grant_types", "a public client cannot use client_credentials")
+        if method == "none" and PASSWORD_GRANT in grants:
+            issues.add(f"{where}/grant_types", "a public client cannot use the password grant (anyone could "
+                       "try passwords through it; give it a client_secret)")
         redirect_uris = as_list(_opt(sec, "redirect_uris") or _opt(sec, "redirect_uri"))
         for uri in redirect_uris:
             if problem := check_url(uri):
@@ -424,6 +431,11 @@ def build_from_tree(tree: Tree, version: str = "", default_issuer: str = DEFAULT
         for group in client.exchange.groups:
             if group not in groups:
                 issues.add(f"{AUTHZ}/Clients/{client.name}/TokenExchange/Groups", f"unknown group {group!r}")
+    if not any(idp.is_local for idp in idps.values()):
+        for client in clients.values():
+            if PASSWORD_GRANT in client.grant_types:
+                issues.add(f"{AUTHZ}/Clients/{client.name}/grant_types", "the password grant checks local "
+                           "accounts only: add an identity provider with ProviderType = Local")
     defaults = tuple(as_list(_opt(registry, "DefaultGroup")))
     for name in defaults:
         if name not in groups:

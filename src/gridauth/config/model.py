@@ -8,9 +8,16 @@ from dataclasses import dataclass, field
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+PASSWORD_GRANT = "password"  # RFC 6749 §4.3, off unless a client lists it (docs/security.md says why it is discouraged)
 GRANT_TYPES = frozenset(
-    {"authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT}
+    {"authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT,
+     PASSWORD_GRANT}
 )
+# ``ClientRegistration``: who may register clients at /register (RFC 7591): nobody, a registry user
+# with an access token (the client is then theirs), or anyone (test beds only).
+REGISTRATION_POLICIES = ("closed", "authenticated", "open")
+# What a registered client may use: the interactive flows and refresh, never its own or a user's password.
+REGISTERED_GRANT_TYPES = ("authorization_code", DEVICE_CODE_GRANT, "refresh_token")
 AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "none"})
 SIGNING_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 DPOP_MODES = ("required", "allowed", "off")  # a client's ``DPoP`` option
@@ -36,6 +43,8 @@ class Lifetimes:
     # How long a registry without a grant's user or group must have been served before a refused
     # refresh revokes the grant (until then it is only refused, and a rollback brings it back).
     removal_grace: int = 3600
+    # How long a registered client (RFC 7591) may go unused before the purge deletes it.
+    registered_client_idle: int = 2_592_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class AuthorizationSettings:
     audience: str = ""
     metrics_allow_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = LOOPBACK_NETWORKS
     dpop_nonce: bool = False  # ``DPoPNonce``: DPoP proofs at the token endpoint must carry a server nonce
+    client_registration: str = "closed"  # ``ClientRegistration``: one of REGISTRATION_POLICIES
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,19 @@ class Client:
     revoke_on_theft: bool = False
     # ``TokenExchange``: what the client may do with the token-exchange grant (when it has it).
     exchange: ExchangePolicy = field(default_factory=ExchangePolicy)
+
+    # A client registered at /register (RFC 7591) lives in the database, not in the CFG. Its tokens are
+    # for its *owner* only, in the owner's groups; *groups* set by an administrator widen that to any
+    # member of those groups. No owner (``open`` registration): any user, as a CFG client.
+    registered: bool = False
+    owner: str | None = None
+    groups: tuple[str, ...] = ()
+
+    def may_act_for(self, username: str, group: str) -> bool:
+        """Whether this client may get tokens for *username* acting in *group* (membership is checked apart)."""
+        if self.groups:
+            return group in self.groups
+        return self.owner is None or self.owner == username
 
     @property
     def refreshes_without_dpop(self) -> bool:

@@ -213,3 +213,28 @@ class ConfigVersionRow(Base):
     comment: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(CONFIG_TEXT)
+
+
+class RegisteredClientRow(Base):
+    """A client registered at ``/register`` (RFC 7591), with what it may do and who owns it.
+
+    Its secret and its registration access token (RFC 7592) are kept as hashes only. It lives while it
+    is used: each use (at most once per touch interval) moves ``expires_at`` to the idle time ahead,
+    and the purge deletes it once that passes.
+    """
+
+    __tablename__ = "registered_clients"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # ``hashing.hash_client_secret`` of its secret; NULL for a public client.
+    client_secret_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # SHA-256 digest (``hashing.token_digest``) of the registration access token.
+    registration_token_hash: Mapped[str] = mapped_column(String(64))
+    # The registry user who registered it (``authenticated`` policy); NULL when registration was open.
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    # JSON: the client metadata as registered (RFC 7591 §2), secrets never among them.
+    metadata_json: Mapped[str] = mapped_column(Text)
+    # JSON list of groups an administrator allowed (any member may use it); NULL: its owner's groups.
+    groups: Mapped[str | None] = mapped_column(Text, nullable=True)
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    last_used_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

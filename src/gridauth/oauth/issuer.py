@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 
 from ..clock import Clock
@@ -119,8 +120,12 @@ class AccessTokenIssuer(JWTBearerTokenGenerator):
                  jkt: str | None = None) -> dict[str, Any]:
         """authlib's token response; with *jkt*, the access token is bound to that DPoP key (RFC 9449 §6).
 
-        A bound access token carries ``cnf.jkt`` and is answered with ``token_type: DPoP``.
+        A bound access token carries ``cnf.jkt`` and is answered with ``token_type: DPoP``. Every
+        grant's tokens come from here, so this is where a registered client's limit to its owner (or
+        the groups an administrator allowed) holds for all of them (``registration.py``, rule 3).
         """
+        if user is not None and not client.client.may_act_for(user.membership.username, user.membership.group):
+            raise InvalidGrantError(f"client {client.client.name!r} may not get tokens for this user in this group")
         scope = self.get_allowed_scope(client, scope)
         claims = self.claims(client, grant_type, user, scope, expires_in)
         if jkt is not None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..config.model import PASSWORD_GRANT
 from ..config.registry import Registry
 from .dpop import ALGORITHMS as DPOP_ALGORITHMS
+from .registration import PATH as REGISTRATION_PATH
 
 if TYPE_CHECKING:
     from .server import GridAuthorizationServer
@@ -28,10 +30,15 @@ def build_metadata(registry: Registry, server: GridAuthorizationServer) -> dict[
     settings = registry.settings
     issuer = settings.issuer
     grant_types = sorted({grant.GRANT_TYPE for grant, _ in server._token_grants})
+    if not any(PASSWORD_GRANT in client.grant_types for client in registry.clients.values()):
+        grant_types.remove(PASSWORD_GRANT)  # discouraged: named only while some client may use it
+    registration = ({"registration_endpoint": issuer + REGISTRATION_PATH}
+                    if settings.client_registration != "closed" else {})
     groups = sorted(registry.groups)
     return {
         "issuer": issuer,
         **{name: issuer + path for name, path in PATHS.items()},
+        **registration,
         "grant_types_supported": grant_types,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -16,6 +16,7 @@ from ..db.tokens import TokenStore
 from .dpop import DPoPGuard
 from .issuer import AccessTokenIssuer
 from .keys import KeyRing
+from .models import OAuthClient
 
 
 class GrantServices(Protocol):
@@ -30,3 +31,6 @@ class GrantServices(Protocol):
 
     def registry(self) -> Registry:
         """The registry snapshot of the current request."""
+
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        """The client *client_id*: from the registry, else a registered one (RFC 7591), else None."""

@@ -25,7 +25,8 @@ REASONS = ("revoked_grant", "missing_proof", "wrong_key")
 
 def suspected_theft(server: GrantServices, grant: Grant, reason: str, address: str | None, now: int) -> int:
     """Record a possible theft of *grant*'s refresh token (*reason* of :data:`REASONS`); how many grants it revoked."""
-    client = server.registry().client(grant.client_id)
+    found = server.query_client(grant.client_id)  # a registered client (oidc-agent's) too
+    client = found.client if found is not None else None
     revoked = 0
     if client is not None and client.revoke_on_theft:
         revoked = server.tokens.revoke_client_user_grants(grant.client_id, grant.username, now)

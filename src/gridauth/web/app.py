@@ -24,6 +24,7 @@ from .home import HomeHandler, NotFoundHandler
 from .login import LoginHandler
 from .logout import LogoutHandler
 from .metrics import MetricsHandler
+from .registration import RegistrationHandler
 from .token import IntrospectionHandler, RevocationHandler, TokenHandler
 from .userinfo import UserInfoHandler
 
@@ -41,6 +42,7 @@ ROUTES: list[tuple[str, type[RequestHandler]]] = [
     ("/introspect", IntrospectionHandler),
     ("/authorize", AuthorizeHandler),
     ("/device_authorization", DeviceAuthorizationHandler),
+    ("/register", RegistrationHandler),
     ("/device", DeviceVerificationHandler),
     ("/login", LoginHandler),
     ("/login/callback", LoginCallbackHandler),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from authlib.oauth2.base import OAuth2Error
+from tornado.httputil import HTTPServerRequest
 
 from .. import audit
 from ..errors import DatabaseUnavailable, SchemaMismatch
@@ -17,6 +18,7 @@ from .oauth_request import TornadoOAuth2Request, build_oauth_request
 log = logging.getLogger("gridauth.web")
 
 Response = tuple[int, Any, list[tuple[str, str]]]
+T = TypeVar("T")
 NO_STORE = [("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
 
@@ -28,22 +30,29 @@ class OAuthHandler(BaseHandler):
 
     async def run_endpoint(self, work: Callable[[TornadoOAuth2Request], Response]) -> None:
         """Build authlib's request, run *work* on a database worker with this request's registry, write the result."""
+        await self.answer(lambda oauth_request: self.on_worker(work, oauth_request))
+
+    async def on_worker(self, work: Callable[[TornadoOAuth2Request], T], oauth_request: TornadoOAuth2Request) -> T:
+        """Run *work* on a database worker with this request's registry bound (authlib needs it on that thread)."""
+        registry, server, address = self.registry, self.context.server, self.request.remote_ip
+
+        def call() -> T:
+            with server.bound(registry), audit.request(address, None):
+                return work(oauth_request)
+
+        return await self.context.db.run(call)
+
+    async def answer(self, steps: Callable[[TornadoOAuth2Request], Awaitable[Response]],
+                     build: Callable[[HTTPServerRequest], TornadoOAuth2Request] = build_oauth_request) -> None:
+        """Build authlib's request, await *steps* on it, write the result: errors as RFC 6749 JSON, outages as 503."""
         try:
-            oauth_request = build_oauth_request(self.request)
+            oauth_request = build(self.request)
         except OAuth2Error as error:
             response = error()
             self.answered(*response)
             return self.write_response(*response)
-        registry = self.registry
-        server = self.context.server
-        address = self.request.remote_ip
-
-        def call() -> Response:
-            with server.bound(registry), audit.request(address, None):
-                return work(oauth_request)
-
         try:
-            response = await self.context.db.run(call)
+            response = await steps(oauth_request)
         except DatabaseUnavailable as exc:
             log.warning("%s %s: %s", self.request.method, self.request.path, exc)
             response = (503, {"error": "temporarily_unavailable",
@@ -79,7 +88,10 @@ class OAuthHandler(BaseHandler):
         self.set_status(status)
         for name, value in headers:
             self.set_header(name, value)
-        self.finish(json.dumps(body) if isinstance(body, dict | list) else (body or ""))
+        if status == 204:  # no content (RFC 7592 §2.3): Tornado refuses even an empty body
+            self.finish()
+        else:
+            self.finish(json.dumps(body) if isinstance(body, dict | list) else (body or ""))
 
 
 def claimed_client(handler: BaseHandler, oauth_request: TornadoOAuth2Request) -> str | None:
