@@ -6,6 +6,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .capabilities import Capability
+
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 GRANT_TYPES = frozenset(
@@ -62,6 +64,8 @@ class VO:
     default_group: str = ""
     authoritative_idp: bool = False
     options: Mapping[str, str] = field(default_factory=dict)
+    # ``WLCGClaims`` of the VO: yes or no overrides the global option; None follows it.
+    wlcg_claims: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class Group:
     voms_role: str = ""
     idp_roles: tuple[str, ...] = ()
     options: Mapping[str, str] = field(default_factory=dict)
+    # ``Capabilities``: the WLCG capabilities (with path prefixes) the group's tokens may carry.
+    capabilities: tuple[Capability, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ class Client:
     access_token_type: str = "DPoP"
     # ``RevokeOnTheft``: a refresh token that looks stolen revokes every grant of its user from this client.
     revoke_on_theft: bool = False
+    # The capability entries of ``scope`` (``storage.read:/``), read once: they cover sub-paths.
+    capabilities: tuple[Capability, ...] = ()
 
     @property
     def refreshes_without_dpop(self) -> bool:
