@@ -87,3 +87,9 @@ class SchemaMismatch(GridauthError):
     """
 
     exit_code = 8
+
+
+class PreviewRefused(GridauthError):
+    """The dry run's answer (``gridauth admin token-preview``) when the token would be refused: the OAuth error, why."""
+
+    exit_code = 1
