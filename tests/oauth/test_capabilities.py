@@ -28,7 +28,8 @@ CLIENTS = "DIRAC/Security/Authorization/Clients"
 def service(config_file: Path, db_url: str) -> Iterator[Service]:
     """The example configuration with capability policies for the dteam groups; the portal may ask for any."""
     text = config_file.read_text()
-    portal = "post_logout_redirect_uris = http://localhost:8081/\n          scope = openid, profile, email, offline_access"
+    portal = ("post_logout_redirect_uris = http://localhost:8081/\n"
+              "          scope = openid, profile, email, offline_access")
     assert portal in text
     text = text.replace(portal, portal + ", storage.read:/, storage.create:/, storage.modify:/, compute.read, "
                         "compute.create")
