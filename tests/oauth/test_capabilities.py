@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from joserfc import jwt
@@ -178,3 +179,9 @@ def test_the_device_flow_applies_the_policy(service, accounts):
     flow = start(service, "openid offline_access storage.read:/dteam/data storage.read:/atlas")
     approve(Browser(service), flow)
     assert granted(poll(service, flow["device_code"])) == ["storage.read:/dteam/data"]
+
+
+def test_authorize_refuses_a_malformed_capability_back_to_the_client(service):
+    status, _, location = Browser(service).follow(authorize_url(scope="openid storage.read:dteam"))
+    query = parse_qs(urlsplit(location).query)
+    assert status == 302 and query["error"] == ["invalid_scope"] and query["state"] == ["st-123"], location

@@ -251,11 +251,13 @@ def decide(registry: Registry, client: Client, asked: ScopeRequest, membership: 
     Capabilities by ``capabilities.py``, the profile and its groups by ``wlcg.py``, the lifetime by
     the module's rule; *properties*: the ``property:`` scopes echoed (default: those asked).
     """
-    policy = registry.groups[membership.group].capabilities if membership and membership.group in registry.groups \
-        else ()
-    listed = client.capabilities if client.scope else None
-    caps, refused_caps = capabilities.allowed(asked.capabilities, policy if membership else client.capabilities,
-                                              listed if membership else None)
+    if membership is None:  # a client's own token: the client's list is its policy
+        policy, listed = client.capabilities, None
+    else:
+        group = registry.group(membership.group)
+        policy = group.capabilities if group is not None else ()
+        listed = client.capabilities if client.scope else None
+    caps, refused_caps = capabilities.allowed(asked.capabilities, policy, listed)
     if asked.capabilities and not caps:
         listed_text = shown(", ".join(c.scope for c in refused_caps), quote=False)
         raise ScopeRefused("no_capability", f"none of the capabilities asked is granted ({listed_text})",
