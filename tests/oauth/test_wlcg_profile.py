@@ -17,7 +17,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from jsonschema import Draft202012Validator
 
-from .conftest import SERVICE, Service, issue_grant
+from .conftest import PORTAL, SERVICE, Browser, Service, issue_grant
+from .test_code_flow import PORTAL_CB, authorize_url, login_and_get_code
 
 AUTHZ = "DIRAC/Security/Authorization"
 GROUP = r"(/[A-Za-z0-9][A-Za-z0-9_.-]*)+"
@@ -174,3 +175,17 @@ def test_a_removed_membership_leaves_its_wlcg_group_out_at_the_next_refresh(serv
 def test_a_malformed_wlcg_group_is_invalid_scope(service):
     reply = service.post("/device_authorization", {"client_id": "gridauth-cli", "scope": "openid wlcg.groups:dteam"})
     assert reply.status == 400 and reply.body["error"] == "invalid_scope", reply.body
+
+
+def test_the_id_token_carries_the_groups_asked_too(service, accounts):
+    query = login_and_get_code(Browser(service), authorize_url(scope="openid wlcg.groups:/dteam/dteam_admin "
+                                                                     "g:dteam_user"))
+    reply = service.post("/token", {"grant_type": "authorization_code", "code": query["code"][0],
+                                    "redirect_uri": PORTAL_CB}, auth=PORTAL)
+    assert reply.status == 200, reply.body
+    _, access = decode(service, reply.body["access_token"])
+    check_profile(access)
+    header, id_token = decode(service, reply.body["id_token"])
+    assert header["typ"] == "JWT" and id_token["aud"] == "example-portal"
+    assert id_token["wlcg.ver"] == "1.0"
+    assert id_token["wlcg.groups"] == access["wlcg.groups"] == ["/dteam/dteam_admin", "/dteam", "/dteam/dteam_user"]

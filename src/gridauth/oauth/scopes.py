@@ -296,4 +296,5 @@ class GrantsScope:
     def generate_token(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - authlib hook
         if self.granted is not None:
             kwargs["scope"] = self.granted
+            self.request.granted = self.granted  # type: ignore[attr-defined]  # for the ID token (openid.py)
         return super().generate_token(*args, **kwargs)  # type: ignore[misc]
