@@ -175,7 +175,11 @@ def test_the_code_flow_applies_the_policy_at_the_exchange(service, accounts):
 
 
 def test_the_device_flow_applies_the_policy(service, accounts):
-    service.edit(lambda cfg: cfg.setOption(f"{CLIENTS}/gridauth-cli/scope", "openid, offline_access, storage.read:/"))
+    def allow(cfg):  # a client list with a capability; polled here without DPoP proofs
+        cfg.setOption(f"{CLIENTS}/gridauth-cli/scope", "openid, offline_access, storage.read:/")
+        cfg.setOption(f"{CLIENTS}/gridauth-cli/DPoP", "allowed")
+
+    service.edit(allow)
     flow = start(service, "openid offline_access storage.read:/dteam/data storage.read:/atlas")
     approve(Browser(service), flow)
     assert granted(poll(service, flow["device_code"])) == ["storage.read:/dteam/data"]
