@@ -87,7 +87,7 @@ class AccessTokenIssuer(JWTBearerTokenGenerator):
         registry = self.registry()
         member = user.membership if user else None
         profile = wlcg.follows_profile(registry, member.vo if member else None, None, ())
-        groups = (f"/{member.vo}", f"/{member.vo}/{member.group}") if member and profile else ()
+        groups = wlcg.default_groups(member.vo, member.group) if member and profile else ()
         return GrantedScope(scope or "", member, access_lifetime(registry, client.client), profile, groups)
 
     def claims(self, client: OAuthClient, grant_type: str, user: GridUser | None,

@@ -33,10 +33,15 @@ def follows_profile(registry: Registry, vo: str | None, wlcg: str | None, group_
     return asked or (registry.wlcg_claims(vo) if vo else registry.settings.wlcg_claims)
 
 
+def default_groups(vo: str, group: str) -> tuple[str, str]:
+    """The groups a token of *group* in *vo* asserts when no ``wlcg.groups:`` scope names others."""
+    return f"/{vo}", f"/{vo}/{group}"
+
+
 def groups(registry: Registry, username: str, vo: str, group: str,
            asked: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(the ``wlcg.groups`` claim, the group scopes granted) for *username* acting in *group* of *vo*."""
-    defaults = (f"/{vo}", f"/{vo}/{group}")
+    defaults = default_groups(vo, group)
     if not asked:
         return defaults, ()
     claim: list[str] = []
