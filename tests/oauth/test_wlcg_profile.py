@@ -127,17 +127,21 @@ def test_the_profile_per_vo(service):
     assert lhcb["wlcg.groups"] == ["/lhcb", "/lhcb/lhcb_user"]
 
 
-@pytest.mark.parametrize(("asked", "echoed"), [("wlcg", "wlcg"), ("wlcg:1.0", "wlcg:1.0")])
+@pytest.mark.parametrize(("asked", "echoed"), [("wlcg", "wlcg"), ("wlcg:1.0", "wlcg:1.0"),
+                                               ("wlcg wlcg:1.0", "wlcg wlcg:1.0")])
 def test_the_wlcg_scope_asks_for_a_profile_token(service, asked, echoed):
     body, claims = refreshed(service, f"openid {asked} group:dteam_user")
     check_profile(claims)
-    assert echoed in body["scope"].split() and echoed in claims["scope"].split()
+    for item in echoed.split():
+        assert item in body["scope"].split() and item in claims["scope"].split()
 
 
 def test_another_profile_version_is_not_honoured_nor_echoed(service):
     body, claims = refreshed(service, "openid wlcg:2.0 group:dteam_user")
     assert "wlcg.ver" not in claims
     assert "wlcg:2.0" not in body["scope"] and "wlcg:2.0" not in claims["scope"]
+    refused = service.post("/device_authorization", {"client_id": "gridauth-cli", "scope": "openid wlcg:1.0 wlcg:2.0"})
+    assert refused.status == 400 and refused.body["error"] == "invalid_scope"  # two versions at once
 
 
 @pytest.mark.parametrize(("user", "asked", "groups", "echoed"), [

@@ -93,12 +93,13 @@ class ScopeRequest:
                 item = _parameter(item, parts)
                 if item not in plain:
                     plain.append(item)
-        if len(groups) > 1 or len(vos) > 1 or len(set(parts["lifetime"])) > 1 or len(set(parts["wlcg"])) > 1:
+        versions = sorted(set(parts["wlcg"]), reverse=True)  # a version named wins over the bare ``wlcg``
+        if len(groups) > 1 or len(vos) > 1 or len(set(parts["lifetime"])) > 1 or len(set(versions) - {""}) > 1:
             raise ScopeRefused("too_many", "ask for one group, one VO, one lifetime and one wlcg version at most")
         if "" in groups or "" in vos or "" in properties:
             raise ScopeRefused("empty", "empty group, VO or property in scope")
         return cls(tuple(plain), next(iter(groups), None), next(iter(vos), None), tuple(dict.fromkeys(properties)),
-                   tuple(dict.fromkeys(parts["capabilities"])), next(iter(parts["wlcg"]), None),
+                   tuple(dict.fromkeys(parts["capabilities"])), next(iter(versions), None),
                    tuple(dict.fromkeys(parts["wlcg_groups"])), next(iter(parts["lifetime"]), None),
                    tuple(dict.fromkeys(parts["ordinary"])))
 
@@ -274,7 +275,7 @@ def decide(registry: Registry, client: Client, asked: ScopeRequest, membership: 
     kept: set[str] = {c.scope for c in caps}
     kept.update(f"{WLCG_GROUPS}:{g}" if g else WLCG_GROUPS for g in group_scopes)
     if asked.wlcg in wlcg.VERSIONS:
-        kept.add(f"wlcg:{asked.wlcg}" if asked.wlcg else "wlcg")
+        kept.update(("wlcg", f"wlcg:{wlcg.VERSION}"))
     if asked.lifetime is not None and asked.lifetime < longest:
         kept.add(f"lifetime:{asked.lifetime}")
     kept.update(asked.ordinary)
