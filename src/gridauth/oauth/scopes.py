@@ -94,8 +94,10 @@ class ScopeRequest:
                 if item not in plain:
                     plain.append(item)
         versions = sorted(set(parts["wlcg"]), reverse=True)  # a version named wins over the bare ``wlcg``
-        if len(groups) > 1 or len(vos) > 1 or len(set(parts["lifetime"])) > 1 or len(set(versions) - {""}) > 1:
-            raise ScopeRefused("too_many", "ask for one group, one VO, one lifetime and one wlcg version at most")
+        if len(groups) > 1 or len(vos) > 1:
+            raise ScopeRefused("too_many", "ask for one group and one VO at most")
+        if len(set(parts["lifetime"])) > 1 or len(set(versions) - {""}) > 1:
+            raise ScopeRefused("malformed", "ask for one lifetime and one wlcg version at most")
         if "" in groups or "" in vos or "" in properties:
             raise ScopeRefused("empty", "empty group, VO or property in scope")
         return cls(tuple(plain), next(iter(groups), None), next(iter(vos), None), tuple(dict.fromkeys(properties)),
