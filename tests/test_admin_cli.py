@@ -209,7 +209,8 @@ def test_group_list(background) -> None:
     assert all(isinstance(row, dict) and "name" in row for row in rows)
     assert [row["name"] for row in rows] == ["dteam_user", "dteam_admin", "lhcb_user"]
     assert rows[1] == {"name": "dteam_admin", "vo": "dteam",
-                       "properties": ["NormalUser", "ProxyManagement", "ServiceAdministrator"], "users": ["alice"]}
+                       "properties": ["NormalUser", "ProxyManagement", "ServiceAdministrator"], "users": ["alice"],
+                       "capabilities": []}
 
 
 # -- VOs -------------------------------------------------------------------------------------------
@@ -238,9 +239,9 @@ def test_vo_list(background) -> None:
     assert all(isinstance(row, dict) and "name" in row for row in rows)
     assert rows == [
         {"name": "dteam", "admins": ["alice"], "idp": "LocalAccounts", "default_group": "dteam_user",
-         "groups": ["dteam_user", "dteam_admin"]},
+         "wlcg_claims": "", "groups": ["dteam_user", "dteam_admin"]},
         {"name": "lhcb", "admins": ["carol"], "idp": "LocalAccounts", "default_group": "lhcb_user",
-         "groups": ["lhcb_user"]},
+         "wlcg_claims": "", "groups": ["lhcb_user"]},
     ]
     assert background("vo-plain")[0].stdout.splitlines() == [
         "dteam  admins=alice  idp=LocalAccounts  default_group=dteam_user  groups=dteam_user,dteam_admin",

@@ -195,6 +195,21 @@ CASES = {
     "unknown-provider-type": Case("ProviderType = Local", "ProviderType = SAML\n      issuer = https://idp.example.org"
                                   "\n      client_id = gridauth",
                                   "/Resources/IdProviders/LocalAccounts/ProviderType", "unknown provider type 'SAML'"),
+    "unknown-capability": Case("      VOMSRole = /dteam\n",
+                               "      VOMSRole = /dteam\n      Capabilities = storage.delete:/dteam\n",
+                               "/Registry/Groups/dteam_user/Capabilities", "unknown capability 'storage.delete'"),
+    "capability-without-path": Case("      VOMSRole = /dteam\n", "      VOMSRole = /dteam\n"
+                                    "      Capabilities = storage.read:/dteam, storage.create\n",
+                                    "/Registry/Groups/dteam_user/Capabilities", "storage.create needs a path"),
+    "capability-relative-path": Case("      VOMSRole = /dteam\n", "      VOMSRole = /dteam\n"
+                                     "      Capabilities = storage.read:dteam/data\n",
+                                     "/Registry/Groups/dteam_user/Capabilities", "is not an absolute path"),
+    "client-capability-malformed": Case("scope = openid, profile, email, offline_access\n          # DPoP",
+                                        "scope = openid, storage.read:/a b\n          # DPoP",
+                                        f"{CLIENTS}/gridauth-cli/scope", "is not an absolute path"),
+    "vo-wlcg-claims": Case("      DefaultGroup = lhcb_user\n",
+                           "      DefaultGroup = lhcb_user\n      WLCGClaims = maybe\n",
+                           "/Registry/VO/lhcb/WLCGClaims", "expected yes or no, found 'maybe'"),
     "user-as-option": Case("  Users\n  {\n", "  Users\n  {\n    nobody = 1\n",
                            "/Registry/Users/nobody", "expected a section, found an option"),
 }

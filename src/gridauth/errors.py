@@ -100,6 +100,12 @@ class SchemaMismatch(GridauthError):
     exit_code = 8
 
 
+class PreviewRefused(GridauthError):
+    """The dry run's answer (``gridauth admin token-preview``) when the token would be refused: the OAuth error, why."""
+
+    exit_code = 1
+
+
 # What the admin API calls each error in its JSON (``error``), and its HTTP status: one table for the
 # server, which answers with it, and the remote command line, which raises the same error again, so
 # that a remote command prints the same line and exits with the same status as a local one.

@@ -151,26 +151,29 @@ def user_list(cfg: CFG) -> list[dict[str, Any]]:
 
 
 # -- groups --------------------------------------------------------------------------------------
-def group_add(cfg: CFG, name: str, vo: str, properties: Sequence[str] = (), users: Sequence[str] = ()) -> None:
-    """Create group *name* in *vo* with *properties* and members *users*."""
+def group_add(cfg: CFG, name: str, vo: str, properties: Sequence[str] = (), users: Sequence[str] = (),
+              capabilities: Sequence[str] = ()) -> None:
+    """Create group *name* in *vo* with *properties*, members *users* and WLCG *capabilities* (checked by the store)."""
     _require_absent(cfg, "group", name)
     _require(cfg, "vo", vo)
     _check_names(cfg, "user", users)
     ensure_section(cfg, [*GROUPS.strip("/").split("/"), name])
-    _set_many(cfg, f"{GROUPS}/{name}", {"Users": _join(users), "VO": vo, "Properties": _join(properties)})
+    _set_many(cfg, f"{GROUPS}/{name}", {"Users": _join(users), "VO": vo, "Properties": _join(properties),
+                                         "Capabilities": _join(capabilities) if capabilities else None})
 
 
 def group_modify(cfg: CFG, name: str, vo: str | None = None, properties: Sequence[str] | None = None,
                  users: Sequence[str] | None = None, add_users: Sequence[str] = (),
-                 remove_users: Sequence[str] = ()) -> None:
-    """Change a group's VO, properties or members (``users`` replaces the member list)."""
+                 remove_users: Sequence[str] = (), capabilities: Sequence[str] | None = None) -> None:
+    """Change a group's VO, properties, members (``users`` replaces the member list) or capabilities (replaced)."""
     section = _require(cfg, "group", name)
     if vo is not None:
         _require(cfg, "vo", vo)
     members = list(users) if users is not None else _members(section)
     members = [u for u in [*members, *add_users] if u not in set(remove_users)]
     _check_names(cfg, "user", [*members, *remove_users])
-    _set_many(cfg, f"{GROUPS}/{name}", {"VO": vo, "Properties": None if properties is None else _join(properties)})
+    _set_many(cfg, f"{GROUPS}/{name}", {"VO": vo, "Properties": None if properties is None else _join(properties),
+                                         "Capabilities": None if capabilities is None else _join(capabilities)})
     _set_members(cfg, name, members)
 
 
@@ -180,32 +183,33 @@ def group_remove(cfg: CFG, name: str) -> None:
 
 
 def group_list(cfg: CFG) -> list[dict[str, Any]]:
-    """Groups as dicts: name, VO, properties, users."""
+    """Groups as dicts: name, VO, properties, users, capabilities."""
     groups = _entries(cfg, GROUPS)
     return [{"name": name, "vo": _option(_sub(groups, name), "VO"),
-             "properties": as_list(_option(_sub(groups, name), "Properties")), "users": _members(_sub(groups, name))}
+             "properties": as_list(_option(_sub(groups, name), "Properties")), "users": _members(_sub(groups, name)),
+             "capabilities": as_list(_option(_sub(groups, name), "Capabilities"))}
             for name in groups.listSections()]
 
 
 # -- VOs -----------------------------------------------------------------------------------------
 def vo_add(cfg: CFG, name: str, admins: Sequence[str] = (), idp: str | None = None,
-           default_group: str | None = None) -> None:
+           default_group: str | None = None, wlcg_claims: str | None = None) -> None:
     """Create VO *name*."""
     _require_absent(cfg, "vo", name)
     _check_names(cfg, "user", admins)
     ensure_section(cfg, [*VOS.strip("/").split("/"), name])
     _set_many(cfg, f"{VOS}/{name}", {"VOMSName": name, "VOAdmin": _join(admins) if admins else None,
-                                      "IdProvider": idp, "DefaultGroup": default_group})
+                                      "IdProvider": idp, "DefaultGroup": default_group, "WLCGClaims": wlcg_claims})
 
 
 def vo_modify(cfg: CFG, name: str, admins: Sequence[str] | None = None, idp: str | None = None,
-              default_group: str | None = None) -> None:
-    """Change a VO's administrators, identity provider or default group."""
+              default_group: str | None = None, wlcg_claims: str | None = None) -> None:
+    """Change a VO's administrators, identity provider, default group or ``WLCGClaims`` (yes, no)."""
     _require(cfg, "vo", name)
     if admins is not None:
         _check_names(cfg, "user", admins)
     _set_many(cfg, f"{VOS}/{name}", {"VOAdmin": _join(admins) if admins is not None else None,
-                                      "IdProvider": idp, "DefaultGroup": default_group})
+                                      "IdProvider": idp, "DefaultGroup": default_group, "WLCGClaims": wlcg_claims})
 
 
 def vo_remove(cfg: CFG, name: str) -> None:
@@ -223,6 +227,7 @@ def vo_list(cfg: CFG) -> list[dict[str, Any]]:
     groups = group_list(cfg)
     return [{"name": name, "admins": as_list(_option(_sub(vos, name), "VOAdmin")),
              "idp": _option(_sub(vos, name), "IdProvider"), "default_group": _option(_sub(vos, name), "DefaultGroup"),
+             "wlcg_claims": _option(_sub(vos, name), "WLCGClaims"),
              "groups": [g["name"] for g in groups if g["vo"] == name]}
             for name in vos.listSections()]
 

@@ -75,8 +75,8 @@ def _config_delete(cfg: CFG, path: str) -> None:
 
 NAME = Arg("name", required=True)
 _USER = (Arg("dns", STRINGS), Arg("subjects", STRINGS), Arg("email"), Arg("groups", STRINGS))
-_GROUP = (Arg("properties", STRINGS), Arg("users", STRINGS))
-_VO = (Arg("admins", STRINGS), Arg("idp"), Arg("default_group"))
+_GROUP = (Arg("properties", STRINGS), Arg("users", STRINGS), Arg("capabilities", STRINGS))
+_VO = (Arg("admins", STRINGS), Arg("idp"), Arg("default_group"), Arg("wlcg_claims"))
 _CLIENT = (Arg("grant_types", STRINGS), Arg("redirect_uris", STRINGS), Arg("scope"),
            Arg("post_logout_redirect_uris", STRINGS))
 _IDP = (Arg("issuer"), Arg("client_id"), Arg("client_secret"), Arg("scope", STRINGS), Arg("options", OPTIONS))

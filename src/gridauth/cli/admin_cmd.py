@@ -129,6 +129,9 @@ def _add_group(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--vo", required=action == "add")
         p.add_argument("--properties", type=csv, metavar="P1,P2")
         p.add_argument("--users", type=csv, metavar="U1,U2", help="members (modify: replaces the list)")
+        p.add_argument("--capabilities", type=csv, metavar="C1:/path,C2:/path",
+                       help="WLCG capabilities the group's tokens may carry, e.g. storage.read:/dteam "
+                            "(a path grants its sub-paths; modify: replaces the list)")
         if action == "modify":
             p.add_argument("--add-users", type=csv, default=[], metavar="U1,U2")
             p.add_argument("--remove-users", type=csv, default=[], metavar="U1,U2")
@@ -137,13 +140,14 @@ def _add_group(sub: argparse._SubParsersAction) -> None:
 
 
 def _group_add(a: argparse.Namespace) -> int:
-    _edit(a, "group.add", {"name": a.name, "vo": a.vo, "properties": a.properties, "users": a.users})
+    _edit(a, "group.add", {"name": a.name, "vo": a.vo, "properties": a.properties, "users": a.users,
+                           "capabilities": a.capabilities})
     return 0
 
 
 def _group_modify(a: argparse.Namespace) -> int:
     _edit(a, "group.modify", {"name": a.name, "vo": a.vo, "properties": a.properties, "users": a.users,
-                              "add_users": a.add_users, "remove_users": a.remove_users})
+                              "add_users": a.add_users, "remove_users": a.remove_users, "capabilities": a.capabilities})
     return 0
 
 
@@ -158,17 +162,21 @@ def _add_vo(sub: argparse._SubParsersAction) -> None:
                        help="VOAdmin users")
         p.add_argument("--idp", help="identity provider of the VO (a /Resources/IdProviders name)")
         p.add_argument("--default-group", help="group a token gets when none is asked (a group of this VO)")
+        p.add_argument("--wlcg-claims", choices=("yes", "no"),
+                       help="whether the VO's access tokens follow the WLCG profile (default: the global WLCGClaims)")
     _cmd(vos, "remove", "remove a VO that has no groups left", _remover("vo")).add_argument("name")
     _cmd(vos, "list", "list VOs", lambda a: _list(a, "vo"), editing=False)
 
 
 def _vo_add(a: argparse.Namespace) -> int:
-    _edit(a, "vo.add", {"name": a.name, "admins": a.admins, "idp": a.idp, "default_group": a.default_group})
+    _edit(a, "vo.add", {"name": a.name, "admins": a.admins, "idp": a.idp, "default_group": a.default_group,
+                        "wlcg_claims": a.wlcg_claims})
     return 0
 
 
 def _vo_modify(a: argparse.Namespace) -> int:
-    _edit(a, "vo.modify", {"name": a.name, "admins": a.admins, "idp": a.idp, "default_group": a.default_group})
+    _edit(a, "vo.modify", {"name": a.name, "admins": a.admins, "idp": a.idp, "default_group": a.default_group,
+                           "wlcg_claims": a.wlcg_claims})
     return 0
 
 
@@ -497,6 +505,31 @@ def _sessions_revoke(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_token_preview(sub: argparse._SubParsersAction) -> None:
+    p = _cmd(sub, "token-preview", "dry run: the token a user in a group would get for a scope (nothing is issued)",
+             _token_preview, editing=False)
+    p.add_argument("--user", required=True, help="registry user name")
+    p.add_argument("--group", help="the group the token acts in (default: the user's default group)")
+    p.add_argument("--scope", default="", help="the scope a client would ask, e.g. 'openid storage.read:/dteam'")
+    p.add_argument("--client", help="the client_id asking (default: any client, no client scope list)")
+
+
+def _token_preview(a: argparse.Namespace) -> int:
+    from ..oauth.preview import token_preview  # the OAuth layer only for this command: others start faster
+
+    registry = store_from(a).load()
+    answer = token_preview(registry, a.user, a.group, a.scope, a.client, Clock().now())
+    if a.json:
+        print_json(answer)
+        return 0
+    print(f"scope: {answer['scope']}")
+    if answer["refused"]:
+        print(f"left out: {' '.join(answer['refused'])}")
+    print(f"expires_in: {answer['expires_in']}")
+    print_json(answer["claims"])
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``gridauth admin`` and its subcommands."""
     admin = sub.add_parser("admin", help="manage users, groups, VOs, clients and identity providers")
@@ -510,3 +543,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_passwd(kinds)
     _add_sessions(kinds)
     _add_server(kinds)
+    _add_token_preview(kinds)

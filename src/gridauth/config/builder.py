@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigInvalid, ConfigIssue
 from ..hashing import is_client_secret_hash
+from .capabilities import capability_name, parse_policy
 from .cfgfile import as_list, line_index, located, parse_tree
 from .model import (
     ACCESS_TOKEN_TYPES,
@@ -212,7 +213,11 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
         for uri in post_logout:
             if problem := check_url(uri):
                 issues.add(f"{where}/post_logout_redirect_uris", problem)
+        scope = as_list(_opt(sec, "scope"))
         audiences = _audiences(sec, where, issues)
+        capabilities, problems = parse_policy([item for item in scope if capability_name(item)])
+        for problem in problems:
+            issues.add(f"{where}/scope", problem)
         if "authorization_code" in grants and not redirect_uris:
             issues.add(f"{where}/redirect_uris", "the authorization_code grant needs at least one redirect URI")
         dpop = _choice(sec, "DPoP", DPOP_MODES, "allowed", where, issues)
@@ -234,7 +239,7 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
             post_logout_redirect_uris=tuple(post_logout),
             grant_types=tuple(grants),
             response_types=tuple(as_list(_opt(sec, "response_types", "code"))),
-            scope=tuple(as_list(_opt(sec, "scope")) or ()),
+            scope=tuple(scope),
             token_endpoint_auth_method=method,
             refresh_token_lifetime=_lifetime(sec, "RefreshTokenLifetime", where, issues, None),
             access_token_lifetime=_lifetime(sec, "AccessTokenLifetime", where, issues, None),
@@ -243,6 +248,7 @@ def _clients(tree: Tree, issues: _Issues) -> dict[str, Client]:
             access_token_type=access_token_type,
             revoke_on_theft=YES_NO.get(on_theft, method == "none"),
             exchange=exchange,
+            capabilities=capabilities,
         )
     return clients
 
@@ -379,9 +385,13 @@ def _vos(registry: Tree, users: Mapping[str, User], idps: Mapping[str, IdProvide
         authoritative = _opt(sec, "IdPAuthoritative", "no").lower()
         if authoritative not in YES_NO:
             issues.add(f"{where}/IdPAuthoritative", f"expected yes or no, found {authoritative!r}")
+        wlcg = _opt(sec, "WLCGClaims").lower()
+        if wlcg and wlcg not in YES_NO:
+            issues.add(f"{where}/WLCGClaims", f"expected yes or no, found {wlcg!r}")
         vos[name] = VO(name=name, admins=tuple(admins), voms_name=_opt(sec, "VOMSName", name), idp=idp,
                        default_group=_opt(sec, "DefaultGroup"),
-                       authoritative_idp=YES_NO.get(authoritative, False), options=dict(_plain(sec)))
+                       authoritative_idp=YES_NO.get(authoritative, False), options=dict(_plain(sec)),
+                       wlcg_claims=YES_NO.get(wlcg))
     return vos
 
 
@@ -398,10 +408,13 @@ def _groups(registry: Tree, users: Mapping[str, User], vos: Mapping[str, VO], is
             issues.add(where, "group has no VO")
         elif vo not in vos:
             issues.add(f"{where}/VO", f"unknown VO {vo!r}")
+        capabilities, problems = parse_policy(as_list(_opt(sec, "Capabilities")))
+        for problem in problems:
+            issues.add(f"{where}/Capabilities", problem)
         groups[name] = Group(
             name=name, vo=vo, users=frozenset(members), properties=tuple(as_list(_opt(sec, "Properties"))),
             voms_role=_opt(sec, "VOMSRole"), idp_roles=tuple(as_list(_opt(sec, "IdPRole"))),
-            options=dict(_plain(sec)),
+            options=dict(_plain(sec)), capabilities=capabilities,
         )
     for known in vos.values():
         if known.default_group and groups.get(known.default_group) is None:

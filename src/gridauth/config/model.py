@@ -6,6 +6,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .capabilities import Capability
+
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 PASSWORD_GRANT = "password"  # RFC 6749 §4.3, off unless a client lists it (docs/security.md says why it is discouraged)
@@ -72,6 +74,8 @@ class VO:
     default_group: str = ""
     authoritative_idp: bool = False
     options: Mapping[str, str] = field(default_factory=dict)
+    # ``WLCGClaims`` of the VO: yes or no overrides the global option; None follows it.
+    wlcg_claims: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class Group:
     voms_role: str = ""
     idp_roles: tuple[str, ...] = ()
     options: Mapping[str, str] = field(default_factory=dict)
+    # ``Capabilities``: the WLCG capabilities (with path prefixes) the group's tokens may carry.
+    capabilities: tuple[Capability, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,9 @@ class Client:
         if self.groups:
             return group in self.groups
         return self.owner is None or self.owner == username
+
+    # The capability entries of ``scope`` (``storage.read:/``), read once: they cover sub-paths.
+    capabilities: tuple[Capability, ...] = ()
 
     @property
     def refreshes_without_dpop(self) -> bool:

@@ -144,6 +144,12 @@ class Registry:
         """Whether *username* is listed in *group* right now."""
         return username in self.users_of_group(group)
 
+    def wlcg_claims(self, vo: str | None) -> bool:
+        """Whether tokens of *vo* follow the WLCG profile: the VO's ``WLCGClaims``, else the global one."""
+        found = self.vos.get(vo) if vo else None
+        own = found.wlcg_claims if found is not None else None
+        return self.settings.wlcg_claims if own is None else own
+
     # -- clients and providers -----------------------------------------------------------------
     def client(self, client_id: str) -> Client | None:
         """The OAuth client registered with *client_id*, or None."""

@@ -12,6 +12,7 @@ from ..config.registry import Registry
 from .models import GridUser
 from .scopes import Membership
 from .services import GrantServices
+from .wlcg import VERSION as WLCG_VERSION
 
 
 def user_claims(registry: Registry, membership: Membership, scope: str) -> dict[str, Any]:
@@ -54,7 +55,9 @@ class GridOpenIDCode(OpenIDCode):
         return user_claims(self.server.registry(), user.membership, scope)
 
     def encode_id_token(self, token: dict[str, Any], request: Any) -> str:
-        """iss, sub, aud, exp, iat, auth_time, nonce, at_hash, and the user claims."""
+        """iss, sub, aud, exp, iat, auth_time, nonce, at_hash, and the user claims; with an access token that
+        follows the WLCG profile, its ``wlcg.ver`` and ``wlcg.groups`` too (the profile wants the groups asked
+        in both token types)."""
         registry = self.server.registry()
         now = self.server.clock.now()
         code = request.authorization_code.row if request.authorization_code else None
@@ -70,4 +73,9 @@ class GridOpenIDCode(OpenIDCode):
         }
         if code is not None and code.nonce:
             claims["nonce"] = code.nonce
+        granted = getattr(request, "granted", None)
+        if granted is not None and granted.profile:
+            claims["wlcg.ver"] = WLCG_VERSION
+            if granted.wlcg_groups:
+                claims["wlcg.groups"] = list(granted.wlcg_groups)
         return self.server.keyring.sign(claims, typ="JWT")

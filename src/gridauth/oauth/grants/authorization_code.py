@@ -30,7 +30,7 @@ from ..audience import TargetedGrant, allowed_targets
 from ..dpop import BindsAccessToken, proof_of
 from ..models import GridUser
 from ..params import EARLY, check_parameters, shown
-from ..scopes import ScopeRequest, canonical, check_plain_allowed
+from ..scopes import GrantsScope, ScopeRequest, canonical, check_plain_allowed, decide
 from ..services import GrantServices
 from .membership import current_membership
 
@@ -95,7 +95,7 @@ class S256CodeChallenge(CodeChallenge):
         return authorization_code.row.code_challenge_method
 
 
-class AuthorizationCodeGrant(TargetedGrant, BindsAccessToken, grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.AuthorizationCodeGrant):
     """authlib's grant with gridauth's storage, scopes and replay protection."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
@@ -121,9 +121,10 @@ class AuthorizationCodeGrant(TargetedGrant, BindsAccessToken, grants.Authorizati
         return redirect_uri
 
     def validate_requested_scope(self) -> None:
-        """Plain scopes must be registered for the client; the group is chosen by the person."""
+        """Plain scopes must be registered for the client; the group is chosen by the person (the
+        capabilities and the grid's parameter scopes are decided when the code is exchanged)."""
         request = ScopeRequest.parse(self.request.payload.scope)
-        check_plain_allowed(self.request.client.client.scope, request.plain)
+        check_plain_allowed(self.request.client.client.scope, request.ordinary)
 
     def save_authorization_code(self, code: str, request: Any) -> None:  # noqa: D102 - authlib hook
         user: GridUser = request.user
@@ -159,11 +160,12 @@ class AuthorizationCodeGrant(TargetedGrant, BindsAccessToken, grants.Authorizati
         """Kept (as used, linked to its grant by ``save_token``) until purged, so that a replay can be detected."""
 
     def authenticate_user(self, authorization_code: IssuedCode) -> GridUser:
-        """The code's user and group, checked against the registry as it is now; a code bound by ``dpop_jkt``
-        needs a proof by that key."""
+        """The code's user and group, checked against the registry as it is now, and what the token gets of the
+        code's scope (:func:`decide`); a code bound by ``dpop_jkt`` needs a proof by that key."""
         row = authorization_code.row
         self.server.dpop.check_binding(row.dpop_jkt, proof_of(self.request), "authorization code")
         asked = ScopeRequest.parse(row.scope)
-        membership = current_membership(self.server.registry(), row.username, row.group_name, row.vo,
-                                        asked.properties, row.idp)
+        registry = self.server.registry()
+        membership = current_membership(registry, row.username, row.group_name, row.vo, asked.properties, row.idp)
+        self.granted = decide(registry, self.request.client.client, asked, membership)
         return GridUser(membership, auth_time=row.auth_time, idp=row.idp)

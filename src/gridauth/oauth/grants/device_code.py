@@ -29,7 +29,7 @@ from ..audience import TargetedGrant, allowed_targets
 from ..dpop import BindsAccessToken
 from ..models import GridUser
 from ..params import shown
-from ..scopes import ScopeRequest, canonical, check_plain_allowed
+from ..scopes import GrantsScope, ScopeRequest, check_plain_allowed, decide
 from ..services import GrantServices
 from .membership import current_membership
 
@@ -83,7 +83,7 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
         if not client.check_grant_type(DeviceCodeGrant.GRANT_TYPE):
             raise UnauthorizedClientError("the client may not use the device flow")
         asked = ScopeRequest.parse(request.payload.scope)
-        check_plain_allowed(client.client.scope, asked.plain)
+        check_plain_allowed(client.client.scope, asked.ordinary)
         allowed_targets(client.client, request.payload.data)
         registry = self.server.registry()
         if asked.group and registry.group(asked.group) is None:
@@ -102,11 +102,12 @@ class DeviceAuthorizationEndpoint(_DeviceEndpoint):
             status="pending", interval=data["interval"], last_polled_at=None, expires_at=now + data["expires_in"]))
 
 
-class DeviceCodeGrant(TargetedGrant, BindsAccessToken, _DeviceCodeGrant):
+class DeviceCodeGrant(GrantsScope, TargetedGrant, BindsAccessToken, _DeviceCodeGrant):
     """Token polling for a device flow."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     server: GrantServices
+    asked_scope: ScopeRequest  # the approved flow's scope, parsed once when the poll is decided
 
     def query_device_credential(self, device_code: str) -> DeviceCredential | None:  # noqa: D102 - authlib hook
         row = self.server.flows.device_flow(device_code) if len(device_code) <= 512 else None
@@ -133,15 +134,15 @@ class DeviceCodeGrant(TargetedGrant, BindsAccessToken, _DeviceCodeGrant):
         asked = ScopeRequest.parse(row.scope)
         membership = current_membership(self.server.registry(), row.username or "", row.group_name or "",
                                         row.vo or "", asked.properties, row.idp)
+        self.asked_scope = asked
         return GridUser(membership, auth_time=row.auth_time or credential.now, idp=row.idp)
 
     def create_token_response(self) -> tuple[int, dict, list]:
-        """Issue tokens for the group the person approved (the scope gets its canonical form)."""
+        """Issue tokens for the group the person approved, with what the registry grants of the flow's scope now."""
         user: GridUser = self.request.user
-        asked = ScopeRequest.parse(self.request.credential.get_scope())
         client = self.request.client
-        token = self.generate_token(user=user, scope=canonical(asked.plain, user.membership, asked.properties),
-                                    include_refresh_token=client.check_grant_type("refresh_token"))
+        self.granted = decide(self.server.registry(), client.client, self.asked_scope, user.membership)
+        token = self.generate_token(user=user, include_refresh_token=client.check_grant_type("refresh_token"))
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 

@@ -36,7 +36,7 @@ from ...db.guessing import SignIn
 from ..audience import TargetedGrant
 from ..dpop import BindsAccessToken
 from ..models import GridUser
-from ..scopes import ScopeRequest, canonical, check_plain_allowed, resolve
+from ..scopes import GrantsScope, ScopeRequest, check_plain_allowed, decide, resolve
 from ..services import GrantServices
 
 __all__ = ["PasswordGrant", "SignIn"]
@@ -57,7 +57,7 @@ class PendingSignIn:
         return f"PendingSignIn({self.username!r})"
 
 
-class PasswordGrant(TargetedGrant, BindsAccessToken, grants.ResourceOwnerPasswordCredentialsGrant):
+class PasswordGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.ResourceOwnerPasswordCredentialsGrant):
     """authlib's grant, in two halves around the password check."""
 
     GRANT_TYPE = PASSWORD_GRANT
@@ -78,7 +78,7 @@ class PasswordGrant(TargetedGrant, BindsAccessToken, grants.ResourceOwnerPasswor
 
     def validate_requested_scope(self) -> None:
         """The plain scopes the client is registered for; the group is resolved once the user is known."""
-        check_plain_allowed(self.request.client.client.scope, ScopeRequest.parse(self.request.payload.scope).plain)
+        check_plain_allowed(self.request.client.client.scope, ScopeRequest.parse(self.request.payload.scope).ordinary)
 
     @property
     def pending(self) -> PendingSignIn:
@@ -109,7 +109,8 @@ class PasswordGrant(TargetedGrant, BindsAccessToken, grants.ResourceOwnerPasswor
             raise InvalidRequestError("the password was not checked")
         asked = ScopeRequest.parse(self.request.payload.scope)
         client = self.request.client
-        token = self.generate_token(user=user, scope=canonical(asked.plain, user.membership, asked.properties),
-                                    include_refresh_token=client.check_grant_type("refresh_token"))
+        # capabilities by the group's policy, the WLCG profile, lifetime: as every grant (scopes.decide)
+        self.granted = decide(self.server.registry(), client.client, asked, user.membership)
+        token = self.generate_token(user=user, include_refresh_token=client.check_grant_type("refresh_token"))
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER

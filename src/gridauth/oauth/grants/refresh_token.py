@@ -14,7 +14,10 @@
   (``RemovalGracePeriod``, see ``membership.py``), so a removal rolled back before then costs nothing.
 - A suspended user (``Suspended = yes``) gets ``invalid_grant`` and the grant is kept as it is:
   lifting the suspension makes the same refresh token work again.
-- A narrower scope may be asked; a wider one (or another group) is ``invalid_scope``.
+- A narrower scope may be asked (a capability may be narrowed to a sub-path); a wider one (or another
+  group) is ``invalid_scope``. ``lifetime:`` may be asked afresh: it only shortens.
+- The capabilities, the ``wlcg.groups`` and the lifetime are decided again by the registry as it is
+  now (``scopes.decide``): a capability policy narrowed since the login narrows the new token.
 - A refresh token bound to a DPoP key (a public client's, see ``oauth/dpop.py``) is refreshed only
   with a proof by that key, checked before the grant is renewed: otherwise nothing is issued. A
   client whose ``DPoP`` is ``required`` needs a proof for an unbound refresh token too.
@@ -41,9 +44,10 @@ from authlib.oauth2.rfc6749.errors import (
 
 from ...db.tokens import Grant
 from ..audience import TargetedGrant
+from ..capabilities import covered
 from ..dpop import BindsAccessToken, InvalidDPoPProof, proof_of
 from ..models import GridUser, OAuthClient, TokenRef
-from ..scopes import ScopeRequest, canonical
+from ..scopes import GrantsScope, ScopeRequest, decide
 from ..services import GrantServices
 from ..theft import suspected_theft
 from .exchange_rules import policy_refusal, stored_actor
@@ -53,7 +57,7 @@ from .membership import UserSuspended, current_membership, revoke_refused_grant
 PURGE_MARGIN = 60
 
 
-class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGrant):
+class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.RefreshTokenGrant):
     """authlib's refresh grant with the rules above."""
 
     INCLUDE_NEW_REFRESH_TOKEN = False
@@ -139,7 +143,9 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
             raise InvalidScopeError("a refresh cannot change the group")
         if wanted.vo and wanted.vo != granted.vo:
             raise InvalidScopeError("a refresh cannot change the VO")
-        if not set(wanted.plain) <= set(granted.plain):
+        capabilities = {c.scope for c in wanted.capabilities}
+        others = {item for item in wanted.plain if not item.startswith("lifetime:") and item not in capabilities}
+        if not others <= set(granted.plain) or not all(covered(c, granted.capabilities) for c in wanted.capabilities):
             raise InvalidScopeError("a refresh may only ask for a subset of the granted scope")
         allowed = granted.properties or self.server.registry().properties_of_group(token.row.group_name)
         if wanted.properties and not set(wanted.properties) <= set(allowed):
@@ -167,8 +173,9 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:
         """Renew the grant (one transaction), then sign an access token of its new generation; no refresh token."""
         granted, asked = self.scopes(refresh_token)
-        scope = canonical(asked.plain, user.membership, asked.properties or granted.properties)
         client = self.request.client
+        self.granted = decide(self.server.registry(), client.client, asked, user.membership,
+                             asked.properties or granted.properties)
         now = self.server.clock.now()
         after = self.server.tokens.refresh(refresh_token.row, now,
                                            now + self.server.issuer.lifetime(client, self.GRANT_TYPE) + PURGE_MARGIN,
@@ -177,10 +184,10 @@ class RefreshTokenGrant(TargetedGrant, BindsAccessToken, grants.RefreshTokenGran
         grant = live_grant(after, now)
         refresh_token.row = grant
         user = dataclasses.replace(user, generation=grant.generation)
-        # An exchanged grant's tokens never outlive it (its end is that of the user's grant, or before).
-        expires_in = min(self.server.issuer.lifetime(client, self.GRANT_TYPE), grant.expires_at - now) \
-            if grant.parent_id is not None else None
-        return self.generate_token(user=user, scope=scope, expires_in=expires_in, include_refresh_token=False)
+        # An exchanged grant's tokens never outlive it (its end is that of the user's grant, or before);
+        # the issuer keeps the shorter of this and the granted lifetime.
+        expires_in = grant.expires_at - now if grant.parent_id is not None else None
+        return self.generate_token(user=user, expires_in=expires_in, include_refresh_token=False)
 
     def revoke_old_credential(self, refresh_token: TokenRef) -> None:
         """Nothing left to do: :meth:`issue_token` moved the grant to a new generation, which ended the older tokens."""
