@@ -200,9 +200,8 @@ def _add_client(sub: argparse._SubParsersAction) -> None:
         else:
             p.add_argument("--new-secret", action="store_true", help="issue a new secret (printed once)")
     _cmd(clients, "remove", "remove a client", _remover("client")).add_argument("name")
-    listing = _cmd(clients, "list", "list clients, the registered ones (RFC 7591) too (secrets are never shown)",
-                   _client_list, editing=False)
-    add_db_option(listing)
+    _cmd(clients, "list", "list clients, the registered ones (RFC 7591) too (secrets are never shown)",
+         _client_list, editing=False)  # --db (from the store options) also names the registered clients
     _add_registered(clients)
 
 
