@@ -405,7 +405,8 @@ def test_identity_provider_add_modify_list_remove(gridauth, cfg_copy: Path, help
     gridauth("admin", "vo", "modify", "dteam", "--idp", "EGI", "--config", cfg_copy, ok=True)
     used = gridauth("admin", "idp", "remove", "EGI", "--config", cfg_copy, ok=False)
     assert helpers.clean_failure(used, exit_code=3)[0] == \
-        "gridauth: /Registry/VO/dteam/IdProvider: unknown identity provider 'EGI'"
+        "gridauth: /Registry/VO/dteam/IdProvider: unknown identity provider 'EGI' (no /Resources/IdProviders/EGI " \
+        "section): VO 'dteam' has no identity provider of its own"
     unknown = gridauth("admin", "idp", "modify", "Nope", "--issuer", "https://x.example.org", "--config", cfg_copy,
                        ok=False)
     assert helpers.clean_failure(unknown, exit_code=4, one_line=True) == [

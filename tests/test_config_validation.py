@@ -275,7 +275,7 @@ def test_syntax_error_is_reported_by_the_command(case: str, validate) -> None:
 
 
 def test_unknown_user_message_is_exact(validate) -> None:
-    assert "gridauth: /Registry/Groups/dteam_user/Users: unknown user 'bobb' (line 108)" in (
+    assert "gridauth: /Registry/Groups/dteam_user/Users: unknown user 'bobb' (line 121)" in (
         validate("unknown-user-in-group").stderr.splitlines())
 
 
