@@ -94,7 +94,7 @@ def test_rollback_to_an_invalid_version_is_refused(gridauth, cfg_copy: Path, hel
 
     result = gridauth("config", "rollback", "1", "--config", cfg_copy)
     lines = helpers.clean_failure(result, exit_code=3)
-    assert "gridauth: /Registry/Groups/dteam_user/Users: unknown user 'bobb' (line 108)" in lines
+    assert "gridauth: /Registry/Groups/dteam_user/Users: unknown user 'bobb' (line 121)" in lines
     assert cfg_copy.read_bytes() == before
     assert comments(cfg_copy) == ["initial version", "fix bobb"]
 

@@ -98,4 +98,4 @@ def test_configuration_refuses_a_public_client_and_a_registry_without_local_acco
         load_text(without_local)
     assert [str(i) for i in caught.value.issues] == [
         "/DIRAC/Security/Authorization/Clients/example-portal/grant_types: the password grant checks local accounts "
-        "only: add an identity provider with ProviderType = Local"]
+        "only: add an identity provider with ProviderType = Local (line 56)"]
