@@ -280,8 +280,8 @@ def test_identity_providers_added_and_modified_in_one_edit_each(admin_service: S
     used = call(admin_service, "DELETE", "/idps/WLCG-IAM", admin)
     assert used.status == 422
     assert used.body["issues"] == [{"path": "/Registry/VO/dteam/IdProvider",
-                                    "reason": "unknown identity provider 'WLCG-IAM' (no /Resources/IdProviders/WLCG-IAM "
-                                              "section): VO 'dteam' has no identity provider of its own"}]
+                                    "reason": "unknown identity provider 'WLCG-IAM' (no /Resources/IdProviders/"
+                                              "WLCG-IAM section): VO 'dteam' has no identity provider of its own"}]
 
 
 def test_errors_are_json_with_paths_and_reasons(admin_service: Service, tokens: dict[str, str]) -> None:
