@@ -408,9 +408,8 @@ def test_grants_and_codes_from_before_dpop_keep_their_rows_and_stay_unbound(engi
         service.stop()
 
 
-def test_grants_and_sso_sessions_from_before_0005_keep_their_rows_and_get_addresses_when_used(
-        engine: Engine, db_url: str, config_file: Path, gridauth: Any) -> None:
-    """A database at 0004 with a grant and an SSO session: 0005 keeps both (no address yet); a refresh records one."""
+def portal_grant_at_0004(engine: Engine) -> tuple[int, MetaData, dict[str, Any]]:
+    """A database at revision 0004 (its tables reflected) and the row of a live portal grant to insert."""
     at_revision(engine, "0004")
     now = int(time.time())
     md = MetaData()
@@ -419,6 +418,13 @@ def test_grants_and_sso_sessions_from_before_0005_keep_their_rows_and_get_addres
              "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
              "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 2,
              "last_used_at": now - 5, "purge_at": now + 43200, "dpop_jkt": None}
+    return now, md, grant
+
+
+def test_grants_and_sso_sessions_from_before_0005_keep_their_rows_and_get_addresses_when_used(
+        engine: Engine, db_url: str, config_file: Path, gridauth: Any) -> None:
+    """A database at 0004 with a grant and an SSO session: 0005 keeps both (no address yet); a refresh records one."""
+    now, md, grant = portal_grant_at_0004(engine)
     sso = {"id_hash": "s" * 64, "username": "alice", "idp": "local", "groups": None, "auth_time": now - 60,
            "expires_at": now + 3600, "revoked_at": None}
     with engine.begin() as conn:
@@ -447,14 +453,7 @@ def test_grants_from_before_token_exchange_keep_their_rows_and_are_no_ones_child
         engine: Engine, db_url: str, config_file: Path, gridauth: Any) -> None:
     """A database at 0004 with a grant: revision 0007 keeps it (no parent, no actor); it refreshes, and revoking
     it ends a grant exchanged from it after the upgrade."""
-    at_revision(engine, "0004")
-    now = int(time.time())
-    md = MetaData()
-    md.reflect(engine)
-    grant = {"id": GRANT_ID, "refresh_token_hash": token_digest(LEGACY_REFRESH), "client_id": PORTAL[0],
-             "username": "alice", "group_name": "dteam_user", "vo": "dteam", "scope": SCOPE, "auth_time": now - 60,
-             "issued_at": now - 60, "expires_at": now + 43200, "revoked_at": None, "idp": "local", "generation": 2,
-             "last_used_at": now - 5, "purge_at": now + 43200, "dpop_jkt": None}
+    now, md, grant = portal_grant_at_0004(engine)
     with engine.begin() as conn:
         conn.execute(md.tables["grants"].insert(), [grant])
 

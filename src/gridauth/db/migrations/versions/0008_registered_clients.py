@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import BigInteger, Column, String, Text
 
+from gridauth.db.migrations.collation import exact_collation
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
@@ -36,16 +38,7 @@ def upgrade() -> None:
                     Column("issued_at", BigInteger, nullable=False),
                     Column("last_used_at", BigInteger, nullable=False),
                     Column("expires_at", BigInteger, nullable=False, index=True),
-                    **_exact_collation(bind))  # type: ignore[arg-type]  # dialect keywords
-
-
-def _exact_collation(bind: sa.engine.Connection) -> dict[str, str]:
-    """On MySQL/MariaDB, the binary collation revision 0003 gave every table (that of ``grants``)."""
-    if bind.dialect.name != "mysql":
-        return {}
-    collation = bind.execute(sa.text("SELECT table_collation FROM information_schema.tables "
-                                     "WHERE table_schema = DATABASE() AND table_name = 'grants'")).scalar_one()
-    return {"mysql_charset": "utf8mb4", "mysql_collate": collation}
+                    **exact_collation(bind))  # type: ignore[arg-type]  # dialect keywords
 
 
 def downgrade() -> None:
