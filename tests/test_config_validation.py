@@ -107,7 +107,12 @@ class Case:
         return text.replace(self.old, self.new) if text.count(self.old) == 1 else None
 
 
+LONG_NAME = "u" * 256
+
 CASES = {
+    "user-name-too-long": Case("  Users\n  {\n", f"  Users\n  {{\n    {LONG_NAME}\n    {{\n    }}\n",
+                               f"/Registry/Users/{LONG_NAME}",
+                               "a user name is the tokens' sub, at most 255 characters; this one has 256"),
     "unknown-user-in-group": Case("Users = alice, bob\n", "Users = alice, bobb\n",
                                   "/Registry/Groups/dteam_user/Users", "unknown user 'bobb'"),
     "group-without-vo": Case("      VO = dteam\n      Properties = NormalUser, ProxyManagement",

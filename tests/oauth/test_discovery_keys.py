@@ -21,7 +21,7 @@ def test_discovery_advertises_every_endpoint(service):
         assert set(meta["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post",
                                                                       "none"}
         assert meta["code_challenge_methods_supported"] == ["S256"]
-        assert "group:dteam_user" in meta["scopes_supported"]
+        assert {"group:dteam_user", "wlcg", "wlcg.groups"} <= set(meta["scopes_supported"])
         assert meta["id_token_signing_alg_values_supported"] == ["RS256"]
 
 

@@ -344,12 +344,18 @@ def _unique(index: dict[str, str], key: str, where: str, what: str, issues: _Iss
         index[key] = where
 
 
+MAX_SUBJECT = 255  # the WLCG Common JWT Profile's limit on ``sub``
+
+
 def _users(registry: Tree, issues: _Issues) -> dict[str, User]:
     users = {}
     seen_subjects: dict[str, str] = {}
     seen_dns: dict[str, str] = {}
     for name, sec in _sections(_section(registry, "Users"), "/Registry/Users", issues).items():
         where = f"/Registry/Users/{name}"
+        if len(name) > MAX_SUBJECT:  # the name is the tokens' sub (WLCG profile: at most 255 characters)
+            issues.add(where, f"a user name is the tokens' sub, at most {MAX_SUBJECT} characters; this one has "
+                       f"{len(name)}")
         subjects = as_list(_opt(sec, "ID"))
         dns = as_list(_opt(sec, "DN"))
         for subject in subjects:

@@ -43,7 +43,7 @@ def build_metadata(registry: Registry, server: GridAuthorizationServer) -> dict[
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "authorization_response_iss_parameter_supported": True,  # RFC 9207
-        "scopes_supported": ["openid", "profile", "email", "offline_access",
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "wlcg", "wlcg.groups",
                              *[f"vo:{vo}" for vo in sorted(registry.vos)],
                              *[f"group:{g}" for g in groups], *[f"g:{g}" for g in groups]],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
