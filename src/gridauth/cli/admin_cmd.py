@@ -8,7 +8,7 @@ import getpass
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..admin.actions import ConfigAdmin, check_password, local_administrator
 from ..admin.operations import Step
@@ -16,13 +16,18 @@ from ..client.admin import chosen_server
 from ..client.discovery import normalize
 from ..client.store import save_admin_server
 from ..clock import Clock
-from ..config.paths import database_url
 from ..errors import EditError
 from .backend import RemoteBackend, backend, remote_server
-from .common import add_config_option, add_db_option, add_edit_options, add_server_options, csv, print_json, store_from
-
-if TYPE_CHECKING:
-    from ..db.engine import Database
+from .common import (
+    add_config_option,
+    add_db_option,
+    add_edit_options,
+    add_server_options,
+    csv,
+    open_database,
+    print_json,
+    store_from,
+)
 
 
 def _edit(args: argparse.Namespace, op: str, values: dict[str, Any]) -> Any:
@@ -308,20 +313,6 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def _open_database(a: argparse.Namespace) -> Database:
-    """The database of ``--db``, checked to be at this gridauth's schema revision (never created)."""
-    from ..db import schema  # the database layer only for the commands that use it: others start faster
-    from ..db.engine import Database
-
-    db = Database(database_url(a.db), workers=1, create=False)
-    try:
-        schema.check(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
 def _passwd(a: argparse.Namespace) -> int:
     server = remote_server(a)
     if server is not None:  # the server's database, through its admin API
@@ -334,7 +325,7 @@ def _passwd(a: argparse.Namespace) -> int:
     from ..db.accounts import AccountStore
 
     # The database first: a password typed for a database that cannot take it is a password lost.
-    db = _open_database(a)
+    db = open_database(a)
     try:
         password = check_password(_read_password())
         ended = AccountStore(db).set_password(a.name, password, Clock().now())
@@ -358,6 +349,7 @@ def _add_sessions(sub: argparse._SubParsersAction) -> None:
                                                  "of ONE selector; prints how many were ended")
     for parser in (listing, revoking):
         add_db_option(parser)
+        add_server_options(parser)
         for flag, dest, metavar, help_ in SELECTORS:
             if parser is listing or dest != "group":
                 parser.add_argument(flag, dest=dest, metavar=metavar, help=help_)
@@ -375,15 +367,9 @@ def _shown_time(value: int | None) -> str:
 
 
 def _sessions_list(a: argparse.Namespace) -> int:
-    from ..db.sessions import Selector, SessionStore
-    from ..oauth.sessions import list_sessions
+    from ..db.sessions import Selector
 
-    selector = Selector(user=a.user, client=a.client, vo=a.vo, group=a.group, idp=a.idp)
-    db = _open_database(a)
-    try:
-        rows = list_sessions(SessionStore(db), selector, Clock().now())
-    finally:
-        db.close()
+    rows = backend(a).sessions(Selector(user=a.user, client=a.client, vo=a.vo, group=a.group, idp=a.idp))
     if a.json:
         print_json([dataclasses.asdict(row) for row in rows])
         return 0
@@ -396,24 +382,15 @@ def _sessions_list(a: argparse.Namespace) -> int:
 
 
 def _sessions_revoke(a: argparse.Namespace) -> int:
-    from ..config.store import default_author
-    from ..db.sessions import Selector, SessionStore
-    from ..oauth.sessions import parse_time, revoke_sessions
+    from ..db.sessions import Selector
+    from ..oauth.sessions import REVOKE_BY, one_revocation, parse_time
 
-    chosen = [flag for flag in ("grant", "user", "client", "vo", "idp", "issued_before")
-              if getattr(a, flag) is not None]
-    if len(chosen) != 1:
-        raise EditError("name exactly one of --grant, --user, --client, --vo, --idp, --issued-before "
-                        f"(given: {', '.join('--' + flag.replace('_', '-') for flag in chosen) or 'none'})")
+    one_revocation((f for f in REVOKE_BY if getattr(a, f) is not None), lambda f: "--" + f.replace("_", "-"))
     before = parse_time(a.issued_before) if a.issued_before is not None else None
     selector = Selector(grant=a.grant, user=a.user, client=a.client, vo=a.vo, idp=a.idp, issued_before=before)
-    db = _open_database(a)
-    try:
-        count = revoke_sessions(SessionStore(db), selector, Clock().now(), a.author or default_author())
-    finally:
-        db.close()
+    count, where = backend(a).revoke_sessions(selector)
     print(count)
-    print(f"revoked {count} session{'' if count == 1 else 's'} in {db.safe_url}", file=sys.stderr)
+    print(f"revoked {count} session{'' if count == 1 else 's'} {where}", file=sys.stderr)
     return 0
 
 
