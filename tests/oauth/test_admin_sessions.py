@@ -140,7 +140,7 @@ def test_vo_administrator_lists_and_revokes_their_vo_only(service: Any, made: Gr
     assert reply.body == {"count": 1, "selector": {"user": "alice", "vo": "lhcb"}}
     assert [n for n in made.tokens if refused_afterwards(service, made, n)] == ["alice_cli"]
     assert {r.user for r in _listed(service, user="alice") if r.kind == "sso"} == {"alice"}
-    # "issued before" is lhcb's made issued before then; a grant of lhcb by its id
+    # "issued before" is lhcb's grants issued before then; a grant of lhcb by its id
     assert call(service, "POST", "/sessions/revoke", carol, {"issued_before": made.first + LATER // 2}).body[
         "count"] == 0
     assert call(service, "POST", "/sessions/revoke", carol, {"grant": made.ids["carol_portal"]}).body["count"] == 1
