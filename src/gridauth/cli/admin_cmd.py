@@ -7,7 +7,6 @@ import dataclasses
 import getpass
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from ..admin.actions import ConfigAdmin, check_password, local_administrator
@@ -362,12 +361,9 @@ def _add_sessions(sub: argparse._SubParsersAction) -> None:
     revoking.set_defaults(func=_sessions_revoke)
 
 
-def _shown_time(value: int | None) -> str:
-    return "-" if value is None else datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _sessions_list(a: argparse.Namespace) -> int:
     from ..db.sessions import Selector
+    from ..oauth.sessions import shown_time
 
     rows = backend(a).sessions(Selector(user=a.user, client=a.client, vo=a.vo, group=a.group, idp=a.idp))
     if a.json:
@@ -375,8 +371,8 @@ def _sessions_list(a: argparse.Namespace) -> int:
         return 0
     for row in rows:
         print(f"{row.kind} {row.id}  user={row.user} client={row.client or '-'} vo={row.vo or '-'} "
-              f"group={row.group or '-'} idp={row.idp or '-'} issued={_shown_time(row.issued_at)} "
-              f"expires={_shown_time(row.expires_at)} last_used={_shown_time(row.last_used_at)} "
+              f"group={row.group or '-'} idp={row.idp or '-'} issued={shown_time(row.issued_at)} "
+              f"expires={shown_time(row.expires_at)} last_used={shown_time(row.last_used_at)} "
               f"address={row.address or '-'}")
     return 0
 

@@ -53,6 +53,11 @@ def check_selector(selector: Selector, revoking: bool) -> Selector:
     return selector
 
 
+def shown_time(value: int | None) -> str:
+    """An epoch time as listings show it to people (``2026-12-02T15:00:00Z``; ``-``: none)."""
+    return "-" if value is None else datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_time(text: str) -> int:
     """An ISO 8601 time (``2026-12-02T15:00:00Z``, ``2026-12-02 16:00+01:00``; no offset: UTC) in epoch seconds."""
     try:

@@ -24,7 +24,7 @@ from typing import Any
 from .. import audit
 from ..admin.authz import Administrator, session_scope
 from ..admin.operations import Step
-from ..db.sessions import Selector, SessionStore
+from ..db.sessions import Selector, SessionInfo, SessionStore
 from ..errors import NotPermitted
 from ..oauth.sessions import LIST_BY, REVOKE_BY, list_sessions, one_revocation, revoke_sessions, selector_from
 from ..oauth.sessions import vo_of_grant as grant_vo
@@ -42,19 +42,38 @@ def scoped(admin: Administrator, store: SessionStore, selector: Selector, now: i
     return Selector(**fields)
 
 
+def listing(admin: Administrator, store: SessionStore, values: Mapping[str, Any], now: int,
+            address: str | None) -> tuple[Selector, list[SessionInfo]]:
+    """What the API and the console list for *values* (empty ones are no selector): the selector used, the rows.
+
+    Blocking (database): run it on the database's workers.
+    """
+    selector = scoped(admin, store, selector_from({k: v for k, v in values.items() if v}, LIST_BY), now, address)
+    return selector, list_sessions(store, selector, now)
+
+
+def revocation(admin: Administrator, store: SessionStore, values: Mapping[str, Any], now: int,
+               address: str | None) -> tuple[Selector, int]:
+    """What the API and the console revoke for *values* (exactly one selector): the selector used, the count.
+
+    Blocking (database): run it on the database's workers. The audit line names *admin* as the author.
+    """
+    given = {k: v for k, v in values.items() if v is not None}
+    one_revocation(given)
+    selector = scoped(admin, store, selector_from(given, REVOKE_BY), now, address)
+    return selector, revoke_sessions(store, selector, now, admin.user)
+
+
 class SessionsHandler(AdminHandler):
     """``GET /api/admin/sessions``: the live sessions matching every selector given in the query."""
 
     async def get(self) -> None:  # noqa: D102 - tornado verb
         admin, context, address = self.admin, self.context, self.request.remote_ip
-        query = {name: value for name in self.request.query_arguments  # an empty field of a form: not a selector
-                 if (value := self.get_query_argument(name))}
+        query = {name: self.get_query_argument(name) for name in self.request.query_arguments}
 
         def work() -> dict[str, Any]:
-            now = context.clock.now()
-            selector = scoped(admin, context.sessions, selector_from(query, LIST_BY), now, address)
-            return {"selector": selector.named(),
-                    "items": [dataclasses.asdict(row) for row in list_sessions(context.sessions, selector, now)]}
+            selector, rows = listing(admin, context.sessions, query, context.clock.now(), address)
+            return {"selector": selector.named(), "items": [dataclasses.asdict(row) for row in rows]}
 
         await self.answer(work, database=True)
 
@@ -66,11 +85,8 @@ class RevokeSessionsHandler(AdminHandler):
         admin, context, address = self.admin, self.context, self.request.remote_ip
 
         def work() -> dict[str, Any]:
-            body: Mapping[str, Any] = {k: v for k, v in self.body().items() if v is not None}
-            one_revocation(body)
-            now = context.clock.now()
-            selector = scoped(admin, context.sessions, selector_from(body, REVOKE_BY), now, address)
-            return {"selector": selector.named(), "count": revoke_sessions(context.sessions, selector, now, admin.user)}
+            selector, count = revocation(admin, context.sessions, self.body(), context.clock.now(), address)
+            return {"selector": selector.named(), "count": count}
 
         await self.answer(work, database=True)
 
