@@ -8,7 +8,7 @@ lists (``admin/operations.py``), so they cannot drift from what the server accep
 
 Adding a route: a handler in ``admin_api.py`` (or a module beside it), a line in
 :data:`ADMIN_ROUTES`, its verbs in :data:`DESCRIBED`; the remote command line maps a command to it
-in ``cli/remote.py``.
+in ``cli/backend.py``.
 """
 
 from __future__ import annotations
@@ -228,8 +228,9 @@ def document(issuer: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "gridauth admin API", "version": __version__,
-                 "description": "Administer the registry and the configuration with a gridauth access token "
-                                "(group with CSAdministrator: everything; VOAdmin: the VO's users and groups)."},
+                 "description": "Administer the registry, the configuration and the sessions with a gridauth "
+                                "access token (group with CSAdministrator: everything; VOAdmin: the VO's users, "
+                                "groups and grants)."},
         "servers": [{"url": issuer}],
         "paths": DESCRIBED,
         "components": {
