@@ -30,7 +30,7 @@ from .. import audit
 from ..admin.actions import ConfigAdmin, check_password, version_json
 from ..admin.authz import Administrator, administrator
 from ..admin.operations import Step, parse_batch
-from ..errors import ConfigInvalid, EditError, GridauthError, api_error
+from ..errors import ConfigInvalid, DatabaseUnavailable, EditError, GridauthError, SchemaMismatch, api_error
 from .resource import ResourceHandler
 
 T = TypeVar("T")
@@ -129,6 +129,8 @@ class AdminHandler(ResourceHandler):
         try:
             result = await (self.context.db.run(call) if database
                             else asyncio.get_running_loop().run_in_executor(STORE_WORKERS, call))
+        except (DatabaseUnavailable, SchemaMismatch):
+            raise  # the service's own answer to an outage (503, Retry-After), as at every endpoint
         except GridauthError as error:
             code, body = error_body(error)
             self.set_header("Cache-Control", "no-store")
