@@ -273,3 +273,80 @@ def test_signed_out_post_goes_to_login(console: Stack) -> None:
     assert reply.status == 200  # urllib followed the redirect to the login page
     assert b"Sign in" in reply.body
     assert len(store(console).history()) == versions
+
+
+def test_sessions_page_lists_and_revokes_and_users_are_suspended(console: Stack, person: PersonFactory) -> None:
+    from oauth.conftest import issue_grant  # tests/ is on the path, as for harness
+
+    service, url = console.gridauth, console.gridauth.url
+    alice = issue_grant(service, "alice", "openid group:dteam_user")
+    carol = issue_grant(service, "carol", "openid group:lhcb_user")
+    carol_id = service.context.tokens.grant_by_refresh_token(carol).id
+    who = person(*own(console))
+    sign_in(console, who, "bob", ADMIN + "sessions/")
+    assert who.url == url + ADMIN + "sessions/" and who.heading() == "Sessions"
+    table = who.text("table")
+    assert "alice" in table and "carol" in table and "sign-in" in table  # bob's own sign-in too
+
+    # the selectors are a form; a listing by one selector offers to revoke all it shows
+    who.fill(user="alice")
+    who.click("button[name=list]", "sessions-alice", then=re.compile(r".*/sessions/\?user=alice.*"))
+    assert "carol" not in who.text("table")
+    who.click("button[name=revoke][value=listed]", "sessions-alice-revoked", then=re.compile(r".*revoked=1$"))
+    assert "1 session revoked." in who.text("[role=status]") and "user=alice" in who.url
+    assert service.refresh(alice).body["error"] == "invalid_grant"
+    # one grant by its button
+    visit(who, url + ADMIN + "sessions/", "sessions-all")
+    who.click(f"button[aria-label='Revoke grant {carol_id}']", "sessions-grant-revoked",
+              then=re.compile(r".*revoked=1$"))
+    assert service.refresh(carol).body["error"] == "invalid_grant"
+    assert carol_id not in who.text("table")
+    # by a selector: a bad time is the page again with the reason; a form without its CSRF token is refused
+    who.page.select_option("select[name=by]", "issued_before")
+    who.page.fill("#r-value", "yesterday")
+    who.click("button[name=revoke][value=selector]", "sessions-bad-time")
+    assert "not an ISO 8601 time" in who.text("[role=alert]")
+    dave = issue_grant(service, "bob", "openid group:dteam_user")
+    visit(who, url + ADMIN + "sessions/", "sessions-before-csrf")
+    who.page.evaluate("document.querySelectorAll('input[name=_xsrf]').forEach(e => e.remove())")
+    who.page.select_option("select[name=by]", "user")
+    who.page.fill("#r-value", "bob")
+    who.click("button[name=revoke][value=selector]", "sessions-no-csrf")
+    assert who.heading() == "This form has expired"
+    assert service.refresh(dave).status == 200
+
+    # suspension from the user's page, and its lifting: the same grant works again
+    visit(who, url + ADMIN + "users/alice", "user-alice")
+    alice = issue_grant(service, "alice", "openid group:dteam_user")
+    who.click("button[name=suspend][value='1']", "user-alice-suspend", then=re.compile(r".*/users/\?saved=\d+"))
+    assert service.context.registry.user("alice").suspended and "yes" in who.text("table")
+    assert service.refresh(alice).body["error_description"] == "user 'alice' is suspended"
+    assert store(console).history()[-1].comment.startswith("user suspend alice (web console")
+    visit(who, url + ADMIN + "users/alice", "user-alice-suspended")
+    assert "This user is suspended" in who.text()
+    who.click("button[name=suspend][value='0']", "user-alice-unsuspended", then=re.compile(r".*/users/\?saved=\d+"))
+    assert not service.context.registry.user("alice").suspended
+    assert service.refresh(alice).status == 200
+
+
+def test_vo_administrator_sees_their_vo_sessions_only(console: Stack, person: PersonFactory) -> None:
+    from oauth.conftest import issue_grant  # tests/ is on the path, as for harness
+
+    service, url = console.gridauth, console.gridauth.url
+    issue_grant(service, "bob", "openid group:dteam_user")
+    carol = issue_grant(service, "carol", "openid group:lhcb_user")
+    who = person(*own(console))
+    base = url + "/admin/dteam_user/"
+    sign_in(console, who, "alice", "/admin/dteam_user/sessions/")
+    assert who.url == base + "sessions/" and "Sessions" in who.text("nav")
+    table = who.text("table")
+    assert "bob" in table and "carol" not in table and "sign-in" not in table  # dteam's grants only
+    assert visit(who, base + "sessions/?vo=lhcb", "vo-admin-sessions-other-vo") == 403
+    assert who.heading() == "Not allowed"
+    visit(who, base + "sessions/", "vo-admin-sessions")
+    who.page.select_option("select[name=by]", "user")
+    who.page.fill("#r-value", "carol")
+    who.click("button[name=revoke][value=selector]", "vo-admin-revoke-carol", then=re.compile(r".*revoked=0$"))
+    assert service.refresh(carol).status == 200  # carol's grant is lhcb's
+    visit(who, base + "users/bob", "vo-admin-user-bob-no-suspend")  # bob is also a service administrator
+    assert who.page.locator("button[name=suspend]").count() == 0

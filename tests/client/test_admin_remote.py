@@ -150,3 +150,53 @@ def test_dpop_bound_access_token_goes_with_a_proof(admin_service, cli: Cli) -> N
     ran = cli.run("admin", "--server", admin_service.url, "vo", "list", "--json")
     assert ran.returncode == 0, ran.stderr
     assert {v["name"] for v in json.loads(ran.stdout)} == {"dteam", "lhcb"}
+
+
+def test_remote_sessions_and_suspension_match_the_local_ones(admin_service, cli: Cli, tmp_path: Path) -> None:
+    bob = Cli(tmp_path / "bob", user_env(tmp_path / "bob"))
+    assert bob.login(admin_service, "dteam_user", user="bob").returncode == 0
+    assert cli.login(admin_service, "cs_admin").returncode == 0
+    server, db = admin_service.url, f"sqlite:///{tmp_path / 'server' / 'db.sqlite'}"
+    remote = ("admin", "--server", server)
+
+    # listings and refused revocations: what the local commands on the server's database print, and exit with
+    commands = [("sessions", "list"), ("sessions", "list", "--json"), ("sessions", "list", "--user", "bob"),
+                ("sessions", "list", "--vo", "lhcb", "--json"), ("sessions", "revoke"),
+                ("sessions", "revoke", "--user", "bob", "--vo", "dteam"),
+                ("sessions", "revoke", "--issued-before", "soon")]
+    results = cli.many(*[(*remote, *cmd) for cmd in commands], *[("admin", *cmd, "--db", db) for cmd in commands])
+    for remote_result, local_result in zip(results[:len(commands)], results[len(commands):], strict=True):
+        same(remote_result, local_result)
+    assert [r.returncode for r in results[:len(commands)]] == [0, 0, 0, 0, 4, 4, 4]
+    assert results[2].stdout.startswith("grant ") and "user=bob client=gridauth-cli vo=dteam" in results[2].stdout
+    assert {row["user"] for row in json.loads(results[1].stdout)} == {"alice", "bob"}
+    assert json.loads(results[3].stdout) == []
+
+    # revoking bob's sessions through the API (his grant and the SSO session of his approval): his refresh
+    # token is refused afterwards
+    bob_refresh = bob.refresh_file.read_text().strip()
+    assert admin_service.introspect(bob_refresh)["active"] is True
+    ran = cli.run(*remote, "sessions", "revoke", "--user", "bob")
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "2\n", f"revoked 2 sessions at {server}\n"), ran.stderr
+    assert admin_service.introspect(bob_refresh) == {"active": False}
+    assert cli.run(*remote, "sessions", "list", "--user", "bob").stdout == ""
+    no_author = cli.run(*remote, "sessions", "revoke", "--user", "bob", "--author", "mallory")
+    assert no_author.returncode == 4 and "--author is for edits of a local file" in no_author.stderr
+
+    # suspension and its lifting, as the local command writes them
+    ran = cli.run(*remote, "user", "suspend", "bob")
+    latest = ConfigStore(admin_service.config).latest()
+    assert (ran.returncode, ran.stderr) == (0, f"user suspend bob: written as version {latest}\n"), ran.stderr
+    assert admin_service.context.registry.user("bob").suspended
+    assert ConfigStore(admin_service.config).history()[-1].author == "alice"
+    ran = cli.run(*remote, "user", "unsuspend", "bob", "--json")
+    assert ran.returncode == 0 and json.loads(ran.stdout) == {"name": "bob", "action": "user unsuspend bob",
+                                                              "version": latest + 1}
+    assert not admin_service.context.registry.user("bob").suspended
+
+    # as dteam's VO administrator: dteam's grants only, and another VO is refused (exit 9)
+    assert cli.login(admin_service, "dteam_user").returncode == 0
+    listed = cli.run(*remote, "sessions", "list", "--json")
+    assert listed.returncode == 0 and {row["vo"] for row in json.loads(listed.stdout)} == {"dteam"}
+    other = cli.run(*remote, "sessions", "revoke", "--vo", "lhcb")
+    assert other.returncode == 9 and "the sessions of VO lhcb" in other.stderr

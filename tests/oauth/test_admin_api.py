@@ -85,6 +85,8 @@ CASES: list[tuple[str, str, Any, int, int]] = [  # method, path, body, admin's s
     ("GET", "/users/carol", None, 200, 200),
     ("PATCH", "/users/carol", {"email": "c@example.org"}, 200, 200),
     ("PUT", "/users/dave/password", {"password": "dave-password"}, 200, 200),
+    ("POST", "/users/dave/suspend", None, 200, 200),  # dave is wholly in lhcb: carol's too
+    ("POST", "/users/dave/unsuspend", {"comment": "cleared"}, 200, 200),
     ("DELETE", "/users/dave", None, 200, 200),
     ("GET", "/groups", None, 200, 200),
     ("POST", "/groups", {"name": "lhcb_prod", "vo": "lhcb"}, 201, 201),
@@ -114,6 +116,8 @@ CASES: list[tuple[str, str, Any, int, int]] = [  # method, path, body, admin's s
     ("GET", "/diff", None, 200, 403),
     ("POST", "/rollback", {"version": 2}, 200, 403),  # 2: the example with cs_admin
     ("POST", "/validate", {}, 200, 403),
+    ("GET", "/sessions?user=carol", None, 200, 200),  # carol: narrowed to lhcb's grants
+    ("POST", "/sessions/revoke", {"client": "oidc-agent"}, 200, 200),
 ]
 
 

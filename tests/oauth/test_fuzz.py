@@ -39,14 +39,16 @@ METHODS = ["GET", "GET", "POST", "POST", "POST", "HEAD", "PUT", "DELETE", "OPTIO
 # The console's pages (alice, signed in, is VOAdmin of dteam): lists, forms, another VO's, a damaged address.
 CONSOLE_PATHS = ["/admin/", "/admin/dteam_user/", "/admin/dteam_user/users/", "/admin/dteam_user/users/bob",
                  "/admin/dteam_user/new/users", "/admin/dteam_user/new/groups", "/admin/dteam_user/groups/dteam_user",
-                 "/admin/dteam_user/history/1", "/admin/lhcb_user/clients/", "/admin/%FF/users/%FF%00"]
+                 "/admin/dteam_user/history/1", "/admin/lhcb_user/clients/", "/admin/%FF/users/%FF%00",
+                 "/admin/dteam_user/sessions/", "/admin/dteam_user/sessions/?vo=lhcb&user=%00"]
 PATHS = sorted(ROUTE_PATHS) + CONSOLE_PATHS + ["/nowhere", "/authorize/", "/%FF", "/token%00", "/.well-known/x"]
 NAMES = ["client_id", "client_secret", "grant_type", "code", "redirect_uri", "code_verifier", "code_challenge",
          "code_challenge_method", "refresh_token", "scope", "state", "nonce", "response_type", "response_mode",
          "prompt", "token", "token_type_hint", "device_code", "user_code", "username", "password", "next", "idp",
          "group", "approve", "deny", "choose", "id_token_hint", "post_logout_redirect_uri", "resource",
          "audience", "request", "request_uri", "logout", "_xsrf",
-         "base_version", "dn", "id", "email", "groups", "vo", "properties", "users", "save", "remove", "comment"]
+         "base_version", "dn", "id", "email", "groups", "vo", "properties", "users", "save", "remove", "comment",
+         "by", "value", "back", "revoke", "suspend", "issued_before"]
 GOOD_VALUES = ["gridauth-cli", "example-portal", "example-service", "authorization_code", "refresh_token",
                "client_credentials", "urn:ietf:params:oauth:grant-type:device_code", "code", "openid profile",
                "openid g:dteam_user", "vo:dteam group:dteam_admin property:NormalUser", "g:nosuchgroup",

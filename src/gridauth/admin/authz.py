@@ -29,11 +29,15 @@ The rules, as DIRAC's registry has them:
    every other option are global.
 6. What a VO administrator reads is filtered the same way: their VO, its groups, and the users in
    at least one of its groups.
+7. Sessions (:func:`session_scope`): a VO administrator lists and revokes only the grants of their
+   VO. Their selector is always narrowed to their VO (``vo`` set, so an SSO session, which belongs
+   to no VO, is never theirs to end); naming another VO, or a grant of another VO, is refused
+   rather than answered with nothing, so that a mistyped VO is not mistaken for "no sessions".
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,3 +172,26 @@ def visible(admin: Administrator, kind: str, row: Mapping[str, Any], vo_of_group
     if kind == "user":
         return admin.may_see_user((vo_of_group.get(g), ()) for g in row.get("groups", ()))
     return admin.everything
+
+
+def session_scope(admin: Administrator, fields: Mapping[str, Any],
+                  vo_of_grant: Callable[[str], str | None]) -> dict[str, Any]:
+    """The session selector's *fields* *admin* may use (rule 7): as given for a configuration administrator;
+    for a VO administrator narrowed to their VO, or :class:`NotPermitted` when it names another VO or a
+    grant of another VO (*vo_of_grant*: the VO of a live grant by id, None when there is none).
+    """
+    if admin.everything:
+        return dict(fields)
+    vo = fields.get("vo")
+    if vo is None:
+        vo = next(iter(sorted(admin.vos)), None)
+    if not admin.may_manage_vo(vo):
+        raise NotPermitted(f"the sessions of VO {vo}: outside what {admin.user} may administer in group "
+                           f"{admin.group} (the sessions of VO {', '.join(sorted(admin.vos)) or 'none'})")
+    grant = fields.get("grant")
+    if grant is not None:
+        owner = vo_of_grant(str(grant))
+        if owner is not None and owner != vo:
+            raise NotPermitted(f"grant {grant} is of VO {owner}: outside what {admin.user} may administer in group "
+                               f"{admin.group} (the sessions of VO {vo})")
+    return {**fields, "vo": vo}

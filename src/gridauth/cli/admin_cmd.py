@@ -8,7 +8,6 @@ import dataclasses
 import getpass
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .. import audit
@@ -21,7 +20,16 @@ from ..clock import Clock
 from ..config.paths import database_url
 from ..errors import EditError, SchemaMismatch
 from .backend import RemoteBackend, backend, remote_server
-from .common import add_config_option, add_db_option, add_edit_options, add_server_options, csv, print_json, store_from
+from .common import (
+    add_config_option,
+    add_db_option,
+    add_edit_options,
+    add_server_options,
+    csv,
+    open_database,
+    print_json,
+    store_from,
+)
 
 if TYPE_CHECKING:
     from ..db.engine import Database
@@ -213,16 +221,9 @@ def _client_list(a: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _database(a: argparse.Namespace) -> Iterator[Database]:
-    """The database of ``--db`` at the code's revision, closed at the end.
-
-    The database layer is imported here only: the other commands start faster without it.
-    """
-    from ..db import schema
-    from ..db.engine import Database
-
-    db = Database(database_url(a.db), workers=1, create=False)
+    """The database of ``--db`` at the code's revision (``open_database``), closed at the end."""
+    db = open_database(a)
     try:
-        schema.check(db)
         yield db
     finally:
         db.close()
@@ -451,6 +452,7 @@ def _add_sessions(sub: argparse._SubParsersAction) -> None:
                                                  "of ONE selector; prints how many were ended")
     for parser in (listing, revoking):
         add_db_option(parser)
+        add_server_options(parser)
         for flag, dest, metavar, help_ in SELECTORS:
             if parser is listing or dest != "group":
                 parser.add_argument(flag, dest=dest, metavar=metavar, help=help_)
@@ -463,44 +465,32 @@ def _add_sessions(sub: argparse._SubParsersAction) -> None:
     revoking.set_defaults(func=_sessions_revoke)
 
 
-def _shown_time(value: int | None) -> str:
-    return "-" if value is None else datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _sessions_list(a: argparse.Namespace) -> int:
-    from ..db.sessions import Selector, SessionStore
-    from ..oauth.sessions import list_sessions
+    from ..db.sessions import Selector
+    from ..oauth.sessions import shown_time
 
-    selector = Selector(user=a.user, client=a.client, vo=a.vo, group=a.group, idp=a.idp)
-    with _database(a) as db:
-        rows = list_sessions(SessionStore(db), selector, Clock().now())
+    rows = backend(a).sessions(Selector(user=a.user, client=a.client, vo=a.vo, group=a.group, idp=a.idp))
     if a.json:
         print_json([dataclasses.asdict(row) for row in rows])
         return 0
     for row in rows:
         print(f"{row.kind} {row.id}  user={row.user} client={row.client or '-'} vo={row.vo or '-'} "
-              f"group={row.group or '-'} idp={row.idp or '-'} issued={_shown_time(row.issued_at)} "
-              f"expires={_shown_time(row.expires_at)} last_used={_shown_time(row.last_used_at)} "
+              f"group={row.group or '-'} idp={row.idp or '-'} issued={shown_time(row.issued_at)} "
+              f"expires={shown_time(row.expires_at)} last_used={shown_time(row.last_used_at)} "
               f"address={row.address or '-'}")
     return 0
 
 
 def _sessions_revoke(a: argparse.Namespace) -> int:
-    from ..config.store import default_author
-    from ..db.sessions import Selector, SessionStore
-    from ..oauth.sessions import parse_time, revoke_sessions
+    from ..db.sessions import Selector
+    from ..oauth.sessions import REVOKE_BY, one_revocation, parse_time
 
-    chosen = [flag for flag in ("grant", "user", "client", "vo", "idp", "issued_before")
-              if getattr(a, flag) is not None]
-    if len(chosen) != 1:
-        raise EditError("name exactly one of --grant, --user, --client, --vo, --idp, --issued-before "
-                        f"(given: {', '.join('--' + flag.replace('_', '-') for flag in chosen) or 'none'})")
+    one_revocation((f for f in REVOKE_BY if getattr(a, f) is not None), lambda f: "--" + f.replace("_", "-"))
     before = parse_time(a.issued_before) if a.issued_before is not None else None
     selector = Selector(grant=a.grant, user=a.user, client=a.client, vo=a.vo, idp=a.idp, issued_before=before)
-    with _database(a) as db:
-        count = revoke_sessions(SessionStore(db), selector, Clock().now(), a.author or default_author())
+    count, where = backend(a).revoke_sessions(selector)
     print(count)
-    print(f"revoked {count} session{'' if count == 1 else 's'} in {db.safe_url}", file=sys.stderr)
+    print(f"revoked {count} session{'' if count == 1 else 's'} {where}", file=sys.stderr)
     return 0
 
 

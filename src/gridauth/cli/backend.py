@@ -5,9 +5,10 @@ history) and give the same answers, so every subcommand prints the same lines an
 same status in either mode. The remote one raises again, from the API's JSON, the error the local
 one would have raised (``errors.API_ERRORS``).
 
-Which one (:func:`backend`): ``--local`` is the file; ``--server URL`` (or ``$GRIDAUTH_ADMIN_SERVER``,
-or the server remembered by ``gridauth admin server URL``, unless ``--config FILE`` names a file)
-is the API, with the token of the command line's login session.
+Which one (:func:`backend`): ``--local`` is the file (and the database of ``--db``); ``--server URL``
+(or ``$GRIDAUTH_ADMIN_SERVER``, or the server remembered by ``gridauth admin server URL``, unless
+``--config FILE`` names a file or ``--db URL`` a database) is the API, with the token of the command
+line's login session.
 
 Adding an API route to the remote mode: a method here on both backends, the route in
 ``web/admin_openapi.py``, and the subcommand calling ``backend(args).<method>``.
@@ -16,8 +17,10 @@ Adding an API route to the remote mode: a method here on both backends, the rout
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from ..admin.actions import ConfigAdmin, local_administrator
@@ -29,7 +32,10 @@ from ..client.oauth import describe
 from ..config.builder import read_text
 from ..config.store import Version
 from ..errors import API_ERRORS, ConfigInvalid, ConfigIssue, EditError
-from .common import store_from
+from .common import open_database, store_from
+
+if TYPE_CHECKING:
+    from ..db.sessions import Selector, SessionInfo
 
 PLURAL = {"user": "users", "group": "groups", "vo": "vos", "client": "clients", "idp": "idps"}
 
@@ -61,14 +67,24 @@ class Backend(Protocol):
     def validate(self, file: str | None) -> tuple[str, dict[str, int], list[str]]:
         """(what was checked, its counts, its warnings); :class:`ConfigInvalid` with every issue."""
 
+    def sessions(self, selector: Selector) -> list[SessionInfo]:
+        """The live grants and SSO sessions *selector* matches, newest first."""
+
+    def revoke_sessions(self, selector: Selector) -> tuple[int, str]:
+        """End what *selector* matches; (how many, where: the database or the server)."""
+
 
 class LocalBackend:
     """The configuration file on this host, through its store (the file's permissions decide who edits)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.actions = ConfigAdmin(store_from(args))
         self.admin = local_administrator(getattr(args, "author", None))
+
+    @cached_property
+    def actions(self) -> ConfigAdmin:
+        """The file's store (the sessions commands name a database, not a file)."""
+        return ConfigAdmin(store_from(self.args))
 
     def edit(self, steps: Sequence[Step], comment: str, base_version: int | None) -> tuple[int | None, list[Any]]:  # noqa: D102
         version, results = self.actions.edit(self.admin, steps, comment, base_version)
@@ -96,6 +112,29 @@ class LocalBackend:
     def validate(self, file: str | None) -> tuple[str, dict[str, int], list[str]]:  # noqa: D102
         source, text = (file, read_text(file)) if file else (self.actions.source, None)
         return (source, *self.actions.validate(self.admin, text, source))
+
+    def sessions(self, selector: Selector) -> list[SessionInfo]:  # noqa: D102
+        from ..clock import Clock
+        from ..db.sessions import SessionStore
+        from ..oauth.sessions import list_sessions
+
+        db = open_database(self.args)
+        try:
+            return list_sessions(SessionStore(db), selector, Clock().now())
+        finally:
+            db.close()
+
+    def revoke_sessions(self, selector: Selector) -> tuple[int, str]:  # noqa: D102
+        from ..clock import Clock
+        from ..db.sessions import SessionStore
+        from ..oauth import sessions
+
+        db = open_database(self.args)
+        try:
+            return sessions.revoke_sessions(SessionStore(db), selector, Clock().now(), self.admin.user), \
+                f"in {db.safe_url}"
+        finally:
+            db.close()
 
 
 def raise_for(answer: Answer) -> dict[str, Any]:
@@ -163,6 +202,15 @@ class RemoteBackend:
         return (str(answer.get("source")), dict(answer.get("counts") or {}),
                 [str(warning) for warning in answer.get("warnings") or ()])
 
+    def sessions(self, selector: Selector) -> list[SessionInfo]:  # noqa: D102
+        from ..db.sessions import SessionInfo
+
+        answer = self._call("GET", "/sessions", query={k: v for k, v in selector.named().items() if k != "grant"})
+        fields = {field.name for field in dataclasses.fields(SessionInfo)}
+        return [SessionInfo(**{k: v for k, v in row.items() if k in fields}) for row in answer.get("items") or []]
+
+    def revoke_sessions(self, selector: Selector) -> tuple[int, str]:  # noqa: D102
+        return int(self._call("POST", "/sessions/revoke", selector.named())["count"]), f"at {self.client.server}"
 
     def set_password(self, name: str, read: Callable[[], str]) -> int:
         """Set *name*'s local password (read by *read* once the server said it may); the SSO sessions ended."""
@@ -176,8 +224,8 @@ def remote_server(args: argparse.Namespace) -> str | None:
     if getattr(args, "local", False):
         return None
     explicit = getattr(args, "server", None)
-    if not explicit and getattr(args, "config", None):
-        return None  # a file named on the command line is edited here
+    if not explicit and (getattr(args, "config", None) or getattr(args, "db", None)):
+        return None  # a file or database named on the command line is used here
     server = chosen_server(explicit)
     if server and getattr(args, "author", None):
         raise EditError("--author is for edits of a local file: through the admin API the author is the user of "

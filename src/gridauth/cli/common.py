@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config.paths import STORES, config_path, config_store_kind, database_url
 from ..config.store import ConfigStore, VersionStore
+
+if TYPE_CHECKING:
+    from ..db.engine import Database
 
 
 def add_config_option(parser: argparse.ArgumentParser, store: bool = False) -> None:
@@ -78,3 +81,17 @@ def print_json(value: Any) -> None:
 def csv(value: str) -> list[str]:
     """argparse type for ``A,B,C`` lists."""
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def open_database(args: argparse.Namespace) -> Database:
+    """The database of ``--db``, checked to be at this gridauth's schema revision (never created)."""
+    from ..db import schema  # the database layer only for the commands that use it: others start faster
+    from ..db.engine import Database
+
+    db = Database(database_url(args.db), workers=1, create=False)
+    try:
+        schema.check(db)
+    except BaseException:
+        db.close()
+        raise
+    return db

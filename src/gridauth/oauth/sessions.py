@@ -13,18 +13,27 @@
 - The rows are revoked in short batches, one transaction each, never one long lock on many rows;
   the answer is how many sessions were ended (grants and SSO sessions together).
 - Every revocation leaves an audit line (``sessions_revoked``: the selector, the author, the counts).
+- A revocation from the command line or the admin API names exactly one of :data:`REVOKE_BY`
+  (:func:`one_revocation`): several would be read as "all of them" by the store but "any of them"
+  by a hurried administrator; the admin API narrows a VO administrator's to their VO afterwards.
+- Over JSON (:func:`selector_from`) the names are strings and ``issued_before`` epoch seconds (as
+  listings give times) or an ISO 8601 time (as the command line takes it).
 - Suspending a user is not revoking: see ``Suspended`` in ``grants/membership.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 from .. import audit
 from ..db.sessions import Selector, SessionInfo, SessionStore
 from ..errors import EditError
 
 MAX_NAME = 255  # the width of the name columns: a longer value can match nothing
+REVOKE_BY = ("grant", "user", "client", "vo", "idp", "issued_before")  # what a revocation may name (one of)
+LIST_BY = ("user", "client", "vo", "group", "idp")  # what a listing may name (any of)
 
 
 def check_selector(selector: Selector, revoking: bool) -> Selector:
@@ -44,6 +53,11 @@ def check_selector(selector: Selector, revoking: bool) -> Selector:
     return selector
 
 
+def shown_time(value: int | None) -> str:
+    """An epoch time as listings show it to people (``2026-12-02T15:00:00Z``; ``-``: none)."""
+    return "-" if value is None else datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_time(text: str) -> int:
     """An ISO 8601 time (``2026-12-02T15:00:00Z``, ``2026-12-02 16:00+01:00``; no offset: UTC) in epoch seconds."""
     try:
@@ -53,6 +67,41 @@ def parse_time(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp())
+
+
+def one_revocation(given: Iterable[str], shown: Callable[[str], str] = str) -> str:
+    """The one field of :data:`REVOKE_BY` among *given*; an :class:`EditError` (names as *shown*) otherwise."""
+    names = set(given)
+    chosen = [name for name in REVOKE_BY if name in names]
+    if len(chosen) != 1:
+        raise EditError(f"name exactly one of {', '.join(map(shown, REVOKE_BY))} "
+                        f"(given: {', '.join(map(shown, chosen)) or 'none'})")
+    return chosen[0]
+
+
+def selector_from(values: Mapping[str, Any], allowed: Iterable[str]) -> Selector:
+    """The selector a JSON object or a query gives (*allowed*: the fields it may name); :class:`EditError` if bad."""
+    fields = dict.fromkeys(allowed)
+    if unknown := sorted(set(values) - set(fields)):
+        raise EditError(f"unknown selector {unknown[0]!r} (one of {', '.join(fields)})")
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name == "issued_before":
+            if isinstance(value, str):
+                value = parse_time(value)
+            elif isinstance(value, bool) or not isinstance(value, int):
+                raise EditError("issued_before: expected epoch seconds or an ISO 8601 time")
+        elif not isinstance(value, str):
+            raise EditError(f"{name}: expected a name")
+        fields[name] = value
+    return Selector(**fields)
+
+
+def vo_of_grant(store: SessionStore, grant: str, now: int) -> str | None:
+    """The VO of the live grant *grant* (None: no such live grant, or a grant outside every VO)."""
+    found = [row for row in store.matching(Selector(grant=grant), now, 1) if row.kind == "grant"]
+    return found[0].vo if found else None
 
 
 def list_sessions(store: SessionStore, selector: Selector, now: int, limit: int | None = None) -> list[SessionInfo]:

@@ -14,7 +14,8 @@ threads, never on the IOLoop (an edit may wait up to 10 s for the store's lock).
   it answers the new version (``null``: nothing changed) and what the operations returned (a new
   client's secret, shown this once).
 
-The routes and their OpenAPI description are in ``admin_openapi.py``.
+Sessions and suspension are in ``admin_sessions.py``; the routes and their OpenAPI description
+are in ``admin_openapi.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .. import audit
 from ..admin.actions import ConfigAdmin, check_password, version_json
 from ..admin.authz import Administrator, administrator
 from ..admin.operations import Step, parse_batch
-from ..errors import ConfigInvalid, EditError, GridauthError, api_error
+from ..errors import ConfigInvalid, DatabaseUnavailable, EditError, GridauthError, SchemaMismatch, api_error
 from .resource import ResourceHandler
 
 T = TypeVar("T")
@@ -110,8 +111,12 @@ class AdminHandler(ResourceHandler):
             raise EditError("the request body must be a JSON object")
         return value
 
-    async def answer(self, work: Callable[[], T], status: int = 200, reload: bool = False) -> None:
-        """Run *work* on the store's workers and write its JSON; a GridauthError becomes the API's error answer."""
+    async def answer(self, work: Callable[[], T], status: int = 200, reload: bool = False,
+                     database: bool = False) -> None:
+        """Run *work* on the store's workers (*database*: the database's) and write its JSON.
+
+        A GridauthError becomes the API's error answer.
+        """
         address = self.request.remote_ip
 
         def call() -> Any:
@@ -122,7 +127,10 @@ class AdminHandler(ResourceHandler):
                 return result
 
         try:
-            result = await asyncio.get_running_loop().run_in_executor(STORE_WORKERS, call)
+            result = await (self.context.db.run(call) if database
+                            else asyncio.get_running_loop().run_in_executor(STORE_WORKERS, call))
+        except (DatabaseUnavailable, SchemaMismatch):
+            raise  # the service's own answer to an outage (503, Retry-After), as at every endpoint
         except GridauthError as error:
             code, body = error_body(error)
             self.set_header("Cache-Control", "no-store")

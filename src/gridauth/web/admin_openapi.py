@@ -8,7 +8,7 @@ lists (``admin/operations.py``), so they cannot drift from what the server accep
 
 Adding a route: a handler in ``admin_api.py`` (or a module beside it), a line in
 :data:`ADMIN_ROUTES`, its verbs in :data:`DESCRIBED`; the remote command line maps a command to it
-in ``cli/remote.py``.
+in ``cli/backend.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tornado.web import RequestHandler
 from .. import __version__
 from ..admin.operations import BOOLEAN, OPERATIONS, OPTIONS, STRINGS
 from ..errors import API_ERRORS
+from ..oauth.sessions import LIST_BY, REVOKE_BY
 from .admin_api import (
     PREFIX,
     BatchHandler,
@@ -34,6 +35,7 @@ from .admin_api import (
     ValidateHandler,
     WhoAmIHandler,
 )
+from .admin_sessions import RevokeSessionsHandler, SessionsHandler, SuspendHandler
 from .base import BaseHandler
 
 KIND_NAMES = {"users": "user", "groups": "group", "vos": "VO", "clients": "client", "idps": "identity provider"}
@@ -54,6 +56,10 @@ ADMIN_ROUTES: list[tuple[str, type[RequestHandler], dict[str, str]]] = [
     *[(f"{PREFIX}/{plural}/{{name}}", ItemHandler, {"kind": kind}) for plural, kind in
       (("users", "user"), ("groups", "group"), ("vos", "vo"), ("clients", "client"), ("idps", "idp"))],
     (f"{PREFIX}/users/{{name}}/password", PasswordHandler, {}),
+    (f"{PREFIX}/users/{{name}}/suspend", SuspendHandler, {"operation": "user.suspend"}),
+    (f"{PREFIX}/users/{{name}}/unsuspend", SuspendHandler, {"operation": "user.unsuspend"}),
+    (f"{PREFIX}/sessions", SessionsHandler, {}),
+    (f"{PREFIX}/sessions/revoke", RevokeSessionsHandler, {}),
     (f"{PREFIX}/config", ConfigHandler, {}),
     (f"{PREFIX}/batch", BatchHandler, {}),
     (f"{PREFIX}/history", HistoryHandler, {}),
@@ -150,6 +156,12 @@ def _kind_paths(plural: str) -> dict[str, dict[str, Any]]:
     }
 
 
+SESSION_FIELDS = (("grant", "one grant, by the id a listing shows"), ("user", "the registry user"),
+                  ("client", "the client_id"), ("vo", "the VO"), ("group", "the group"),
+                  ("idp", "the identity provider signed in with (local: a local account)"),
+                  ("issued_before", "issued before this time: epoch seconds, or ISO 8601 (no offset: UTC)"))
+SELECTOR = {"type": "object", "description": "the selector used (a VO administrator's narrowed to their VO)"}
+
 DESCRIBED: dict[str, dict[str, Any]] = {
     f"{PREFIX}/openapi.json": {"get": _verb("this description", public=True)},
     f"{PREFIX}/whoami": {"get": _verb("the caller's rights (everything, or VOs) and the latest version")},
@@ -161,6 +173,26 @@ DESCRIBED: dict[str, dict[str, Any]] = {
             "type": "object", "required": ["password"], "properties": {"password": {"type": "string", "minLength": 8}}},
             {"type": "object", "properties": {"user": {"type": "string"}, "sessions_ended": {"type": "integer"}}}),
     },
+    **{f"{PREFIX}/users/{{name}}/{action}": {
+        "parameters": [NAME_PARAM],
+        "post": _verb(summary, {"type": "object", "properties": EDIT_PROPS, "additionalProperties": False}, WRITTEN),
+    } for action, summary in (
+        ("suspend", "suspend a user (Suspended = True): no sign-in, token, refresh or introspection until lifted; "
+                    "nothing is revoked (a VO administrator: a user wholly in their VO)"),
+        ("unsuspend", "lift a user's suspension: their grants work again"))},
+    f"{PREFIX}/sessions": {"get": _verb(
+        "the live grants and SSO sessions matching every selector given, newest first (a VO administrator: their "
+        "VO's grants only)", ok={"type": "object", "properties": {
+            "selector": SELECTOR, "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}}}},
+        params=[_query(name, what) for name, what in SESSION_FIELDS if name in LIST_BY])},
+    f"{PREFIX}/sessions/revoke": {"post": _verb(
+        "revoke the grants (with their access tokens) and SSO sessions of exactly one selector (a VO administrator: "
+        "their VO's grants only); how many were ended",
+        {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+         "properties": {name: ({"oneOf": [{"type": "integer"}, {"type": "string"}], "description": what}
+                               if name == "issued_before" else {"type": "string", "description": what})
+                        for name, what in SESSION_FIELDS if name in REVOKE_BY}},
+        {"type": "object", "properties": {"selector": SELECTOR, "count": {"type": "integer"}}})},
     f"{PREFIX}/config": {
         "get": _verb("an option's value or a section's CFG text", params=[
             _query("path", "a CFG path (default /)"),
@@ -196,8 +228,9 @@ def document(issuer: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "gridauth admin API", "version": __version__,
-                 "description": "Administer the registry and the configuration with a gridauth access token "
-                                "(group with CSAdministrator: everything; VOAdmin: the VO's users and groups)."},
+                 "description": "Administer the registry, the configuration and the sessions with a gridauth "
+                                "access token (group with CSAdministrator: everything; VOAdmin: the VO's users, "
+                                "groups and grants)."},
         "servers": [{"url": issuer}],
         "paths": DESCRIBED,
         "components": {
@@ -208,6 +241,13 @@ def document(issuer: str) -> dict[str, Any]:
                 "Version": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "time": {"type": "string"}, "author": {"type": "string"},
                     "comment": {"type": "string"}, "sha256": {"type": "string"}}},
+                "Session": {"type": "object", "properties": {
+                    "kind": {"type": "string", "enum": ["grant", "sso"]}, "id": {"type": "string"},
+                    "user": {"type": "string"}, **{name: {"type": ["string", "null"]} for name in
+                                                   ("client", "vo", "group", "idp", "address")},
+                    **{name: {"type": "integer", "description": "epoch seconds"} for name in
+                       ("issued_at", "expires_at")},
+                    "last_used_at": {"type": ["integer", "null"], "description": "epoch seconds"}}},
                 "Error": {"type": "object", "required": ["error", "error_description"], "properties": {
                     "error": {"type": "string", "enum": [*API_ERRORS, "invalid_request", "invalid_token",
                                                          "server_error"]},

@@ -14,6 +14,7 @@ from .pages import (
     OverviewHandler,
     VersionHandler,
 )
+from .sessions import SessionsHandler
 
 _KINDS = "(" + "|".join(ENTITIES) + ")"
 _PART = "([^/]+)"
@@ -25,5 +26,6 @@ ROUTES: list[tuple[str, type[RequestHandler]]] = [
     (f"/admin/{_PART}/new/{_KINDS}", NewHandler),
     (f"/admin/{_PART}/history/", HistoryHandler),
     (f"/admin/{_PART}/history/{_PART}", VersionHandler),
+    (f"/admin/{_PART}/sessions/", SessionsHandler),
     (f"/admin/{_PART}/{_KINDS}/{_PART}", ItemHandler),
 ]

@@ -54,8 +54,8 @@ NAV: tuple[tuple[str, str, bool], ...] = (
     ("vos/", "VOs", False),
     ("clients/", "Clients", True),
     ("idps/", "Identity providers", True),
+    ("sessions/", "Sessions", False),
     ("history/", "History", True),
-    # Sessions (list, revoke) and user suspension come here: ("sessions/", "Sessions", False).
 )
 
 

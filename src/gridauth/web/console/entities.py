@@ -96,7 +96,7 @@ class Users(Entity):
 
     kind, singular, title, globals_only = "users", "user", "Users", False
     remover = staticmethod(edits.user_remove)
-    columns = (("name", "Name"), ("email", "E-mail"), ("groups", "Groups"))
+    columns = (("name", "Name"), ("email", "E-mail"), ("groups", "Groups"), ("suspended", "Suspended"))
 
     def items(self, cfg: CFG) -> list[Item]:  # noqa: D102
         return [{**u, "dn": as_list(u["dn"]), "id": as_list(u["id"])} for u in edits.user_list(cfg)]
@@ -145,6 +145,13 @@ class Users(Entity):
             edits.user_modify(cfg, name, dns=lines(values, "dn"), subjects=lines(values, "id"),
                               email=(text(values, "email") or None) if identities else None,
                               add_groups=sorted(chosen), remove_groups=sorted(mine - chosen))
+        return change
+
+    def suspend(self, admin: Administrator, name: str, suspended: bool) -> Change:
+        """The change that suspends user *name* or lifts it: the user as a whole, so only one that is wholly theirs."""
+        def change(cfg: CFG) -> None:
+            _permit(self.editable(admin, group_info(cfg), self._find(cfg, name)), f"suspending {name}")
+            edits.user_suspend(cfg, name, suspended)
         return change
 
 

@@ -16,7 +16,7 @@ from ...config.store import Version, VersionStore
 from ...errors import UnknownVersion
 from ..messages import DAMAGED_FORM, not_an_administrator, nothing_named
 from .base import ConsoleHandler, SignedInHandler, admin_groups
-from .entities import ENTITIES, Entity, Item, group_info
+from .entities import ENTITIES, Entity, Item, Users, group_info
 from .forms import DamagedForm, Field, Values, read_form, shown
 
 SECRET_LINE = re.compile(r"^([+\- ]\s*client_secret\s*=\s*).+$")
@@ -182,6 +182,10 @@ class ItemHandler(NewHandler):
         fields = self.entity.fields(self.admin, cfg, item)
         if self.get_body_argument("remove", ""):
             change, what, values = self.entity.remove(self.admin, name), "remove", self.entity.values(item)
+        elif isinstance(self.entity, Users) and self.get_body_argument("suspend", "") in ("0", "1"):
+            on = self.get_body_argument("suspend") == "1"
+            change, values = self.entity.suspend(self.admin, name, on), self.entity.values(item)
+            what = "suspend" if on else "unsuspend"
         elif self.get_body_argument("rotate", ""):
             change, what, values = self.entity.modify(self.admin, name, {"rotate": True}), "new secret", {}
         else:
