@@ -119,6 +119,7 @@ API_ERRORS: dict[str, tuple[type[GridauthError], int]] = {
     "version_conflict": (VersionConflict, 409),
     "concurrent_modification": (ConcurrentModification, 409),
     "temporarily_unavailable": (DatabaseUnavailable, 503),
+    "token_refused": (PreviewRefused, 422),  # the dry run: the token request would be refused
 }
 
 

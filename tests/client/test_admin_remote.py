@@ -76,6 +76,18 @@ def test_remote_admin_and_config_commands_match_the_local_ones(admin_service, cl
         same(remote_result, local_result)
     assert [r.returncode for r in results[:len(refused)]] == [4, 3, 3, 4, 4, 6]
 
+    # the dry run: the same granted scope and lifetime (the claims' times are each clock's), the same refusal
+    preview = ("admin", "token-preview", "--user", "alice", "--group", "dteam_user", "--scope", "openid lifetime:300")
+    refused_preview = ("admin", "token-preview", "--user", "bob", "--group", "lhcb_user")
+    remote_ok, local_ok, remote_no, local_no = cli.many(
+        (*preview[:1], *remote, *preview[1:]), (*preview, "--config", config),
+        (*refused_preview[:1], *remote, *refused_preview[1:]), (*refused_preview, "--config", config))
+    assert remote_ok.returncode == local_ok.returncode == 0, remote_ok.stderr
+    assert remote_ok.stdout.splitlines()[:2] == local_ok.stdout.splitlines()[:2] == [
+        "scope: openid lifetime:300 vo:dteam group:dteam_user", "expires_in: 300"]
+    assert remote_no.returncode == 1
+    same(remote_no, local_no)
+
     # edits through the API: recorded with alice as the author, served at once
     latest = ConfigStore(admin_service.config).latest()
     ran = cli.run("admin", *remote, "user", "add", "dave", "--dn", "/CN=Dave", "--dn", "/CN=Dave 2",

@@ -118,6 +118,7 @@ CASES: list[tuple[str, str, Any, int, int]] = [  # method, path, body, admin's s
     ("POST", "/validate", {}, 200, 403),
     ("GET", "/sessions?user=carol", None, 200, 200),  # carol: narrowed to lhcb's grants
     ("POST", "/sessions/revoke", {"client": "oidc-agent"}, 200, 200),
+    ("GET", "/token-preview?user=carol&group=lhcb_user&scope=openid", None, 200, 200),
 ]
 
 
@@ -383,3 +384,20 @@ def test_dpop_bound_token_needs_its_proof(admin_service: Service) -> None:
     proven = http(whoami, headers={"Authorization": f"DPoP {access}",
                                    "DPoP": holder.proof(public, "GET", access_token=access)})
     assert proven.status == 200 and proven.body["everything"] is True, proven.body
+
+
+def test_token_preview_through_the_api(admin_service: Service, tokens: dict[str, str]) -> None:
+    """The dry run of ``gridauth admin token-preview`` on the served registry; a VO administrator for their VO."""
+    preview = call(admin_service, "GET", "/token-preview?user=alice&group=dteam_user&scope=openid%20lifetime:300",
+                   tokens["admin"])
+    assert preview.status == 200, preview.body
+    assert (preview.body["scope"], preview.body["expires_in"]) == ("openid lifetime:300 vo:dteam group:dteam_user",
+                                                                   300)
+    assert preview.body["claims"]["jti"] == "(not issued)" and preview.body["claims"]["sub"] == "alice"
+    other_vo = call(admin_service, "GET", "/token-preview?user=alice&group=dteam_user", tokens["lhcb"])
+    assert (other_vo.status, other_vo.body["error"]) == (403, "forbidden")
+    refused = call(admin_service, "GET", "/token-preview?user=bob&group=lhcb_user", tokens["admin"])
+    assert (refused.status, refused.body["error"]) == (422, "token_refused"), refused.body
+    assert "invalid_scope" in refused.body["error_description"]
+    missing = call(admin_service, "GET", "/token-preview", tokens["admin"])
+    assert (missing.status, missing.body["error"]) == (400, "invalid_edit")

@@ -103,6 +103,13 @@ def require_globals(admin: Administrator, what: str) -> None:
                         f"({admin.user} acts in {admin.group})")
 
 
+def require_vo(admin: Administrator, vo: str | None, what: str) -> None:
+    """Refuse (:class:`NotPermitted`) *what* about *vo* to anyone but its administrators (rule 2)."""
+    if not admin.may_manage_vo(vo):
+        raise NotPermitted(f"{what}: {admin.user} acting in {admin.group} does not administer "
+                           f"{'VO ' + repr(vo) if vo else 'this'}")
+
+
 def _flat(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str | None]]:
     for key, value in tree.items():
         path = (*prefix, key)

@@ -504,10 +504,7 @@ def _add_token_preview(sub: argparse._SubParsersAction) -> None:
 
 
 def _token_preview(a: argparse.Namespace) -> int:
-    from ..oauth.preview import token_preview  # the OAuth layer only for this command: others start faster
-
-    registry = store_from(a).load()
-    answer = token_preview(registry, a.user, a.group, a.scope, a.client, Clock().now())
+    answer = backend(a).token_preview(a.user, a.group, a.scope, a.client)
     if a.json:
         print_json(answer)
         return 0

@@ -73,6 +73,9 @@ class Backend(Protocol):
     def revoke_sessions(self, selector: Selector) -> tuple[int, str]:
         """End what *selector* matches; (how many, where: the database or the server)."""
 
+    def token_preview(self, user: str, group: str | None, scope: str, client: str | None) -> dict[str, Any]:
+        """The dry run of a token request (``oauth/preview.py``); :class:`PreviewRefused` when it would be refused."""
+
 
 class LocalBackend:
     """The configuration file on this host, through its store (the file's permissions decide who edits)."""
@@ -112,6 +115,12 @@ class LocalBackend:
     def validate(self, file: str | None) -> tuple[str, dict[str, int], list[str]]:  # noqa: D102
         source, text = (file, read_text(file)) if file else (self.actions.source, None)
         return (source, *self.actions.validate(self.admin, text, source))
+
+    def token_preview(self, user: str, group: str | None, scope: str, client: str | None) -> dict[str, Any]:  # noqa: D102
+        from ..clock import Clock
+        from ..oauth.preview import token_preview  # the OAuth layer only for this command: others start faster
+
+        return token_preview(self.actions.store.load(), user, group, scope, client, Clock().now())
 
     def sessions(self, selector: Selector) -> list[SessionInfo]:  # noqa: D102
         from ..clock import Clock
@@ -201,6 +210,10 @@ class RemoteBackend:
         answer = self._call("POST", "/validate", body)
         return (str(answer.get("source")), dict(answer.get("counts") or {}),
                 [str(warning) for warning in answer.get("warnings") or ()])
+
+    def token_preview(self, user: str, group: str | None, scope: str, client: str | None) -> dict[str, Any]:  # noqa: D102
+        return self._call("GET", "/token-preview", query={"user": user, "group": group, "scope": scope,
+                                                          "client": client})
 
     def sessions(self, selector: Selector) -> list[SessionInfo]:  # noqa: D102
         from ..db.sessions import SessionInfo

@@ -28,9 +28,10 @@ from typing import Any, TypeVar
 
 from .. import audit
 from ..admin.actions import ConfigAdmin, check_password, version_json
-from ..admin.authz import Administrator, administrator
+from ..admin.authz import Administrator, administrator, require_vo
 from ..admin.operations import Step, parse_batch
 from ..errors import ConfigInvalid, DatabaseUnavailable, EditError, GridauthError, SchemaMismatch, api_error
+from ..oauth.preview import token_preview
 from .resource import ResourceHandler
 
 T = TypeVar("T")
@@ -303,3 +304,28 @@ class PasswordHandler(AdminHandler):
                      reason=f"set by {admin.user}")
         self.set_header("Cache-Control", "no-store")
         self.write_json({"user": name, "sessions_ended": ended})
+
+
+class TokenPreviewHandler(AdminHandler):
+    """``GET /api/admin/token-preview?user=U&group=G&scope=S&client=C``: the dry run of a token request.
+
+    ``oauth/preview.py`` on the registry this process serves (what a token request would get now);
+    a VO administrator asks about their VO's groups only. A request that would be refused is the
+    ``token_refused`` error (422) with the OAuth error a client would get.
+    """
+
+    async def get(self) -> None:  # noqa: D102 - tornado verb
+        admin, registry, now = self.admin, self.registry, self.context.clock.now()
+        user = self.get_query_argument("user", "")
+        group = self.get_query_argument("group", "") or None
+        scope = self.get_query_argument("scope", "")
+        client = self.get_query_argument("client", "") or None
+
+        def work() -> dict[str, Any]:
+            if not user:
+                raise EditError("user is required")
+            acting = group or registry.default_group(user)
+            require_vo(admin, registry.vo_of_group(acting) if acting else None, "token preview")
+            return token_preview(registry, user, group, scope, client, now)
+
+        await self.answer(work)

@@ -32,6 +32,7 @@ from .admin_api import (
     ItemHandler,
     PasswordHandler,
     RollbackHandler,
+    TokenPreviewHandler,
     ValidateHandler,
     WhoAmIHandler,
 )
@@ -60,6 +61,7 @@ ADMIN_ROUTES: list[tuple[str, type[RequestHandler], dict[str, str]]] = [
     (f"{PREFIX}/users/{{name}}/unsuspend", SuspendHandler, {"operation": "user.unsuspend"}),
     (f"{PREFIX}/sessions", SessionsHandler, {}),
     (f"{PREFIX}/sessions/revoke", RevokeSessionsHandler, {}),
+    (f"{PREFIX}/token-preview", TokenPreviewHandler, {}),
     (f"{PREFIX}/config", ConfigHandler, {}),
     (f"{PREFIX}/batch", BatchHandler, {}),
     (f"{PREFIX}/history", HistoryHandler, {}),
@@ -193,6 +195,17 @@ DESCRIBED: dict[str, dict[str, Any]] = {
                                if name == "issued_before" else {"type": "string", "description": what})
                         for name, what in SESSION_FIELDS if name in REVOKE_BY}},
         {"type": "object", "properties": {"selector": SELECTOR, "count": {"type": "integer"}}})},
+    f"{PREFIX}/token-preview": {"get": _verb(
+        "the dry run of a token request: the scope, claims and lifetime user U acting in group G would get for "
+        "scope S by client C, on the served configuration; nothing is issued (a VO administrator: their VO's "
+        "groups); 422 token_refused when the request would be refused", ok={"type": "object", "properties": {
+            "user": {"type": "string"}, "group": {"type": "string"}, "client": {"type": ["string", "null"]},
+            "scope": {"type": "string"}, "refused": {"type": "array", "items": {"type": "string"}},
+            "expires_in": {"type": "integer"}, "claims": {"type": "object"}}},
+        params=[_query("user", "the registry user (required)"),
+                _query("group", "the group the token acts in (default: the user's default group)"),
+                _query("scope", "the scope a client would ask"),
+                _query("client", "the client_id asking (default: any client)")])},
     f"{PREFIX}/config": {
         "get": _verb("an option's value or a section's CFG text", params=[
             _query("path", "a CFG path (default /)"),
