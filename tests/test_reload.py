@@ -75,7 +75,7 @@ def test_server_refuses_to_start_on_an_invalid_file(gridauth, tmp_path: Path, ex
     ])
     lines = helpers.clean_failure(on_invalid, exit_code=3)
     assert "gridauth: /Registry/Groups/broken/Users: unknown user 'nobody' (line 144)" in lines
-    assert "gridauth: /Registry/VO/lhcb/DefaultGroup: unknown group 'zed_user' (line 80)" in lines  # every error
+    assert "gridauth: /Registry/VO/lhcb/DefaultGroup: unknown group 'zed_user' (line 93)" in lines  # every error
     assert "configuration file not found" in helpers.clean_failure(on_missing, exit_code=1, one_line=True)[0]
 
 
