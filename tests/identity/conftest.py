@@ -7,6 +7,7 @@ second from the npm registry); without node or npm the tests that need it are sk
 
 from __future__ import annotations
 
+import fcntl
 import html.parser
 import http.cookiejar
 import json
@@ -139,15 +140,24 @@ def oidc_harness() -> Path:
 
 
 def install_harness() -> Path:
-    """Install the harness's npm packages when missing (skip without node or npm); its directory."""
+    """Install the harness's npm packages when missing (skip without node or npm); its directory.
+
+    Several test processes (pytest-xdist) may ask at once on a fresh clone: the install runs under
+    an exclusive lock, and counts as done only by the marker written after ``npm install`` finished
+    (a package's own files appear long before the last dependency's are written).
+    """
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed to run the OpenID provider (oidc-provider) for these tests")
-    if not (HARNESS / "node_modules" / "oidc-provider" / "package.json").is_file():
-        result = subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=HARNESS, capture_output=True,
-                                text=True, timeout=600, stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
-            pytest.fail(f"npm install in {HARNESS} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    marker = HARNESS / "node_modules" / ".gridauth-installed"
+    with open(HARNESS / ".npm-install.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.is_file():
+            result = subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=HARNESS, capture_output=True,
+                                    text=True, timeout=600, stdin=subprocess.DEVNULL)
+            if result.returncode != 0:
+                pytest.fail(f"npm install in {HARNESS} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+            marker.write_text("npm install finished\n")
     return HARNESS
 
 
