@@ -42,9 +42,9 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 
 LOGGER = "gridauth.audit"
 ENV = "GRIDAUTH_AUDIT_LOG"
@@ -80,16 +80,30 @@ def record(event: str, outcome: str = "success", *, user: str | None = None, cli
     level = logging.INFO if outcome == "success" else logging.WARNING
     if not log.isEnabledFor(level):
         return
-    known = getattr(_request, "fields", {})
-    fields = {"user": user, "client": client or known.get("client"), "group": group, "vo": vo,
-              "address": address or known.get("address"), "grant_type": grant_type, "error": error,
-              "reason": reason, "version": version, "kind": kind, "author": author, "count": count}
-    entry: dict[str, object] = {
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "event": event, "outcome": outcome,
-    }
-    entry.update({name: cleaned for name, value in fields.items() if (cleaned := _clean(value)) is not None})
+    known = getattr(_request, "fields", _NOTHING_KNOWN)
+    entry: dict[str, object] = {"time": _timestamp(), "event": event, "outcome": outcome}
+    for name, value in (("user", user), ("client", client or known.get("client")), ("group", group), ("vo", vo),
+                        ("address", address or known.get("address")), ("grant_type", grant_type),
+                        ("error", error), ("reason", reason), ("version", version), ("kind", kind),
+                        ("author", author), ("count", count)):
+        if value is not None and value != "":
+            entry[name] = _clean(value)
     log.log(level, "%s", json.dumps(entry, ensure_ascii=False))
+
+
+_NOTHING_KNOWN: dict[str, str | None] = {}
+_second: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted, shared by every thread
+
+
+def _timestamp() -> str:
+    """Now in ISO 8601 UTC to the millisecond; the part up to the second is formatted once per second."""
+    now = time.time()
+    whole = int(now)
+    second, text = _second[0]
+    if second != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second[0] = (whole, text)
+    return f"{text}.{int((now - whole) * 1000):03d}Z"
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
@@ -75,14 +76,22 @@ class ScopeRequest:
 
     @classmethod
     def parse(cls, scope: str | None) -> ScopeRequest:
-        """Split *scope*; more than one group, VO or lifetime, or a malformed parameter, is ``invalid_scope``."""
+        """Split *scope*; more than one group, VO or lifetime, or a malformed parameter, is ``invalid_scope``.
+
+        The result is immutable and depends on the text alone, so the last few thousand scopes parsed
+        are kept: a grant's scope is read again at each of its refreshes.
+        """
+        return _parse_scope(scope or "")
+
+    @classmethod
+    def _parse(cls, scope: str) -> ScopeRequest:
         plain: list[str] = []
         groups: set[str] = set()
         vos: set[str] = set()
         properties: list[str] = []
         parts: dict[str, list[Any]] = {"capabilities": [], "wlcg": [], "wlcg_groups": [], "lifetime": [],
                                        "ordinary": []}
-        for item in (scope or "").split():
+        for item in scope.split():
             if item.startswith(GROUP_PREFIXES):
                 groups.add(item.split(":", 1)[1])
             elif item.startswith("vo:"):
@@ -109,6 +118,10 @@ class ScopeRequest:
     def has_grid_selectors(self) -> bool:
         """Whether a group, VO or property is named."""
         return bool(self.group or self.vo or self.properties)
+
+
+# Bounded: scopes come from clients. A refused scope raises, and is not kept.
+_parse_scope = lru_cache(maxsize=4096)(ScopeRequest._parse)
 
 
 def _parameter(item: str, parts: dict[str, list[Any]]) -> str:
