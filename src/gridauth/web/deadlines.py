@@ -1,7 +1,7 @@
 """Slow clients held to deadlines by one sweep per second instead of two timers per request.
 
-Tornado's own limits (``idle_connection_timeout``, ``body_timeout``) wrap the read of every
-request's headers and of its body in ``gen.with_timeout``: two futures, two IOLoop timers and their
+Tornado's own limits (``idle_connection_timeout``, 3600 s when not given, and ``body_timeout``)
+wrap the read of every request's headers and of its body in ``gen.with_timeout``: two futures, two IOLoop timers and their
 cancellation per request, about 7 % of the CPU of a client-credentials request under load (py-spy,
 issue 12). The limits only need to hold to within a second, so :class:`DeadlineHTTPServer` notes a
 deadline per connection in a dict when it starts waiting (a request's headers: ``idle_timeout``
@@ -30,6 +30,8 @@ class DeadlineHTTPServer(HTTPServer):
     def initialize(self, *args: Any, idle_timeout: float, body_timeout: float, **kwargs: Any) -> None:  # type: ignore[override]
         """As ``HTTPServer``'s, plus the two deadlines (in seconds); Tornado's own timeouts stay off."""
         super().initialize(*args, **kwargs)
+        # Tornado waits for headers with a timer even when no idle timeout is given (3600 s): None turns it off.
+        self.conn_params.header_timeout = None
         self.idle_timeout = idle_timeout
         self.body_timeout = body_timeout
         self.deadlines: dict[HTTP1ServerConnection, float] = {}
