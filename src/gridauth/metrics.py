@@ -98,14 +98,20 @@ def record_token_response(grant_type: str, status: int, body: Any) -> None:
     """Count one token endpoint answer: issued (200) or an error, and the refresh outcome for refreshes."""
     grant = grant_label(grant_type)
     if status == 200:
-        tokens_issued.labels(grant).inc()
         outcome = "success"
     else:
         code = body.get("error", "") if isinstance(body, dict) else ""
         outcome = _bounded(code if isinstance(code, str) else "", TOKEN_ERRORS)
-        token_errors.labels(grant, outcome).inc()
-    if grant == "refresh_token":
-        refreshes.labels(outcome).inc()
+    series = _token_series.get((grant, outcome))
+    if series is None:  # looked up once per grant label and outcome, both from fixed lists
+        series = ((tokens_issued.labels(grant) if outcome == "success" else token_errors.labels(grant, outcome)),
+                  *((refreshes.labels(outcome),) if grant == "refresh_token" else ()))
+        _token_series[(grant, outcome)] = series
+    for counter in series:
+        counter.inc()
+
+
+_token_series: dict[tuple[str, str], tuple[Any, ...]] = {}
 
 
 def record_theft(reason: str) -> None:
@@ -124,9 +130,21 @@ def record_device_decision(approved: bool) -> None:
 
 
 def record_request(endpoint: str, status: int, seconds: float) -> None:
-    """Count one finished request of route *endpoint* (a route path or ``other``) and its duration."""
-    request_seconds.labels(endpoint).observe(seconds)
-    responses.labels(endpoint, f"{status // 100}xx" if 100 <= status < 600 else OTHER).inc()
+    """Count one finished request of route *endpoint* (a route path or ``other``) and its duration.
+
+    Every request comes here: the two series of a route and status class are looked up once and kept
+    (a bounded set: the route table's paths times six classes).
+    """
+    series = _request_series.get((endpoint, status))
+    if series is None:
+        series = (request_seconds.labels(endpoint),
+                  responses.labels(endpoint, f"{status // 100}xx" if 100 <= status < 600 else OTHER))
+        _request_series[(endpoint, status)] = series
+    series[0].observe(seconds)
+    series[1].inc()
+
+
+_request_series: dict[tuple[str, int], tuple[Any, Any]] = {}
 
 
 def record_purge(outcome: str, counts: dict[str, int] | None = None) -> None:
