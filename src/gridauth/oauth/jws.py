@@ -52,8 +52,10 @@ def header_segment(alg: str, kid: str, typ: str) -> bytes:
 
 
 def _es256(private: ec.EllipticCurvePrivateKey) -> RawSign:
+    ecdsa = ec.ECDSA(hashes.SHA256())  # parameters only (no hash state): shared by every call and thread
+
     def sign(data: bytes) -> bytes:
-        r, s = decode_dss_signature(private.sign(data, ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(private.sign(data, ecdsa))
         return r.to_bytes(ES256_HALF, "big") + s.to_bytes(ES256_HALF, "big")
     return sign
 
@@ -70,8 +72,8 @@ def raw_signer(key: JWK, alg: str) -> RawSign | None:
     except (JoseError, ValueError):
         return None
     if alg == "RS256" and isinstance(private, rsa.RSAPrivateKey):
-        rsa_key, pkcs1 = private, padding.PKCS1v15()
-        return lambda data: rsa_key.sign(data, pkcs1, hashes.SHA256())
+        rsa_key, pkcs1, sha256 = private, padding.PKCS1v15(), hashes.SHA256()
+        return lambda data: rsa_key.sign(data, pkcs1, sha256)
     if alg == "ES256" and isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(private.curve, ec.SECP256R1):
         return _es256(private)
     if alg == "EdDSA" and isinstance(private, ed25519.Ed25519PrivateKey):
