@@ -26,13 +26,14 @@ from ..clock import Clock
 from ..db.keys import KeyStore
 from ..db.models import SigningKeyRow
 from ..errors import DatabaseUnavailable
+from .jws import JWK, Signer
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 warnings.filterwarnings("ignore", message="EdDSA is deprecated", module="joserfc")
 
 log = logging.getLogger("gridauth.keys")
-JWK = RSAKey | ECKey | OKPKey
 UNKNOWN_KID_RELOAD = 2
+_Stored = tuple[str, str, int]  # what a SigningKey is made of in a row: private JWK, alg, active from
 
 
 def generate_key(alg: str) -> JWK:
@@ -55,12 +56,18 @@ def _import(private_jwk: str) -> JWK:
 
 @dataclass(frozen=True)
 class SigningKey:
-    """One key of the ring: its id, algorithm and the key itself."""
+    """One key of the ring: its id, algorithm and the key itself, with its :class:`~.jws.Signer` made once
+    (the key ring keeps a key's ``SigningKey`` across reloads, so the signing work that does not depend on
+    the claims is done once per key and process)."""
 
     kid: str
     alg: str
     key: JWK
     active_from: int = 0
+    signer: Signer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "signer", Signer(self.key, self.alg, self.kid))
 
     def derived_secret(self, purpose: bytes) -> bytes:
         """A secret for *purpose* that every process and host derives alike from this private key, none stored.
@@ -100,7 +107,7 @@ class KeyRing:
         self.refresh_interval = refresh_interval
         self._published = _Published()
         self._loaded_at: float = -1e18
-        self._parsed: dict[str, tuple[str, JWK]] = {}  # kid -> (the stored private JWK, parsed)
+        self._parsed: dict[str, tuple[_Stored, SigningKey]] = {}  # kid -> (what the row held, its key)
         self._lock = threading.Lock()  # held by the one thread reading the keys from the database
 
     # -- loading ---------------------------------------------------------------------------------
@@ -111,19 +118,19 @@ class KeyRing:
 
     def _load_locked(self) -> None:
         rows = self.store.published(self.clock.now())
-        parsed = {row.kid: self._parsed_key(row) for row in rows}
+        parsed = {row.kid: (_stored(row), self._signing_key(row)) for row in rows}
         self._parsed = parsed  # keys no longer published are forgotten
-        keys = tuple(SigningKey(row.kid, row.alg, parsed[row.kid][1], row.created_at) for row in rows)
+        keys = tuple(parsed[row.kid][1] for row in rows)
         # One assignment: a reader sees the old keys with the old JWKS or the new ones with the new.
         self._published = _Published(keys, {"keys": [k.public_jwk() for k in keys]})
         self._loaded_at = self.clock.now()
 
-    def _parsed_key(self, row: SigningKeyRow) -> tuple[str, JWK]:
-        """The key of *row*, imported again only when this process has not seen that row's key before."""
+    def _signing_key(self, row: SigningKeyRow) -> SigningKey:
+        """The key of *row*, imported (and its signer made) again only when this process has not seen it before."""
         known = self._parsed.get(row.kid)
-        if known is not None and known[0] == row.private_jwk:
-            return known
-        return row.private_jwk, _import(row.private_jwk)
+        if known is not None and known[0] == _stored(row):
+            return known[1]
+        return SigningKey(row.kid, row.alg, _import(row.private_jwk), row.created_at)
 
     def _due(self, age: float) -> bool:
         return self.clock.now() - self._loaded_at >= age
@@ -192,8 +199,7 @@ class KeyRing:
 
     def sign(self, claims: dict[str, Any], typ: str = "at+jwt") -> str:
         """Sign *claims* as a JWT with the current key."""
-        key = self.current
-        return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": typ}, claims, key.key, algorithms=[key.alg])
+        return self.current.signer.sign(claims, typ)
 
     def verify(self, token: str, typ: str | None = None) -> dict[str, Any] | None:
         """The claims of *token* when its signature verifies with one of our keys (and its ``typ`` is *typ*,
@@ -225,6 +231,10 @@ class KeyRing:
             if self._due(UNKNOWN_KID_RELOAD):
                 self._load_locked()
         return next((k for k in self._published.keys if k.kid == kid), None)
+
+
+def _stored(row: SigningKeyRow) -> _Stored:
+    return row.private_jwk, row.alg, row.created_at
 
 
 def _b64decode(part: str) -> bytes:
