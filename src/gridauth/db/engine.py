@@ -13,6 +13,12 @@ the next transactions fail at once for a moment (``db/outage.py``), so a hung da
 (:meth:`Database.answers`). Commands that may legitimately run long statements (``gridauth db
 upgrade`` altering a large table) open the database with ``query_timeout=None``.
 
+The hottest statements (a refresh's lookup and renewal, an introspection's reads) skip SQLAlchemy's
+per-statement machinery: :meth:`Database.hot_read` and :meth:`Database.hot_atomic` run Core
+statements compiled once per dialect (:class:`HotStatement`) on the pool's DBAPI connection with a
+plain cursor, with the same gate, error translation, invalidation of a dead connection, rollback and
+conflict retry as the rest.
+
 Errors are translated in one place (:func:`translate`): a missing table or column is a
 :class:`SchemaMismatch` (the code is newer than the database: run ``gridauth db upgrade``), any other
 operational error a :class:`DatabaseUnavailable` (an outage: try again shortly).
@@ -25,15 +31,19 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql.base import Executable
 
 from ..errors import DatabaseUnavailable, GridauthError, SchemaMismatch
 from .outage import OutageGate
@@ -153,6 +163,74 @@ def mysql_timeouts(query_timeout: int | None) -> dict[str, int]:
     return bounds
 
 
+@dataclass(frozen=True, slots=True)
+class HotStatement:
+    """A Core statement compiled once for one dialect: the driver's SQL and how to order its parameters."""
+
+    sql: str
+    # Per position of the driver's parameters: the name of a caller's parameter, or None for a constant.
+    names: tuple[str | None, ...]
+    constants: tuple[object, ...]
+
+    @classmethod
+    def compile(cls, statement: Executable, dialect: Dialect) -> HotStatement:
+        """Compile *statement* for *dialect*; refused when its types would need SQLAlchemy's conversions."""
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        if compiled._bind_processors or any(  # noqa: SLF001  the plain cursor would skip these conversions
+                column[3].result_processor(dialect, None) for column in compiled._result_columns):  # noqa: SLF001
+            raise ValueError(f"{statement}: its types need conversions, run it through SQLAlchemy")
+        if not compiled.positional or compiled.positiontup is None:
+            raise ValueError(f"{dialect.name}: the hot path needs a positional paramstyle")
+        given = {name for name, value in compiled.params.items() if value is None}
+        names = tuple(name if name in given else None for name in compiled.positiontup)
+        constants = tuple(None if name in given else compiled.params[name] for name in compiled.positiontup)
+        return cls(compiled.string, names, constants)
+
+    def arguments(self, params: Mapping[str, object]) -> tuple[object, ...]:
+        """The driver's positional arguments for the caller's named *params*."""
+        return tuple(params[name] if name is not None else constant
+                     for name, constant in zip(self.names, self.constants, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class HotResult:
+    """What a hot write gives back: its returned rows, the matched rows (MySQL's ``FOUND_ROWS``), ``lastrowid``."""
+
+    rows: Sequence[Sequence[Any]]
+    rowcount: int
+    lastrowid: int | None
+
+
+class HotConnection:
+    """A pooled DBAPI connection that runs hot statements on a plain cursor (see :meth:`Database.hot_read`)."""
+
+    def __init__(self, db: Database, raw: PoolProxiedConnection) -> None:
+        self._db = db
+        self.raw = raw
+        self.dialect_name: str = db.engine.dialect.name
+
+    def execute(self, statement: Executable, params: Mapping[str, object]) -> HotResult:
+        """Run *statement* with *params*; its rows are all fetched (a RETURNING's before the commit)."""
+        hot = self._db.hot_statement(statement)
+        cursor = self.raw.cursor()
+        arguments = hot.arguments(params)
+        try:
+            # The engine's statement listeners (instrumentation, tests that count writes) still see it;
+            # there is no SQLAlchemy Connection or execution context to give them (None).
+            for listener in self._db.engine.dispatch.before_cursor_execute:
+                listener(None, cursor, hot.sql, arguments, None, False)
+            cursor.execute(hot.sql, arguments)
+            rows = cursor.fetchall() if cursor.description is not None else ()
+            return HotResult(rows, cursor.rowcount, cursor.lastrowid)
+        finally:
+            cursor.close()
+
+    def first(self, statement: Executable, params: Mapping[str, object]) -> Sequence[Any] | None:
+        """The first row of query *statement*, or None."""
+        rows = self.execute(statement, params).rows
+        return rows[0] if rows else None
+
+
 class Database:
     """The engine, a session factory and the worker threads that run every query."""
 
@@ -169,6 +247,7 @@ class Database:
                                hold=OUTAGE_HOLD)
         self._pinger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridauth-ping")
         self._ping: asyncio.Future[bool] | None = None
+        self._hot: dict[Executable, HotStatement] = {}
 
     @property
     def safe_url(self) -> str:
@@ -222,6 +301,61 @@ class Database:
         """Run the Core queries of *work* on a pooled connection, errors translated (reads: nothing is committed)."""
         with self.translated(), self.engine.connect() as connection:
             return work(connection)
+
+    def hot_statement(self, statement: Executable) -> HotStatement:
+        """*statement* compiled for this engine's dialect, once (a race compiles it twice, harmlessly)."""
+        hot = self._hot.get(statement)
+        if hot is None:
+            hot = self._hot[statement] = HotStatement.compile(statement, self.engine.dialect)
+        return hot
+
+    def hot_read(self, work: Callable[[HotConnection], T]) -> T:
+        """:meth:`read` for fixed statements on a plain DBAPI cursor: the CPU of SQLAlchemy's per-statement work saved.
+
+        Ends with a rollback, as :meth:`read` does, so no transaction (on MySQL, no metadata lock
+        and no snapshot) outlives the call on the pooled connection.
+        """
+        with self.translated(), self._hot_connection(commit=False) as connection:
+            return work(connection)
+
+    def hot_atomic(self, work: Callable[[HotConnection], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
+        """:meth:`atomic_core` on a plain DBAPI cursor (see :meth:`hot_read`): committed, run again after a conflict."""
+        return self._retrying(partial(self._hot_connection, commit=True), work, attempts)
+
+    @contextlib.contextmanager
+    def _hot_connection(self, commit: bool) -> Iterator[HotConnection]:
+        """A pooled DBAPI connection, committed (or rolled back) at the end, as SQLAlchemy's ``Connection`` would be.
+
+        A driver error is rolled back and raised as SQLAlchemy's :class:`DBAPIError` (so that
+        :meth:`translated` and :func:`conflict` read it as any other); when it says the connection is
+        dead, the connection is invalidated, so the pool opens a new one for the next checkout.
+        """
+        engine = self.engine
+        dbapi_error = engine.dialect.loaded_dbapi.Error
+        try:
+            raw = engine.raw_connection()  # the pool's checkout: its events (the idle ping) run
+        except dbapi_error as exc:  # no connection: what Engine.connect() would raise
+            raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+        try:
+            try:
+                yield HotConnection(self, raw)
+                if commit:
+                    raw.commit()
+                else:
+                    raw.rollback()
+            except dbapi_error as exc:
+                dead = engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
+                if dead:
+                    raw.invalidate(exc)
+                else:
+                    _quiet_rollback(raw)
+                raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=dead,
+                                          dialect=engine.dialect) from exc
+            except BaseException:
+                _quiet_rollback(raw)
+                raise
+        finally:
+            raw.close()  # back to the pool (or, invalidated, closed)
 
     def _retrying(self, begin: Callable[[], contextlib.AbstractContextManager[S]], work: Callable[[S], T],
                   attempts: int) -> T:
@@ -285,6 +419,14 @@ class Database:
         self.executor.shutdown(wait=True)
         self._pinger.shutdown(wait=True)
         self.engine.dispose()
+
+
+def _quiet_rollback(raw: PoolProxiedConnection) -> None:
+    """Roll back after an error; a rollback that fails too invalidates the connection (its state is unknown)."""
+    try:
+        raw.rollback()
+    except Exception as exc:  # any driver error: the pool must not hand this connection out again
+        raw.invalidate(exc)
 
 
 def conflict(exc: BaseException | None) -> bool:

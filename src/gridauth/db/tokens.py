@@ -21,12 +21,11 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, case, func, insert, select, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..hashing import token_digest
 from .batches import PURGE_BATCH, LeaseLost, StillOurs, purge_range
-from .engine import Database
+from .engine import Database, HotConnection
 from .models import AuthorizationCodeRow, DeviceFlowRow, GrantRow, LegacyTokenRow, RevokedTokenRow
 from .results import rowcount
 
@@ -123,8 +122,8 @@ def new_grant_id() -> str:
     return uuid.uuid4().hex
 
 
-def _one_grant(connection: Connection, query: Select[Any], params: dict[str, str]) -> Grant | None:
-    row = connection.execute(query, params).first()
+def _one_grant(connection: HotConnection, query: Select[Any], params: dict[str, str]) -> Grant | None:
+    row = connection.first(query, params)
     return Grant(*row) if row is not None else None
 
 
@@ -153,12 +152,13 @@ def revoke_grants(session: Session, which: ColumnElement[bool], now: int) -> int
     return count
 
 
-def _renew(connection: Connection, params: dict[str, object]) -> int | None:
+def _renew(connection: HotConnection, params: dict[str, object]) -> int | None:
     """The refresh's transaction: bump the live grant's generation, giving the new one (None: not live)."""
-    if connection.dialect.name == "mysql":
+    if connection.dialect_name == "mysql":
         result = connection.execute(_RENEW_MYSQL, params)
-        return int(result.lastrowid) if result.rowcount == 1 else None
-    return connection.scalar(_RENEW_RETURNING, params)
+        return int(result.lastrowid) if result.rowcount == 1 and result.lastrowid is not None else None
+    rows = connection.execute(_RENEW_RETURNING, params).rows
+    return int(rows[0][0]) if rows else None
 
 
 class TokenStore:
@@ -250,12 +250,12 @@ class TokenStore:
 
     def grant_by_refresh_token(self, refresh_token: str) -> Grant | None:
         """The grant holding *refresh_token*, revoked or not, or None."""
-        return self.db.read(lambda connection: _one_grant(connection, _GRANT_BY_HASH,
+        return self.db.hot_read(lambda connection: _one_grant(connection, _GRANT_BY_HASH,
                                                           {"digest": token_digest(refresh_token)}))
 
     def grant(self, grant_id: str) -> Grant | None:
         """The grant with id *grant_id*, or None."""
-        return self.db.read(lambda connection: _one_grant(connection, _GRANT_BY_ID, {"grant_id": grant_id}))
+        return self.db.hot_read(lambda connection: _one_grant(connection, _GRANT_BY_ID, {"grant_id": grant_id}))
 
     def refresh(self, grant: Grant, now: int, token_expires_at: int, address: str | None = None) -> Grant | None:
         """Renew *grant* (as read by its refresh token's hash) for one more access token, in one transaction.
@@ -270,7 +270,7 @@ class TokenStore:
         gone), to say why. The same statement records the use: *now* and the client's *address*.
         """
         params = {"grant_id": grant.id, "now": now, "until": token_expires_at, "address": stored_address(address)}
-        generation = self.db.atomic_core(partial(_renew, params=params))
+        generation = self.db.hot_atomic(partial(_renew, params=params))
         if generation is None:
             return self.grant(grant.id)
         return replace(grant, generation=generation)
@@ -295,18 +295,18 @@ class TokenStore:
         For a *legacy* token (issued before revision 0002, its ``jti`` names no grant), the grant is
         the one recorded at the upgrade; a legacy token not recorded then was not active then.
         """
-        def read(connection: Connection) -> TokenState:
-            if connection.scalar(_DENIED, {"jti": jti}) is not None:
+        def read(connection: HotConnection) -> TokenState:
+            if connection.first(_DENIED, {"jti": jti}) is not None:
                 return TokenState(denied=True)
             named = grant_id
             if legacy:
-                old = connection.execute(_LEGACY_GRANT, {"jti": jti}).first()
+                old = connection.first(_LEGACY_GRANT, {"jti": jti})
                 if old is None:
                     return TokenState(denied=True)
-                named = old.grant_id
+                named = old[0]
             return TokenState(denied=False, grant_id=named,
                               grant=_one_grant(connection, _GRANT_BY_ID, {"grant_id": named}) if named else None)
-        return self.db.read(read)
+        return self.db.hot_read(read)
 
     def revoke_access_token(self, jti: str, expires_at: int) -> None:
         """Revoke one access token only: it joins the deny list until it expires (revoking twice is harmless)."""
