@@ -1,14 +1,14 @@
 """Slow clients held to deadlines by one sweep per second instead of two timers per request.
 
-Tornado's own limits (``idle_connection_timeout``, 3600 s when not given, and ``body_timeout``)
-wrap the read of every request's headers and of its body in ``gen.with_timeout``: two futures, two IOLoop timers and their
-cancellation per request, about 7 % of the CPU of a client-credentials request under load (py-spy,
-issue 12). The limits only need to hold to within a second, so :class:`DeadlineHTTPServer` notes a
-deadline per connection in a dict when it starts waiting (a request's headers: ``idle_timeout``
-from the connection's opening or from the end of its previous request; its body: ``body_timeout``
-from its headers) and forgets it when the request has come in; a ``PeriodicCallback`` closes the
-connections whose deadline has passed. While a handler works on a request no deadline runs, as
-with Tornado's limits.
+Tornado's own limits (``idle_connection_timeout``, 3600 s when not given, and ``body_timeout``) wrap
+the read of every request's headers and of its body in ``gen.with_timeout``: two futures, two IOLoop
+timers and their cancellation per request, a few per cent of the CPU of a client-credentials request
+under load (py-spy, issue 12). The limits only need to hold to within a second, so
+:class:`DeadlineHTTPServer` notes a deadline per connection in a dict when it starts waiting (a
+request's headers: ``idle_timeout`` from the connection's opening or from the end of its previous
+request; its body: ``body_timeout`` from its headers) and forgets it when the request has come in; a
+``PeriodicCallback`` closes the connections whose deadline has passed. While a handler works on a
+request no deadline runs, as with Tornado's limits.
 """
 
 from __future__ import annotations
