@@ -176,8 +176,11 @@ class HotStatement:
     def compile(cls, statement: Executable, dialect: Dialect) -> HotStatement:
         """Compile *statement* for *dialect*; refused when its types would need SQLAlchemy's conversions."""
         compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-        if compiled._bind_processors or any(  # noqa: SLF001  the plain cursor would skip these conversions
-                column[3].result_processor(dialect, None) for column in compiled._result_columns):  # noqa: SLF001
+        # The plain cursor would skip SQLAlchemy's conversions of parameters and results: none allowed.
+        types = [bind.type for bind in compiled.binds.values()]
+        results = [column.type for column in getattr(statement, "exported_columns", ())]
+        if any(t.dialect_impl(dialect).bind_processor(dialect) for t in types) or any(
+                t.dialect_impl(dialect).result_processor(dialect, None) for t in results):
             raise ValueError(f"{statement}: its types need conversions, run it through SQLAlchemy")
         if not compiled.positional or compiled.positiontup is None:
             raise ValueError(f"{dialect.name}: the hot path needs a positional paramstyle")
