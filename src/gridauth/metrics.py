@@ -132,8 +132,8 @@ def record_device_decision(approved: bool) -> None:
 def record_request(endpoint: str, status: int, seconds: float) -> None:
     """Count one finished request of route *endpoint* (a route path or ``other``) and its duration.
 
-    Every request comes here: the two series of a route and status class are looked up once and kept
-    (a bounded set: the route table's paths times six classes).
+    Every request comes here: the two series of a route and status are looked up once and kept (a
+    bounded set: the route table's paths times the few status codes gridauth and Tornado answer with).
     """
     series = _request_series.get((endpoint, status))
     if series is None:

@@ -8,6 +8,7 @@ being edited under the store's lock, so a form cannot reach past them whatever i
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -39,7 +40,7 @@ def _permit(allowed: bool, what: str) -> None:
         raise NotPermitted(f"your group's rights do not cover {what}")
 
 
-class Entity:
+class Entity(ABC):
     """A kind of registry entry the console lists and edits (the base holds what all kinds share)."""
 
     kind = ""  # the URL part: /admin/<group>/<kind>/
@@ -49,9 +50,9 @@ class Entity:
     columns: tuple[tuple[str, str], ...] = ()
     remover: Callable[[CFG, str], None]
 
+    @abstractmethod
     def items(self, cfg: CFG) -> list[Item]:
         """Every entry, as ``admin.edits``' list function gives it."""
-        raise NotImplementedError
 
     def visible(self, admin: Administrator, info: GroupInfo, item: Item) -> bool:
         """Whether *admin* may see *item*."""
@@ -61,21 +62,21 @@ class Entity:
         """Whether *admin* may change *item* (None: may create a new one)."""
         return admin.may_manage_globals()
 
+    @abstractmethod
     def fields(self, admin: Administrator, cfg: CFG, item: Item | None) -> list[Field]:
         """The form for *item* (None: the form of a new entry, with its name)."""
-        raise NotImplementedError
 
     def values(self, item: Item) -> Values:
         """*item* as its form shows it."""
         return {key: value for key, value in item.items() if isinstance(value, str | list | bool)}
 
+    @abstractmethod
     def add(self, admin: Administrator, name: str, values: Values) -> Change:
         """The change that creates entry *name* from a sent form."""
-        raise NotImplementedError
 
+    @abstractmethod
     def modify(self, admin: Administrator, name: str, values: Values) -> Change:
         """The change that applies a sent form to entry *name*."""
-        raise NotImplementedError
 
     def remove(self, admin: Administrator, name: str) -> Change:
         """The change that deletes entry *name*."""
