@@ -29,7 +29,8 @@ PASSWORD_WORKERS = min(4, os.cpu_count() or 1)
 PASSWORD_WAITING_PER_WORKER = 8
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Unpadded base64url (RFC 7515 §2), as JOSE and our stored hashes write bytes: the one copy on the server side."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -41,7 +42,7 @@ def hash_secret(secret: str, iterations: int = PASSWORD_ITERATIONS) -> str:
     """Return ``pbkdf2_sha256$<iterations>$<salt>$<hash>`` for *secret* (a password) with a fresh random salt."""
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", secret.encode("utf-8"), salt, iterations)
-    return f"{SCHEME}${iterations}${_b64(salt)}${_b64(digest)}"
+    return f"{SCHEME}${iterations}${b64url(salt)}${b64url(digest)}"
 
 
 def is_hashed(value: str) -> bool:
@@ -64,7 +65,7 @@ def is_client_secret_hash(value: str) -> bool:
 def hash_client_secret(secret: str) -> str:
     """Return ``sha256$<salt>$<hash>`` for a generated client secret (see the module docstring for why)."""
     salt = secrets.token_bytes(16)
-    return f"{FAST_SCHEME}${_b64(salt)}${_b64(hashlib.sha256(salt + secret.encode('utf-8')).digest())}"
+    return f"{FAST_SCHEME}${b64url(salt)}${b64url(hashlib.sha256(salt + secret.encode('utf-8')).digest())}"
 
 
 # Client secrets whose PBKDF2 hash has been checked by this process: (stored hash, keyed digest of the

@@ -16,21 +16,16 @@ Rules:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from ..hashing import b64url
 from .http import IdentityError
 from .jwks import ALGORITHMS
 
 LEEWAY = 60
-
-
-def b64url(data: bytes) -> str:
-    """Unpadded base64url, as JOSE writes it."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def audience_ok(aud: object, client_id: str) -> bool:

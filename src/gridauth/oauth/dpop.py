@@ -61,6 +61,7 @@ from ..clock import Clock
 from ..config.model import Client
 from ..config.registry import Registry
 from ..db.proofs import ProofStore
+from ..hashing import b64url
 from .keys import KeyRing
 
 # alg -> (key type, curve or minimum RSA size)
@@ -120,11 +121,6 @@ class Proof:
     iat: int
     htm: str
     htu: str
-
-
-def b64url(data: bytes) -> str:
-    """base64url without padding (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def access_token_hash(access_token: str) -> str:

@@ -24,7 +24,6 @@ algorithm checks are wanted (introspection, the resource endpoints such as ``/us
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +36,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from ..hashing import b64url
+
 JWK = RSAKey | ECKey | OKPKey
 # The typ of an access token (RFC 9068) and of an ID token: their headers are made when a key is loaded.
 TYPS = ("at+jwt", "JWT")
@@ -45,13 +46,9 @@ ES256_HALF = 32  # bytes of r and of s in an ES256 signature (P-256)
 RawSign = Callable[[bytes], bytes]  # the signature of a JWS signing input
 
 
-def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-
-def header_segment(alg: str, kid: str, typ: str) -> bytes:
+def header_segment(alg: str, kid: str, typ: str) -> str:
     """The base64url protected header joserfc writes for our tokens, members in its order (typ, alg, kid)."""
-    return _b64(json.dumps({"typ": typ, "alg": alg, "kid": kid}, separators=(",", ":")).encode("ascii"))
+    return b64url(json.dumps({"typ": typ, "alg": alg, "kid": kid}, separators=(",", ":")).encode("ascii"))
 
 
 def _es256(private: ec.EllipticCurvePrivateKey) -> RawSign:
@@ -107,5 +104,5 @@ class Signer:
             return jwt.encode({"alg": self.alg, "kid": self.kid, "typ": typ}, claims, self._key,
                               algorithms=[self.alg])
         header = self._headers.get(typ) or header_segment(self.alg, self.kid, typ)
-        signing_input = header + b"." + _b64(json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode())
-        return (signing_input + b"." + _b64(self._raw(signing_input))).decode("ascii")
+        signing_input = f"{header}.{b64url(json.dumps(claims, ensure_ascii=False, separators=(',', ':')).encode())}"
+        return f"{signing_input}.{b64url(self._raw(signing_input.encode('ascii')))}"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from typing import Any
 
 from authlib.oidc.core import OpenIDCode
 
 from ..config.registry import Registry
+from ..hashing import b64url
 from .models import GridUser
 from .scopes import Membership
 from .services import GrantServices
@@ -38,7 +38,7 @@ def user_claims(registry: Registry, membership: Membership, scope: str) -> dict[
 
 def _half_hash(value: str) -> str:
     digest = hashlib.sha256(value.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+    return b64url(digest[: len(digest) // 2])
 
 
 class GridOpenIDCode(OpenIDCode):
