@@ -71,7 +71,9 @@ def hash_client_secret(secret: str) -> str:
 # Client secrets whose PBKDF2 hash has been checked by this process: (stored hash, keyed digest of the
 # secret). The stored hash is part of the key, so a new secret (a new hash) is checked in full again;
 # the digest is keyed with a per-process random key, so the cache holds nothing a secret can be
-# recovered from or checked against outside this process.
+# recovered from or checked against outside this process. The digest is a keyed BLAKE2b, not an HMAC:
+# OpenSSL's one-shot HMAC lets go of the GIL, and under load taking it back again waited behind the
+# IOLoop thread (py-spy, issue 12).
 _verified: set[tuple[str, bytes]] = set()
 _CACHE_KEY = secrets.token_bytes(32)
 
@@ -89,7 +91,7 @@ def verify_client_secret(secret: str, hashed: str) -> bool:
         except ValueError:
             return False
         return hmac.compare_digest(expected, computed)
-    seen = (hashed, hmac.digest(_CACHE_KEY, secret.encode("utf-8"), "sha256"))
+    seen = (hashed, hashlib.blake2b(secret.encode("utf-8"), key=_CACHE_KEY, digest_size=32).digest())
     if seen in _verified:
         return True
     if not verify_secret(secret, hashed):

@@ -1,5 +1,6 @@
-"""The lean execution path of the hottest statements (``Database.hot_read`` / ``hot_atomic``) keeps what
-``Database.read`` / ``atomic_core`` give: error translation, rollback on error, a dead connection replaced.
+"""The lean execution path of the hottest statements (``Database.hot_read`` / ``hot_write``) keeps what
+``Database.read`` / ``atomic_core`` give: error translation, a failed write leaves nothing, a dead connection
+replaced; and its autocommit pool leaves no transaction open (no COMMIT or ROLLBACK needed).
 
 On a real SQLite file and, with GRIDAUTH_TEST_MYSQL, a real MariaDB database; nothing is mocked.
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import bindparam, create_engine, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from gridauth.db.engine import Database
+from gridauth.db.models import GrantRow
 from gridauth.db.schema import upgrade
 from gridauth.db.tokens import NewGrant, TokenStore, _renew
 from gridauth.errors import DatabaseUnavailable, SchemaMismatch
@@ -46,30 +49,36 @@ def test_a_missing_table_is_a_schema_mismatch_and_the_gate_stays_open(db: Databa
     assert tokens.grant_by_refresh_token("rt") is None
 
 
-def test_an_error_in_a_hot_transaction_rolls_its_write_back(db: Database) -> None:
+def test_a_hot_write_is_committed_by_itself_and_a_failed_one_leaves_nothing(db: Database) -> None:
     grant_id = _grant(db)
+    tokens = TokenStore(db)
     params = {"grant_id": grant_id, "now": NOW, "until": NOW + 600, "address": "192.0.2.1"}
+    assert _renew(db, params) == 1
+    # Seen at once by a connection of the other pool: no COMMIT was needed.
+    with db.engine.connect() as conn:
+        assert conn.scalar(select(GrantRow.generation).where(GrantRow.id == grant_id)) == 1
+    # A statement that fails (a NOT NULL column set to NULL) changes nothing, and the pool serves on.
+    with pytest.raises(IntegrityError):
+        db.hot_write(update(GrantRow).where(GrantRow.id == bindparam("grant_id"))
+                     .values(generation=bindparam("generation")), {"grant_id": grant_id, "generation": None})
+    grant = tokens.grant(grant_id)
+    assert grant is not None and grant.generation == 1
+    assert _renew(db, params) == 2
 
-    def renew_then_fail(connection):  # type: ignore[no-untyped-def]
-        assert _renew(connection, params) == 1
-        raise RuntimeError("a bug after the write")
-    with pytest.raises(RuntimeError):
-        db.hot_atomic(renew_then_fail)
-    grant = TokenStore(db).grant(grant_id)
-    assert grant is not None and grant.generation == 0
-    assert db.hot_atomic(lambda connection: _renew(connection, params)) == 1  # the connection is usable
 
-
-def test_a_read_leaves_no_transaction_open(db: Database) -> None:
+def test_the_hot_pool_autocommits_and_a_read_leaves_no_transaction_open(db: Database) -> None:
     grant_id = _grant(db)
     tokens = TokenStore(db)
     assert tokens.grant(grant_id) is not None
-    raw = db.engine.raw_connection()
+    raw = db.hot_engine.raw_connection()
     try:
         if db.engine.dialect.name == "sqlite":
+            assert raw.dbapi_connection.isolation_level is None  # type: ignore[union-attr]
             assert not raw.dbapi_connection.in_transaction  # type: ignore[union-attr]
         else:
             cursor = raw.cursor()
+            cursor.execute("SELECT @@autocommit, @@tx_isolation")
+            assert cursor.fetchone() == (1, "READ-COMMITTED")
             cursor.execute("SELECT COUNT(*) FROM information_schema.innodb_trx "
                            "WHERE trx_mysql_thread_id = CONNECTION_ID()")
             assert cursor.fetchone()[0] == 0

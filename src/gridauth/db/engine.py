@@ -14,10 +14,11 @@ the next transactions fail at once for a moment (``db/outage.py``), so a hung da
 upgrade`` altering a large table) open the database with ``query_timeout=None``.
 
 The hottest statements (a refresh's lookup and renewal, an introspection's reads) skip SQLAlchemy's
-per-statement machinery: :meth:`Database.hot_read` and :meth:`Database.hot_atomic` run Core
-statements compiled once per dialect (:class:`HotStatement`) on the pool's DBAPI connection with a
-plain cursor, with the same gate, error translation, invalidation of a dead connection, rollback and
-conflict retry as the rest.
+per-statement machinery: :meth:`Database.hot_read` and :meth:`Database.hot_write` run Core
+statements compiled once per dialect (:class:`HotStatement`) with a plain cursor on a pool of their
+own whose connections autocommit (each is one statement, its own transaction: no COMMIT or ROLLBACK
+round trip), with the same gate, error translation, invalidation of a dead connection and conflict
+retry as the rest.
 
 Errors are translated in one place (:func:`translate`): a missing table or column is a
 :class:`SchemaMismatch` (the code is newer than the database: run ``gridauth db upgrade``), any other
@@ -34,7 +35,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,11 +107,21 @@ CONFLICT_ATTEMPTS = 4
 # still overlap a write); a database server serves several connections at once.
 SQLITE_WORKERS = 2
 SERVER_WORKERS = 8
+# MySQL/MariaDB connections per process: the transactions' pool, and the hot statements' (one per worker).
+MAIN_POOL: dict[str, object] = {"pool_size": 10, "max_overflow": 10, "isolation_level": "READ COMMITTED"}
+HOT_POOL: dict[str, object] = {"pool_size": SERVER_WORKERS, "max_overflow": 2, "isolation_level": "AUTOCOMMIT"}
+# Each autocommitted statement still reads as the transactions do (no gap locks, the latest commit).
+READ_COMMITTED = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
 
-def make_engine(url: str, create: bool = True, query_timeout: int | None = QUERY_TIMEOUT) -> Engine:
+def make_engine(url: str, create: bool = True, query_timeout: int | None = QUERY_TIMEOUT,
+                autocommit: bool = False) -> Engine:
     """An engine for *url*: SQLite in WAL mode, or a recycled MySQL pool whose idle connections are pinged; every
     wait bounded.
+
+    With *autocommit*, its connections commit each statement as it completes (set once per
+    connection): the pool of the single-statement hot paths (:meth:`Database.hot_write`), which then
+    need no COMMIT or ROLLBACK, a round trip each on MySQL.
 
     *query_timeout* bounds each read and write of a MySQL connection and SQLite's lock wait (None:
     no read or write timeout, for commands that may alter large tables). With *create* (the commands
@@ -135,7 +145,8 @@ def make_engine(url: str, create: bool = True, query_timeout: int | None = QUERY
                 path.touch(mode=0o600)
         # No pre-ping: a file does not drop its connections, and a ping per checkout cost 9% of a refresh.
         wait = query_timeout or UNBOUNDED_WAIT
-        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": wait})
+        hot = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
+        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": wait}, **hot)
         event.listen(engine, "connect", _sqlite_pragmas(wait * 1000))
         return engine
     if parsed.get_backend_name() == "mysql":
@@ -144,9 +155,9 @@ def make_engine(url: str, create: bool = True, query_timeout: int | None = QUERY
         try:
             # No reset on return: every use ends its transaction itself (``begin()`` commits or rolls
             # back, ``connect()`` rolls back on close), so the pool's extra ROLLBACK was a wasted round trip.
-            engine = create_engine(parsed.set(query=query), pool_recycle=3600, pool_size=10, max_overflow=10,
-                                   pool_reset_on_return=None, isolation_level="READ COMMITTED",
-                                   connect_args=mysql_timeouts(query_timeout))
+            engine = create_engine(parsed.set(query=query), pool_recycle=3600, pool_reset_on_return=None,
+                                   **(HOT_POOL if autocommit else MAIN_POOL),
+                                   connect_args=mysql_timeouts(query_timeout, READ_COMMITTED if autocommit else None))
         except ImportError as exc:  # the driver is the optional extra, not a dependency of gridauth
             raise GridauthError(f"{shown}: no MySQL driver ({exc}): pip install 'gridauth[mysql]'") from None
         event.listen(engine, "checkin", _note_checkin)
@@ -155,11 +166,16 @@ def make_engine(url: str, create: bool = True, query_timeout: int | None = QUERY
     raise GridauthError(f"{shown}: unsupported database (use sqlite:/// or mysql+mysqldb://)")
 
 
-def mysql_timeouts(query_timeout: int | None) -> dict[str, int]:
-    """The driver's connect, read and write timeouts (mysqlclient): no call waits longer on a hung server."""
-    bounds = {"connect_timeout": CONNECT_TIMEOUT}
+def mysql_timeouts(query_timeout: int | None, init_command: str | None = None) -> dict[str, int | str]:
+    """The driver's connect, read and write timeouts (mysqlclient): no call waits longer on a hung server.
+
+    *init_command*: a statement the driver runs on each new connection.
+    """
+    bounds: dict[str, int | str] = {"connect_timeout": CONNECT_TIMEOUT}
     if query_timeout:
         bounds.update(read_timeout=query_timeout, write_timeout=query_timeout)
+    if init_command:
+        bounds["init_command"] = init_command
     return bounds
 
 
@@ -241,6 +257,8 @@ class Database:
                  query_timeout: int | None = QUERY_TIMEOUT) -> None:
         self.url = url
         self.engine = make_engine(url, create, query_timeout)
+        # The hot statements' own pool, in autocommit: each is one statement, its own transaction.
+        self.hot_engine = make_engine(url, create, query_timeout, autocommit=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         if workers is None:
             workers = SQLITE_WORKERS if self.engine.dialect.name == "sqlite" else SERVER_WORKERS
@@ -315,48 +333,45 @@ class Database:
     def hot_read(self, work: Callable[[HotConnection], T]) -> T:
         """:meth:`read` for fixed statements on a plain DBAPI cursor: the CPU of SQLAlchemy's per-statement work saved.
 
-        Ends with a rollback, as :meth:`read` does, so no transaction (on MySQL, no metadata lock
-        and no snapshot) outlives the call on the pooled connection.
+        On the hot pool, in autocommit: each query reads the latest committed state and leaves no
+        transaction open (on MySQL, no metadata lock and no snapshot), without a ROLLBACK's round trip.
         """
-        with self.translated(), self._hot_connection(commit=False) as connection:
+        with self.translated(), self._hot_connection() as connection:
             return work(connection)
 
-    def hot_atomic(self, work: Callable[[HotConnection], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
-        """:meth:`atomic_core` on a plain DBAPI cursor (see :meth:`hot_read`): committed, run again after a conflict."""
-        return self._retrying(partial(self._hot_connection, commit=True), work, attempts)
+    def hot_write(self, statement: Executable, params: Mapping[str, object],
+                  attempts: int = CONFLICT_ATTEMPTS) -> HotResult:
+        """Run the one write *statement* as its own transaction (autocommit), run again after a conflict.
+
+        One statement is atomic by itself: a conditional UPDATE checks and changes a row under its
+        write lock, and commits as it completes, without a COMMIT's round trip. A change that needs
+        several statements is a transaction of :meth:`atomic` or :meth:`atomic_core`.
+        """
+        return self._retrying(self._hot_connection, lambda connection: connection.execute(statement, params),
+                              attempts)
 
     @contextlib.contextmanager
-    def _hot_connection(self, commit: bool) -> Iterator[HotConnection]:
-        """A pooled DBAPI connection, committed (or rolled back) at the end, as SQLAlchemy's ``Connection`` would be.
+    def _hot_connection(self) -> Iterator[HotConnection]:
+        """A DBAPI connection of the hot pool (autocommit), back to the pool at the end.
 
-        A driver error is rolled back and raised as SQLAlchemy's :class:`DBAPIError` (so that
-        :meth:`translated` and :func:`conflict` read it as any other); when it says the connection is
-        dead, the connection is invalidated, so the pool opens a new one for the next checkout.
+        A driver error is raised as SQLAlchemy's :class:`DBAPIError` (so that :meth:`translated` and
+        :func:`conflict` read it as any other); when it says the connection is dead, the connection
+        is invalidated, so the pool opens a new one for the next checkout.
         """
-        engine = self.engine
+        engine = self.hot_engine
         dbapi_error = engine.dialect.loaded_dbapi.Error
         try:
             raw = engine.raw_connection()  # the pool's checkout: its events (the idle ping) run
         except dbapi_error as exc:  # no connection: what Engine.connect() would raise
             raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
         try:
-            try:
-                yield HotConnection(self, raw)
-                if commit:
-                    raw.commit()
-                else:
-                    raw.rollback()
-            except dbapi_error as exc:
-                dead = engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
-                if dead:
-                    raw.invalidate(exc)
-                else:
-                    _quiet_rollback(raw)
-                raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=dead,
-                                          dialect=engine.dialect) from exc
-            except BaseException:
-                _quiet_rollback(raw)
-                raise
+            yield HotConnection(self, raw)
+        except dbapi_error as exc:
+            dead = engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
+            if dead:
+                raw.invalidate(exc)
+            raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=dead,
+                                      dialect=engine.dialect) from exc
         finally:
             raw.close()  # back to the pool (or, invalidated, closed)
 
@@ -422,14 +437,8 @@ class Database:
         self.executor.shutdown(wait=True)
         self._pinger.shutdown(wait=True)
         self.engine.dispose()
+        self.hot_engine.dispose()
 
-
-def _quiet_rollback(raw: PoolProxiedConnection) -> None:
-    """Roll back after an error; a rollback that fails too invalidates the connection (its state is unknown)."""
-    try:
-        raw.rollback()
-    except Exception as exc:  # any driver error: the pool must not hand this connection out again
-        raw.invalidate(exc)
 
 
 def conflict(exc: BaseException | None) -> bool:

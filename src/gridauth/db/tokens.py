@@ -17,7 +17,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, case, func, insert, select, update
@@ -152,12 +151,12 @@ def revoke_grants(session: Session, which: ColumnElement[bool], now: int) -> int
     return count
 
 
-def _renew(connection: HotConnection, params: dict[str, object]) -> int | None:
-    """The refresh's transaction: bump the live grant's generation, giving the new one (None: not live)."""
-    if connection.dialect_name == "mysql":
-        result = connection.execute(_RENEW_MYSQL, params)
+def _renew(db: Database, params: dict[str, object]) -> int | None:
+    """The refresh's one statement: bump the live grant's generation, giving the new one (None: not live)."""
+    if db.hot_engine.dialect.name == "mysql":
+        result = db.hot_write(_RENEW_MYSQL, params)
         return int(result.lastrowid) if result.rowcount == 1 and result.lastrowid is not None else None
-    rows = connection.execute(_RENEW_RETURNING, params).rows
+    rows = db.hot_write(_RENEW_RETURNING, params).rows
     return int(rows[0][0]) if rows else None
 
 
@@ -258,7 +257,7 @@ class TokenStore:
         return self.db.hot_read(lambda connection: _one_grant(connection, _GRANT_BY_ID, {"grant_id": grant_id}))
 
     def refresh(self, grant: Grant, now: int, token_expires_at: int, address: str | None = None) -> Grant | None:
-        """Renew *grant* (as read by its refresh token's hash) for one more access token, in one transaction.
+        """Renew *grant* (as read by its refresh token's hash) for one more access token: one statement, committed.
 
         The UPDATE bumps the generation only where the grant is neither revoked nor expired, so the
         check and the change are one statement under the row's write lock (on SQLite as on MariaDB
@@ -270,7 +269,7 @@ class TokenStore:
         gone), to say why. The same statement records the use: *now* and the client's *address*.
         """
         params = {"grant_id": grant.id, "now": now, "until": token_expires_at, "address": stored_address(address)}
-        generation = self.db.hot_atomic(partial(_renew, params=params))
+        generation = _renew(self.db, params)
         if generation is None:
             return self.grant(grant.id)
         return replace(grant, generation=generation)
