@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import bindparam, create_engine, func, select, text, update
+from sqlalchemy import bindparam, create_engine, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from gridauth.db.engine import Database
@@ -103,3 +103,22 @@ def test_a_killed_connection_is_replaced(db: Database) -> None:
         renewed = tokens.refresh(tokens.grant(grant_id), NOW, NOW + 600)  # type: ignore[arg-type]
     assert renewed is not None and renewed.generation == 1
     assert db.hot_read(lambda connection: connection.first(CONNECTION_ID, {}))[0] != victim  # type: ignore[index]
+
+
+def test_an_access_tokens_state_is_one_statement(db: Database) -> None:
+    """Introspection and userinfo ask the deny list and read the grant in one round trip, denied or not."""
+    grant_id = _grant(db)
+    tokens = TokenStore(db)
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute",
+                 lambda _conn, _cursor, sql, *_rest: statements.append(sql))
+    state = tokens.token_state("jti-1", grant_id, legacy=False)
+    assert (state.denied, state.grant_id) == (False, grant_id) and state.grant is not None
+    assert state.grant.id == grant_id and state.grant.generation == 0
+    assert len(statements) == 1
+    missing = tokens.token_state("jti-2", "no-such-grant", legacy=False)
+    assert (missing.denied, missing.grant_id, missing.grant) == (False, "no-such-grant", None)
+    tokens.revoke_access_token("jti-1", NOW + 600)
+    statements.clear()
+    assert tokens.token_state("jti-1", grant_id, legacy=False).denied
+    assert len(statements) == 1

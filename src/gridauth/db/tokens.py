@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from ..hashing import token_digest
@@ -87,6 +87,11 @@ _GRANT_BY_HASH = select(*_GRANT_COLUMNS).where(GrantRow.refresh_token_hash == bi
 _GRANT_BY_ID = select(*_GRANT_COLUMNS).where(GrantRow.id == bindparam("grant_id"))
 _DENIED = select(RevokedTokenRow.jti).where(RevokedTokenRow.jti == bindparam("jti"))
 _LEGACY_GRANT = select(LegacyTokenRow.grant_id).where(LegacyTokenRow.jti == bindparam("jti"))
+# An access token's whole state in one statement (one round trip): whether its jti is denied, and its
+# grant's row (all NULL when there is none), joined to a one-row table so that a row comes back either way.
+_ONE_ROW = select(literal(1).label("one")).subquery()
+_TOKEN_STATE = (select(_DENIED.scalar_subquery().label("denied"), *_GRANT_COLUMNS)
+                .select_from(_ONE_ROW.outerjoin(GrantRow, GrantRow.id == bindparam("grant_id"))))
 _LIVE = (GrantRow.id == bindparam("grant_id"), GrantRow.revoked_at.is_(None), GrantRow.expires_at > bindparam("now"))
 _LATER_PURGE = case((GrantRow.purge_at < bindparam("until"), bindparam("until")), else_=GrantRow.purge_at)
 # The refresh's one statement, which also hands back the new generation: SQLite returns it
@@ -295,16 +300,17 @@ class TokenStore:
         the one recorded at the upgrade; a legacy token not recorded then was not active then.
         """
         def read(connection: HotConnection) -> TokenState:
-            if connection.first(_DENIED, {"jti": jti}) is not None:
-                return TokenState(denied=True)
             named = grant_id
             if legacy:
                 old = connection.first(_LEGACY_GRANT, {"jti": jti})
                 if old is None:
                     return TokenState(denied=True)
                 named = old[0]
-            return TokenState(denied=False, grant_id=named,
-                              grant=_one_grant(connection, _GRANT_BY_ID, {"grant_id": named}) if named else None)
+            row = connection.execute(_TOKEN_STATE, {"jti": jti, "grant_id": named}).rows[0]  # always one row
+            if row[0] is not None:
+                return TokenState(denied=True)
+            grant = Grant(*row[1:]) if row[1] is not None else None
+            return TokenState(denied=False, grant_id=named, grant=grant if named else None)
         return self.db.hot_read(read)
 
     def revoke_access_token(self, jti: str, expires_at: int) -> None:
