@@ -1,7 +1,10 @@
 """Client secrets: the fast salted SHA-256 of generated secrets, the PBKDF2 hashes of earlier versions
-still accepted (checked once per process and secret), and passwords kept on the slow hash."""
+still accepted (checked once per process and secret), passwords kept on the slow hash; unique ids
+(a token's jti) made without a system call."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -65,3 +68,27 @@ def test_configuration_accepts_both_client_secret_formats_and_refuses_a_plain_se
     assert registry.client("example-portal").client_secret_hash == fast
     with pytest.raises(ConfigInvalid, match="must be a salted hash"):
         load_text(text.replace(OLD_PORTAL_HASH, "sha256$portal-secret"))
+
+
+def test_unique_ids_differ_across_threads_and_a_fork() -> None:
+    """An access token's jti comes from hashing.unique_id: no two alike in a process, its threads, or a
+    forked worker (whose counter starts where its parent's was: only a new key keeps them apart)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gridauth.hashing import unique_id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: unique_id(), range(20_000)))
+    assert len(set(ids)) == len(ids) and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert len(unique_id(8)) == 16
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its next ids, to the parent
+        os.write(write, " ".join(unique_id() for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        in_child = pipe.read().split()
+    in_parent = [unique_id() for _ in range(3)]
+    assert len(in_child) == 3 and not set(in_child) & set(in_parent)

@@ -13,6 +13,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import itertools
 import os
 import secrets
 import threading
@@ -113,6 +114,35 @@ def verify_secret(secret: str, hashed: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(expected, computed)
+
+
+# Unique ids (an access token's jti): a keyed BLAKE2b of a per-process counter. os.urandom lets go of
+# the GIL for its getrandom() call; under load the worker thread then waited for the IOLoop thread to give
+# the GIL back, once per token (py-spy found the worker there in 10 % of the busy samples of client
+# credentials; os.urandom made 2.5 million calls a second alone, 11,000 beside a busy thread). Requests
+# per CPU-second moved by 1.01 x only (the wait is not CPU), the system call and the hand-over are gone.
+# The key is drawn again in a forked child, whose counter goes on from its parent's.
+_id_counter = itertools.count()
+_id_key = secrets.token_bytes(32)
+
+
+def _new_id_key() -> None:
+    global _id_key
+    _id_key = secrets.token_bytes(32)
+
+
+os.register_at_fork(after_in_child=_new_id_key)
+
+
+def unique_id(nbytes: int = 16) -> str:
+    """*nbytes* bytes as hex that no other call returns, in this process or any other, and that none predicts.
+
+    For identifiers that must be unique and not guessable from others, made on every request (a token's
+    ``jti``), without a system call: distinct counters under one secret key give independent-looking
+    digests (BLAKE2b is a PRF), and another process has another key. Secrets (tokens, codes, client
+    secrets) still come from :mod:`secrets`.
+    """
+    return hashlib.blake2b(next(_id_counter).to_bytes(8, "big"), key=_id_key, digest_size=nbytes).hexdigest()
 
 
 def new_client_secret() -> str:

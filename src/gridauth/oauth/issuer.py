@@ -26,6 +26,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 
 from ..clock import Clock
 from ..config.registry import Registry
+from ..hashing import unique_id
 from . import wlcg
 from .audience import audience_claim
 from .keys import KeyRing
@@ -41,8 +42,8 @@ _ASKED: ContextVar[tuple[str, ...]] = ContextVar("asked_audiences", default=())
 def token_id(user: GridUser | None) -> str:
     """The ``jti`` of a new access token: its grant and generation for a user, random for a client."""
     if user is None:
-        return secrets.token_hex(16)
-    return f"{user.grant_id}.{user.generation}.{secrets.token_hex(8)}"
+        return unique_id(16)
+    return f"{user.grant_id}.{user.generation}.{unique_id(8)}"
 
 
 def grant_of(jti: str) -> tuple[str, int] | None:
