@@ -22,7 +22,8 @@ retry as the rest.
 
 Errors are translated in one place (:func:`translate`): a missing table or column is a
 :class:`SchemaMismatch` (the code is newer than the database: run ``gridauth db upgrade``), any other
-operational error a :class:`DatabaseUnavailable` (an outage: try again shortly).
+operational error a :class:`DatabaseUnavailable` (an outage: try again shortly), except data the
+server refused (``MYSQL_DATA_ERRORS``), a bug like any other.
 """
 
 from __future__ import annotations
@@ -443,7 +444,6 @@ class Database:
         self._pinger.shutdown(wait=True)
         self.engine.dispose()
         self.hot_engine.dispose()
-
 
 
 def mysql_error_number(exc: BaseException | None) -> int | None:
