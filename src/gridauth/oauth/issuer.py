@@ -40,7 +40,7 @@ _ASKED: ContextVar[tuple[str, ...]] = ContextVar("asked_audiences", default=())
 
 
 def token_id(user: GridUser | None) -> str:
-    """The ``jti`` of a new access token: its grant and generation for a user, random for a client."""
+    """The ``jti`` of a new access token: its grant and generation for a user, then an id no other token has."""
     if user is None:
         return unique_id(16)
     return f"{user.grant_id}.{user.generation}.{unique_id(8)}"
