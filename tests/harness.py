@@ -27,8 +27,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPServerConnectionDelegate
 from tornado.netutil import bind_sockets
-from tornado.web import Application
 
 from gridauth.clock import Clock
 from gridauth.config.model import DEFAULT_ISSUER
@@ -85,9 +85,10 @@ def http(url: str, data: dict[str, str] | bytes | None = None, auth: tuple[str, 
 class LoopServer:
     """A Tornado application built and served on its own thread and event loop, on sockets bound beforehand."""
 
-    def __init__(self, sockets: list[Any], build: Callable[[], Application], name: str = "server") -> None:
+    def __init__(self, sockets: list[Any], build: Callable[[], HTTPServerConnectionDelegate],
+                 name: str = "server") -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.app: Application | None = None
+        self.app: HTTPServerConnectionDelegate | None = None
         started = threading.Event()
 
         def run() -> None:

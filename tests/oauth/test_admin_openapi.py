@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
-from tornado.web import RequestHandler
+from tornado.routing import RuleRouter
+from tornado.web import Application, RequestHandler
 
 from .conftest import Service
 
@@ -33,8 +34,10 @@ def served_verbs(handler: type[RequestHandler]) -> set[str]:
 
 
 def admin_rules(service: Service) -> list[tuple[re.Pattern[str], type[RequestHandler]]]:
-    app = service._server.app  # the application actually serving  # noqa: SLF001
-    assert app is not None
+    router = service._server.app  # what actually serves  # noqa: SLF001
+    assert isinstance(router, RuleRouter)
+    app = router.rules[-1].target  # after the protocol endpoints' rules (web/lean.py), the application
+    assert isinstance(app, Application)
     rules = [(rule.matcher.regex, rule.target) for rule in app.wildcard_router.rules
              if getattr(rule.matcher, "regex", None) is not None]
     return [(regex, target) for regex, target in rules if regex.pattern.startswith("/api/admin")]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
+from email.utils import parsedate_to_datetime
+from http.client import HTTPConnection
+from urllib.parse import urlsplit
 
 import pytest
 from joserfc import jwt
@@ -99,10 +103,45 @@ def test_wrong_content_type_is_invalid_request(service):
     assert (reply.status, reply.body["error"]) == (400, "invalid_request")
 
 
-def test_get_on_token_endpoint_is_a_json_error(service):
-    reply = service.get("/token")
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke"])
+def test_get_on_a_protocol_endpoint_is_a_json_error_that_says_post(service, path):
+    reply = service.get(path)
     assert reply.status == 405
     assert reply.body["error"] == "invalid_request"
+    assert reply.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize(("path", "form", "status"), [
+    ("/token", {"grant_type": "client_credentials"}, 200),
+    ("/token", {"grant_type": "refresh_token", "refresh_token": "unknown"}, 400),
+    ("/introspect", {"token": "unknown"}, 200),
+    ("/revoke", {"token": "unknown"}, 200),
+])
+def test_protocol_answers_are_complete_json_answers(service, path, form, status):
+    """Served without RequestHandler (web/lean.py), they carry what every JSON answer of gridauth carries."""
+    reply = service.post(path, form, auth=SERVICE)
+    assert reply.status == status, reply.body
+    assert reply.headers["Content-Type"] == "application/json"
+    assert reply.headers["Cache-Control"] == "no-store"
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    assert parsedate_to_datetime(reply.headers["Date"]).tzinfo is not None
+    assert int(reply.headers["Content-Length"]) == len(json.dumps(reply.body).encode())
+
+
+def test_protocol_endpoints_keep_the_connection_for_the_next_request(service):
+    """Several token requests, a refused one among them, on one HTTP/1.1 connection."""
+    connection = HTTPConnection("127.0.0.1", urlsplit(service.url).port, timeout=10)
+    auth = "Basic " + base64.b64encode(":".join(SERVICE).encode()).decode()
+    try:
+        for body, status in [("grant_type=client_credentials", 200), ("grant_type=nope", 400),
+                             ("grant_type=client_credentials", 200)]:
+            connection.request("POST", "/token", body, {"Authorization": auth,
+                                                        "Content-Type": "application/x-www-form-urlencoded"})
+            answer = connection.getresponse()
+            assert (answer.status, answer.getheader("Connection")) == (status, None)
+            assert json.loads(answer.read())
+    finally:
+        connection.close()
 
 
 def test_unknown_path_is_json_404(service):

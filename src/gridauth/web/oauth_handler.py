@@ -1,9 +1,15 @@
-"""Base of the protocol endpoints: run authlib off the IOLoop and write its answer, errors as RFC 6749 JSON."""
+"""Base of the protocol endpoints: run authlib off the IOLoop and write its answer, errors as RFC 6749 JSON.
+
+``OAuthEndpoint`` holds what an endpoint does with a request, whatever serves the HTTP: the token,
+revocation and introspection endpoints are served without ``RequestHandler`` (``lean.py``), the
+registration and device authorization endpoints through it (``OAuthHandler``).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -11,7 +17,10 @@ from authlib.oauth2.base import OAuth2Error
 from tornado.httputil import HTTPServerRequest
 
 from .. import audit
+from ..config.registry import Registry
 from ..errors import DatabaseUnavailable, SchemaMismatch
+from ..service import ServiceContext
+from .access import client_id_of
 from .base import SCHEMA_ERROR, BaseHandler
 from .oauth_request import TornadoOAuth2Request, build_oauth_request
 
@@ -22,11 +31,16 @@ T = TypeVar("T")
 NO_STORE = [("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
 
-class OAuthHandler(BaseHandler):
-    """Adapts one Tornado request to authlib and back; protocol rules live in the oauth package."""
+class OAuthEndpoint(ABC):
+    """Adapts one Tornado request to authlib and back; protocol rules live in the oauth package.
 
-    def check_xsrf_cookie(self) -> None:  # noqa: D102 - protocol endpoints authenticate clients, not cookies
-        return None
+    What carries the HTTP gives the request, the service and the registry snapshot taken when the
+    request arrived, and writes the answer (:meth:`write_response`).
+    """
+
+    request: HTTPServerRequest
+    context: ServiceContext
+    registry: Registry
 
     async def run_endpoint(self, work: Callable[[TornadoOAuth2Request], Response]) -> None:
         """Build authlib's request, run *work* on a database worker with this request's registry, write the result."""
@@ -77,14 +91,25 @@ class OAuthHandler(BaseHandler):
             audit.record("client_auth_failed", "failure", client=claimed_client(self, oauth_request),
                          address=self.request.remote_ip, error="invalid_client", reason=body.get("error_description"))
 
-    def answered(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:
+    def answered(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:  # noqa: B027 - a hook
         """Hook: the answer, just before it is written.
 
         The token endpoint counts it here, so that a scrape made once the client has its answer includes it.
         """
 
+    @abstractmethod
     def write_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:
-        """Write authlib's (status, body, headers)."""
+        """Write authlib's (status, body, headers) and end the request."""
+
+
+class OAuthHandler(OAuthEndpoint, BaseHandler):
+    """An endpoint served through Tornado's ``RequestHandler``: registration, device authorization."""
+
+    def check_xsrf_cookie(self) -> None:  # noqa: D102 - protocol endpoints authenticate clients, not cookies
+        return None
+
+    def write_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:
+        """Write authlib's (status, body, headers) through the ``RequestHandler``."""
         self.set_status(status)
         for name, value in headers:
             self.set_header(name, value)
@@ -94,10 +119,8 @@ class OAuthHandler(BaseHandler):
             self.finish(json.dumps(body) if isinstance(body, dict | list) else (body or ""))
 
 
-def claimed_client(handler: BaseHandler, oauth_request: TornadoOAuth2Request) -> str | None:
+def claimed_client(endpoint: OAuthEndpoint, oauth_request: TornadoOAuth2Request) -> str | None:
     """The client of a request: the authenticated one, else the identifier it claimed (never its secret)."""
     if oauth_request.client is not None:
         return str(oauth_request.client.get_client_id())
-    from .app import client_id_of  # the route table imports this module: imported when first needed
-
-    return client_id_of(handler)
+    return client_id_of(endpoint.request)

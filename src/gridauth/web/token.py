@@ -1,4 +1,7 @@
-"""``POST /token`` (RFC 6749 §3.2): every grant, JSON answers with ``Cache-Control: no-store``."""
+"""``POST /token`` (RFC 6749 §3.2: every grant, ``Cache-Control: no-store``), ``/revoke``, ``/introspect``.
+
+The three are served without ``RequestHandler`` (``lean.py``); the application answers other methods 405.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,16 @@ from .. import audit, metrics
 from ..config.model import PASSWORD_GRANT
 from ..hashing import PasswordChecksBusy
 from ..oauth.grants.authorization_code import REPLAYED_CODE
-from .oauth_handler import NO_STORE, OAuthHandler, Response, claimed_client
+from .base import BaseHandler
+from .lean import LeanEndpoint
+from .oauth_handler import NO_STORE, Response, claimed_client
 from .oauth_request import TornadoOAuth2Request
 
 
-class TokenHandler(OAuthHandler):
+class TokenEndpoint(LeanEndpoint):
     """The token endpoint; each answer is counted by grant type and error code (``/metrics``)."""
+
+    route = "/token"
 
     async def post(self) -> None:  # noqa: D102 - tornado verb
         if self._grant_type() == PASSWORD_GRANT:
@@ -61,17 +68,33 @@ class TokenHandler(OAuthHandler):
                      error=body.get("error"), reason=description)
 
 
-class RevocationHandler(OAuthHandler):
+class RevocationEndpoint(LeanEndpoint):
     """``POST /revoke`` (RFC 7009)."""
+
+    route = "/revoke"
 
     async def post(self) -> None:  # noqa: D102 - tornado verb
         server = self.context.server
         await self.run_endpoint(lambda r: server.create_endpoint_response("revocation", r))
 
 
-class IntrospectionHandler(OAuthHandler):
+class IntrospectionEndpoint(LeanEndpoint):
     """``POST /introspect`` (RFC 7662), for resource servers registered as confidential clients."""
+
+    route = "/introspect"
 
     async def post(self) -> None:  # noqa: D102 - tornado verb
         server = self.context.server
         await self.run_endpoint(lambda r: server.create_endpoint_response("introspection", r))
+
+
+PROTOCOL_ENDPOINTS: list[type[LeanEndpoint]] = [TokenEndpoint, RevocationEndpoint, IntrospectionEndpoint]
+
+
+class PostOnlyHandler(BaseHandler):
+    """Any method but POST on a protocol endpoint (the POSTs never reach the application): 405 in JSON."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:  # noqa: D102 - tornado hook
+        if status_code == 405:  # the methods allowed (RFC 9110 §15.5.6)
+            self.set_header("Allow", "POST")
+        super().write_error(status_code, **kwargs)
