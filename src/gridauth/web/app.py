@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tornado.routing import AnyMatches, Rule, RuleRouter
 from tornado.web import Application, RedirectHandler, RequestHandler
 
 from .. import metrics
@@ -59,7 +58,7 @@ def log_request(handler: RequestHandler) -> None:
     access.record(request, handler.get_status(), route, getattr(handler, "refusal", ""))
 
 
-def make_app(context: ServiceContext) -> RuleRouter:
+def make_app(context: ServiceContext) -> lean.LeanRouter:
     """What serves *context*: the protocol endpoints' POSTs (``lean.py``), then the Tornado application.
 
     The database pool is watched for the metrics.
@@ -75,4 +74,4 @@ def make_app(context: ServiceContext) -> RuleRouter:
                               template_path=str(TEMPLATES), xsrf_cookies=True, log_function=log_request,
                               xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
                               compress_response=False)
-    return RuleRouter([*lean.rules(PROTOCOL_ENDPOINTS, context), Rule(AnyMatches(), application)])
+    return lean.router(PROTOCOL_ENDPOINTS, context, application)

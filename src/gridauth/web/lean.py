@@ -5,11 +5,12 @@ nothing of what a ``RequestHandler`` sets up for every request (cookies, XSRF, t
 ``prepare``/``on_finish`` cycle, the header machinery and its checks) is used by them, and it cost
 more CPU than a token's signature: a bare Tornado delegate answering a fixed token serves 1.66 times
 the requests per CPU-second of a bare ``RequestHandler`` doing the same (issue 12, measured on this
-machine). Tornado's public routing API hands these POSTs to a delegate of ours (a ``Rule`` whose
-target is an ``HTTPServerConnectionDelegate``); every other request, other methods on these paths
-included, goes on to the ``Application``. The endpoints' logic is ``OAuthEndpoint``'s, as for those
-served through a ``RequestHandler``; only how the answer is written differs, and every answer still
-has its access line and request metrics (``access.record``).
+machine). Tornado's public routing API hands these POSTs to a delegate of ours (a ``RuleRouter``
+whose ``get_target_delegate``, its documented extension point, knows our target); every other
+request, other methods on these paths included, goes on to the ``Application``. The endpoints'
+logic is ``OAuthEndpoint``'s, as for those served through a ``RequestHandler``; only how the answer
+is written differs, and every answer still has its access line and request metrics
+(``access.record``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from abc import abstractmethod
 from typing import Any, ClassVar
 
 from tornado import httputil
-from tornado.routing import Matcher, Rule
+from tornado.routing import AnyMatches, Matcher, Rule, RuleRouter
+from tornado.web import Application
 
 from ..service import ServiceContext
 from . import access
@@ -87,19 +89,18 @@ def _first_headers() -> tuple[tuple[str, str], ...]:
 
 
 class _Exchange(httputil.HTTPMessageDelegate):
-    """One request on its way in: its head, then its body; when complete, its endpoint is started."""
+    """One request on its way in, its head already read (by the router); when its body is in, its endpoint starts."""
 
-    __slots__ = ("route", "connection", "request", "chunks")
+    __slots__ = ("route", "request", "chunks")
 
-    def __init__(self, route: LeanRoute, connection: httputil.HTTPConnection) -> None:
+    def __init__(self, route: LeanRoute, request: httputil.HTTPServerRequest) -> None:
         self.route = route
-        self.connection = connection
+        self.request = request
         self.chunks: list[bytes] = []
 
     def headers_received(self, start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
                          headers: httputil.HTTPHeaders) -> None:
-        assert isinstance(start_line, httputil.RequestStartLine)
-        self.request = httputil.HTTPServerRequest(connection=self.connection, start_line=start_line, headers=headers)
+        """Nothing to do: the router made the request of this head."""
 
     def data_received(self, chunk: bytes) -> None:
         self.chunks.append(chunk)
@@ -118,17 +119,13 @@ class _Exchange(httputil.HTTPMessageDelegate):
         self.chunks = []  # gone before its body came in: nothing was started
 
 
-class LeanRoute(httputil.HTTPServerConnectionDelegate):
-    """The target of one endpoint's rule: a delegate per request, and the endpoints in progress."""
+class LeanRoute:
+    """The target of one endpoint's rule: the endpoint to start, and those in progress."""
 
     def __init__(self, endpoint: type[LeanEndpoint], context: ServiceContext) -> None:
         self.endpoint = endpoint
         self.context = context
         self.running: set[asyncio.Task[None]] = set()  # referenced until done: the loop keeps only weak ones
-
-    def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
-        """A delegate for the request just arriving on *request_conn*."""
-        return _Exchange(self, request_conn)
 
     def start(self, request: httputil.HTTPServerRequest) -> None:
         """Answer the complete *request* on the IOLoop (its endpoint awaits the database workers)."""
@@ -147,6 +144,18 @@ class PostTo(Matcher):
         return {} if request.method == "POST" and request.path == self.path else None
 
 
-def rules(endpoints: list[type[LeanEndpoint]], context: ServiceContext) -> list[Rule]:
-    """The routing rules that hand the POSTs of each of *endpoints* to it."""
-    return [Rule(PostTo(endpoint.route), LeanRoute(endpoint, context)) for endpoint in endpoints]
+class LeanRouter(RuleRouter):
+    """Tornado's rule router, whose rules may also target a :class:`LeanRoute` (given the request it routed)."""
+
+    def get_target_delegate(self, target: Any, request: httputil.HTTPServerRequest,
+                            **target_params: Any) -> httputil.HTTPMessageDelegate | None:
+        """The documented extension point of ``RuleRouter`` for a target type of its own."""
+        if isinstance(target, LeanRoute):
+            return _Exchange(target, request)
+        return super().get_target_delegate(target, request, **target_params)
+
+
+def router(endpoints: list[type[LeanEndpoint]], context: ServiceContext, application: Application) -> LeanRouter:
+    """What serves every request: the POSTs of each of *endpoints* by it, anything else by *application*."""
+    return LeanRouter([*(Rule(PostTo(endpoint.route), LeanRoute(endpoint, context)) for endpoint in endpoints),
+                       Rule(AnyMatches(), application)])
