@@ -32,6 +32,16 @@ class Row:
     processes: int | None = None
     alg: str | None = None
     measures: list[Measure] = field(default_factory=list)
+    # The ceiling's and node's runs just before and after this row's server (run.py's Suite.baselines).
+    baselines: dict[str, list[Measure]] = field(default_factory=dict)
+
+    def baseline(self, kind: str, row: Row | None) -> float | None:
+        """Requests per CPU-second of *kind* ("ceiling" or "node") to compare this row with: those measured
+        around its server when there are, else the median of *row*, that kind's row (None: not measured)."""
+        adjacent = self.baselines.get(kind)
+        if adjacent:
+            return statistics.median(m.per_cpu_second for m in adjacent)
+        return row.median("per_cpu_second") if row is not None and row.measures else None
 
     def median(self, attr: str) -> float:
         """The median over the repetitions of a Measure attribute or property."""
@@ -54,15 +64,17 @@ def verdict(row: Row, ceiling: Row | None, node: Row | None, connections: int) -
     checks: list[tuple[bool, str]] = []
     per_cpu = row.median("per_cpu_second")
     if row.key == "cc" and row.alg == "RS256":
-        if node is None or not node.measures:
+        node_per_cpu = row.baseline("node", node)
+        if node_per_cpu is None:
             return "n/a (node oidc-provider not run)"
-        ratio = per_cpu / node.median("per_cpu_second")
+        ratio = per_cpu / node_per_cpu
         checks.append((ratio >= NODE_TARGET, f"{ratio:.2f} × node < {NODE_TARGET:.1f}"))
     elif (row.key, row.alg) in CEILING_TARGETS and (row.key == "cc" or row.database == "SQLite" or row.processes == 2):
-        if ceiling is None or not ceiling.measures:
+        ceiling_per_cpu = row.baseline("ceiling", ceiling)
+        if ceiling_per_cpu is None:
             return "n/a (no ceiling)"
         wanted = CEILING_TARGETS[(row.key, row.alg or "")]
-        ratio = per_cpu / ceiling.median("per_cpu_second")
+        ratio = per_cpu / ceiling_per_cpu
         checks.append((ratio >= wanted, f"{ratio:.2f} × ceiling < {wanted:g}"))
     else:
         return "—"
@@ -87,10 +99,10 @@ def table(rows: list[Row], connections: int) -> str:
              "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for row in rows:
         per_cpu = row.median("per_cpu_second")
-        vs_ceiling = f"{per_cpu / ceiling.median('per_cpu_second'):.3f}" if ceiling and ceiling.measures else ""
-        vs_node = ""
-        if node and node.measures and row.key in ("cc", "node"):
-            vs_node = f"{per_cpu / node.median('per_cpu_second'):.2f}"
+        ceiling_per_cpu = row.baseline("ceiling", ceiling)
+        vs_ceiling = f"{per_cpu / ceiling_per_cpu:.3f}" if ceiling_per_cpu else ""
+        node_per_cpu = row.baseline("node", node)
+        vs_node = f"{per_cpu / node_per_cpu:.2f}" if node_per_cpu and row.key in ("cc", "node") else ""
         db_ms = row.db_ms_per_request()
         lines.append(" | ".join([
             f"| {row.label}", row.database, str(row.processes or 1), _num(per_cpu), _num(row.median("per_second")),

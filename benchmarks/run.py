@@ -40,7 +40,7 @@ import loadgen
 import report
 import servers
 from fixtures import Fixtures
-from loadgen import Load
+from loadgen import Load, Measure
 from report import Row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,33 +182,46 @@ class Suite:
               f"  p99 {row.median('p99_ms'):7.1f} ms  errors {row.errors}", file=sys.stderr, flush=True)
 
     def ceiling(self) -> None:
-        """The bare Tornado handler."""
-        server = servers.start_ceiling(self.server_cpu, self.workdir)
-        try:
-            self.measure(Row("ceiling", "bare Tornado, fixed token JSON (ceiling)"), server, CEILING_LOAD)
-        finally:
-            server.stop()
+        """The bare Tornado handler; its server stays up for the bracketing runs (:meth:`baselines`)."""
+        self.ceiling_server = servers.start_ceiling(self.server_cpu, self.workdir)
+        self.ceiling_row = Row("ceiling", "bare Tornado, fixed token JSON (ceiling)")
+        self.measure(self.ceiling_row, self.ceiling_server, CEILING_LOAD)
 
     def node(self) -> None:
-        """node oidc-provider's client credentials with RS256 JWTs, unless it cannot run here."""
+        """node oidc-provider's client credentials with RS256 JWTs, unless it cannot run here; it stays up too."""
         why = "left out (--no-node)" if self.args.no_node else servers.node_unavailable()
         if not why:
             try:
                 self.versions["oidc-provider"] = servers.install_node(self.args.node_cache)
                 self.versions["node"] = subprocess.run(["node", "--version"], capture_output=True,
                                                        text=True).stdout.strip()
-                server = servers.start_node(self.server_cpu, self.workdir, self.args.node_cache)
+                self.node_server = servers.start_node(self.server_cpu, self.workdir, self.args.node_cache)
             except servers.SetupError as exc:
                 why = str(exc)
         if why:
             self.notes.append(f"node oidc-provider not measured: {why}")
             print(f"node oidc-provider not measured: {why}", file=sys.stderr)
             return
-        try:
-            self.measure(Row("node", "node oidc-provider, client credentials, RS256 JWT", alg="RS256"), server,
-                         NODE_LOAD)
-        finally:
-            server.stop()
+        self.node_row = Row("node", "node oidc-provider, client credentials, RS256 JWT", alg="RS256")
+        self.measure(self.node_row, self.node_server, NODE_LOAD)
+
+    def baselines(self, with_node: bool) -> dict[str, list[Measure]]:
+        """One run of the ceiling (and of node oidc-provider, *with_node*), now: what a server's rows compare with.
+
+        The machine is shared: its speed drifts over the minutes a run takes, so each gridauth server's
+        rows are compared with the ceiling (and node) measured just before and just after them, not
+        only at the start. These runs count in the ceiling's and node's rows too.
+        """
+        args = self.args
+        found: dict[str, list[Measure]] = {}
+        pairs = [("ceiling", self.ceiling_row, self.ceiling_server, CEILING_LOAD)]
+        if with_node and self.node_row is not None and self.node_server is not None:
+            pairs.append(("node", self.node_row, self.node_server, NODE_LOAD))
+        for kind, row, server, load in pairs:
+            m = loadgen.run_wrk(server.url, load, args.duration, args.connections, server.pid, self.wrk_cpu)
+            row.measures.append(m)
+            found[kind] = [m]
+        return found
 
     def gridauth(self, database: str, processes: int, alg: str) -> None:
         """One gridauth server; the targets that sign on every algorithm, the others on the first one."""
@@ -220,24 +233,40 @@ class Suite:
         server = servers.start_gridauth(self.server_cpu, self.workdir, database, args.mysql_url, processes, alg,
                                         password)
         db_pid = loadgen.find_process("mariadbd", "mysqld") if database == "mariadb" else None
+        with_node = alg == "RS256" and any(t.key == "cc" for t in targets)
+        rows = []
         try:
             made = fixtures.make_fixtures(server.url, password, args.connections)
+            before = self.baselines(with_node)
             for target in targets:
                 label = f"{target.label}, {alg}" if target.per_alg else target.label
                 row = Row(target.key, label, DATABASES[database], processes, alg if target.per_alg else None)
                 self.measure(row, server, target.load(made), db_pid)
+                rows.append(row)
+            after = self.baselines(with_node)
         finally:
             server.stop()
+        for row in rows:
+            row.baselines = {kind: before[kind] + after[kind] for kind in before}
 
     def run(self) -> None:
         """Every row, in the order of the table."""
         args = self.args
+        self.node_row: Row | None = None
+        self.node_server: servers.Server | None = None
         self.ceiling()
-        self.node()
-        for database in args.databases:
-            for processes in args.processes:
-                for alg in args.algs:
-                    self.gridauth(database, processes, alg)
+        try:
+            self.node()
+            for database in args.databases:
+                for processes in args.processes:
+                    for alg in args.algs:
+                        self.gridauth(database, processes, alg)
+        finally:
+            self.ceiling_server.stop()
+            if self.node_server is not None:
+                self.node_server.stop()
+        print(f"  {'(ceiling, all its runs)':40} {'':8}     {self.ceiling_row.median('per_cpu_second'):8.0f} req/cpu-s",
+              file=sys.stderr)
 
 
 def machine() -> str:
@@ -314,7 +343,10 @@ def section(suite: Suite, started: float, seconds: float, argv: list[str]) -> st
         "expected (200 with a token, `\"active\": true/false`, the document; 400 `authorization_pending` or "
         "`slow_down` for device polling).",
         "- req/cpu-s: requests answered per CPU-second (user + system, from /proc) of the server's process and "
-        "all its children during the run; × ceiling and × node are its ratios to those rows of the same run. "
+        "all its children during the run. × ceiling and × node are its ratios to the ceiling and node "
+        "oidc-provider measured just before and just after its server's runs (one run each side, with the "
+        "same settings): a shared machine's speed drifts over the minutes of a run. The ceiling and node rows "
+        "show the median of all their runs, those at the start and those around each server. "
         "DB CPU ms/req: MariaDB's own CPU per request (not in req/cpu-s; it includes anything else that "
         "server did meanwhile).",
         f"- The load generator used at most {suite.wrk_busy:.0%} of a CPU in any run, so it outran every server.",

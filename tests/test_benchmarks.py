@@ -60,6 +60,7 @@ def test_tiny_run_writes_every_row_and_keeps_the_hand_written_text(tmp_path):
         assert float(cells[3].replace(",", "")) > 0, cells  # req/cpu-s measured
         assert cells[7] == "0", cells  # every answer was the expected one (a token, active false, pending)
     assert table[expected[0]][8] == "1.000"
+    assert "measured just before and just after its server's runs" in text  # the ratios' baselines
     assert re.fullmatch(r"met|not met: .*", table["refresh, RS256 / SQLite / 1"][11])
     assert table["device polling (pending) / SQLite / 1"][11] == "—"  # issue 12 sets it no target
 
