@@ -139,7 +139,9 @@ def two_workers(config_file, db_url, tmp_path):
 
 
 def _pids_serving(server, path: str) -> set[int]:
-    lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    """The workers whose access lines show *path*; a line still being written (no newline yet) is left for later."""
+    complete = server.log_text().split("\n")[:-1]
+    lines = [json.loads(line) for line in complete if line.startswith("{")]
     return {entry["pid"] for entry in lines if entry.get("path") == path}
 
 

@@ -97,6 +97,19 @@ def test_malformed_requests_get_an_oauth_error_json(service, body, error):
     assert reply.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke"])
+@pytest.mark.parametrize("headers", [
+    {"Content-Type": "multipart/form-data; boundary=x"},  # no final boundary
+    {"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"},
+])
+def test_a_body_tornado_cannot_read_is_invalid_request(service, path, headers):
+    """Answered 400 in JSON, as the other endpoints answer it, never a dropped connection or a logged traceback."""
+    reply = service.post(path, b"--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nx", auth=SERVICE,
+                         headers=headers)
+    assert (reply.status, reply.body["error"]) == (400, "invalid_request")
+    assert reply.headers["Cache-Control"] == "no-store"
+
+
 def test_wrong_content_type_is_invalid_request(service):
     reply = service.post("/token", b'{"grant_type": "client_credentials"}', auth=SERVICE,
                          headers={"Content-Type": "application/json"})

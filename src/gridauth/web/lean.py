@@ -32,6 +32,7 @@ from .oauth_handler import NO_STORE, OAuthEndpoint
 
 log = logging.getLogger("gridauth.web")
 INTERNAL_ERROR = {"error": "server_error", "error_description": "internal error"}
+UNREADABLE_BODY = {"error": "invalid_request", "error_description": "the request body cannot be read"}
 
 
 class LeanEndpoint(OAuthEndpoint):
@@ -39,10 +40,11 @@ class LeanEndpoint(OAuthEndpoint):
 
     route: ClassVar[str]  # the path served, also the label of the request's metrics
 
-    def __init__(self, context: ServiceContext, request: httputil.HTTPServerRequest) -> None:
+    def __init__(self, context: ServiceContext, request: httputil.HTTPServerRequest, refusal: str = "") -> None:
         self.context = context
         self.request = request
         self.registry = context.registry  # the snapshot of this request, taken once when it arrives
+        self.refusal = refusal  # why the body could not be read (Tornado's words), for the access line
         self.written = False
 
     @abstractmethod
@@ -50,7 +52,13 @@ class LeanEndpoint(OAuthEndpoint):
         """Answer the request (with :meth:`write_response`, exactly once)."""
 
     async def respond(self) -> None:
-        """Run :meth:`post`; anything it let escape is logged and answered 500 in JSON, never a traceback."""
+        """Run :meth:`post`; anything it let escape is logged and answered 500 in JSON, never a traceback.
+
+        A body Tornado could not read (a broken multipart body, a ``Content-Encoding``) is answered 400
+        ``invalid_request`` instead, as a ``RequestHandler`` answers it.
+        """
+        if self.refusal:
+            return self.write_response(400, UNREADABLE_BODY, NO_STORE)
         try:
             await self.post()
         except Exception:
@@ -71,7 +79,7 @@ class LeanEndpoint(OAuthEndpoint):
         connection.write_headers(httputil.ResponseStartLine("HTTP/1.1", status, reason), fields, payload)
         self.written = True
         connection.finish()  # a client already gone: Tornado drops the answer and closes the stream
-        access.record(self.request, status, self.route)
+        access.record(self.request, status, self.route, self.refusal)
 
 
 _date: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted as an HTTP date
@@ -109,8 +117,11 @@ class _Exchange(httputil.HTTPMessageDelegate):
         request = self.request
         request.body = b"".join(self.chunks)
         # The body's parameters where Tornado would have put them (the access line's client_id reads them).
-        httputil.parse_body_arguments(request.headers.get("Content-Type", ""), request.body, request.body_arguments,
-                                      request.files, request.headers)
+        try:
+            httputil.parse_body_arguments(request.headers.get("Content-Type", ""), request.body,
+                                          request.body_arguments, request.files, request.headers)
+        except httputil.HTTPInputError as error:
+            return self.route.start(request, f"Invalid body: {error}"[:200])
         for name, values in request.body_arguments.items():
             request.arguments.setdefault(name, []).extend(values)
         self.route.start(request)
@@ -127,9 +138,10 @@ class LeanRoute:
         self.context = context
         self.running: set[asyncio.Task[None]] = set()  # referenced until done: the loop keeps only weak ones
 
-    def start(self, request: httputil.HTTPServerRequest) -> None:
-        """Answer the complete *request* on the IOLoop (its endpoint awaits the database workers)."""
-        task = asyncio.get_running_loop().create_task(self.endpoint(self.context, request).respond())
+    def start(self, request: httputil.HTTPServerRequest, refusal: str = "") -> None:
+        """Answer the complete *request* on the IOLoop (its endpoint awaits the database workers); with
+        *refusal*, the reason its body could not be read, answer it 400."""
+        task = asyncio.get_running_loop().create_task(self.endpoint(self.context, request, refusal).respond())
         self.running.add(task)
         task.add_done_callback(self.running.discard)
 
