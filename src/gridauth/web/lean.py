@@ -16,7 +16,6 @@ is written differs, and every answer still has its access line and request metri
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from abc import abstractmethod
@@ -28,7 +27,7 @@ from tornado.web import Application
 
 from ..service import ServiceContext
 from . import access
-from .oauth_handler import NO_STORE, OAuthEndpoint
+from .oauth_handler import NO_STORE, OAuthEndpoint, body_text
 
 log = logging.getLogger("gridauth.web")
 INTERNAL_ERROR = {"error": "server_error", "error_description": "internal error"}
@@ -68,7 +67,7 @@ class LeanEndpoint(OAuthEndpoint):
 
     def write_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:
         """Write the status line, the headers and the JSON *body*, end the request and leave its access line."""
-        payload = (json.dumps(body) if isinstance(body, dict | list) else (body or "")).encode("utf-8")
+        payload = body_text(body).encode("utf-8")
         fields = httputil.HTTPHeaders()
         for name, value in (*_first_headers(), *headers):
             fields[name] = value

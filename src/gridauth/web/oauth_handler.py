@@ -116,7 +116,12 @@ class OAuthHandler(OAuthEndpoint, BaseHandler):
         if status == 204:  # no content (RFC 7592 §2.3): Tornado refuses even an empty body
             self.finish()
         else:
-            self.finish(json.dumps(body) if isinstance(body, dict | list) else (body or ""))
+            self.finish(body_text(body))
+
+
+def body_text(body: Any) -> str:
+    """The text of an answer's *body*: authlib gives a dict or a list (sent as JSON), a string, or nothing."""
+    return json.dumps(body) if isinstance(body, dict | list) else (body or "")
 
 
 def claimed_client(endpoint: OAuthEndpoint, oauth_request: TornadoOAuth2Request) -> str | None:
