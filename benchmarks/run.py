@@ -163,6 +163,11 @@ class Suite:
         self.notes: list[str] = []
         self.versions: dict[str, str] = {}
         self.wrk_busy = 0.0
+        # The ceiling and node oidc-provider stay up for the whole run (see baselines()); node may not run here.
+        self.ceiling_row = Row("ceiling", "bare Tornado, fixed token JSON (ceiling)")
+        self.ceiling_server: servers.Server | None = None
+        self.node_row: Row | None = None
+        self.node_server: servers.Server | None = None
 
     def measure(self, row: Row, server: servers.Server, load: Load, db_pid: int | None = None) -> None:
         """Warm up, then run the load --repeat times against *server*; the row gets the measures."""
@@ -184,7 +189,6 @@ class Suite:
     def ceiling(self) -> None:
         """The bare Tornado handler; its server stays up for the bracketing runs (:meth:`baselines`)."""
         self.ceiling_server = servers.start_ceiling(self.server_cpu, self.workdir)
-        self.ceiling_row = Row("ceiling", "bare Tornado, fixed token JSON (ceiling)")
         self.measure(self.ceiling_row, self.ceiling_server, CEILING_LOAD)
 
     def node(self) -> None:
@@ -214,6 +218,7 @@ class Suite:
         """
         args = self.args
         found: dict[str, list[Measure]] = {}
+        assert self.ceiling_server is not None
         pairs = [("ceiling", self.ceiling_row, self.ceiling_server, CEILING_LOAD)]
         if with_node and self.node_row is not None and self.node_server is not None:
             pairs.append(("node", self.node_row, self.node_server, NODE_LOAD))
@@ -252,8 +257,6 @@ class Suite:
     def run(self) -> None:
         """Every row, in the order of the table."""
         args = self.args
-        self.node_row: Row | None = None
-        self.node_server: servers.Server | None = None
         self.ceiling()
         try:
             self.node()
@@ -262,9 +265,9 @@ class Suite:
                     for alg in args.algs:
                         self.gridauth(database, processes, alg)
         finally:
-            self.ceiling_server.stop()
-            if self.node_server is not None:
-                self.node_server.stop()
+            for server in (self.ceiling_server, self.node_server):
+                if server is not None:
+                    server.stop()
         print(f"  {'(ceiling, all its runs)':40} {'':8}     {self.ceiling_row.median('per_cpu_second'):8.0f} req/cpu-s",
               file=sys.stderr)
 
