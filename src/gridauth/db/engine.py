@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -48,6 +49,7 @@ from sqlalchemy.sql.base import Executable
 
 from ..errors import DatabaseUnavailable, GridauthError, SchemaMismatch
 from .outage import OutageGate
+from .workers import WorkerThreads
 
 log = logging.getLogger("gridauth.db")
 T = TypeVar("T")
@@ -268,7 +270,7 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         if workers is None:
             workers = SQLITE_WORKERS if self.engine.dialect.name == "sqlite" else SERVER_WORKERS
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gridauth-db")
+        self.workers = WorkerThreads(workers, "gridauth-db")
         # A failure that took most of the query timeout is a database not answering (see db/outage.py).
         self.gate = OutageGate(slow_after=0.8 * min(query_timeout or QUERY_TIMEOUT, CONNECT_TIMEOUT),
                                hold=OUTAGE_HOLD)
@@ -436,11 +438,11 @@ class Database:
 
     async def run(self, func: Callable[..., T], *args: object) -> T:
         """Run blocking *func* (which may query) on the worker threads and await its result."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
+        return await self.workers.run(functools.partial(func, *args) if args else func)
 
     def close(self) -> None:
         """Stop the workers and close pooled connections."""
-        self.executor.shutdown(wait=True)
+        self.workers.shutdown()
         self._pinger.shutdown(wait=True)
         self.engine.dispose()
         self.hot_engine.dispose()
