@@ -12,7 +12,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from .conftest import PORTAL, Browser
+from .conftest import PASSWORDS, PORTAL, Browser, Service
 from .proofs import token_request_proof
 
 PORTAL_CB = "http://localhost:8081/callback"
@@ -54,6 +54,29 @@ def exchange(service, code: str, verifier: str | None = None, client=PORTAL, red
         data["client_id"] = client[0]
         return service.post("/token", data, headers=token_request_proof(service))
     return service.post("/token", data, auth=client)
+
+
+@pytest.mark.parametrize(("algorithm", "hash_name"), [("RS256", "sha256"), ("ES256", "sha256"), ("EdDSA", "sha512")])
+def test_the_id_tokens_at_hash_uses_the_hash_of_its_algorithm(config_file, db_url, algorithm, hash_name):
+    """OpenID Connect Core §3.1.3.6; EdDSA names no hash, and an Ed25519 key's is SHA-512 (OpenID Connect Token
+    Hash Algorithms 1.0), which relying parties such as openid-client check."""
+    text = config_file.read_text()
+    config_file.write_text(text.replace("SigningAlgorithm = RS256", f"SigningAlgorithm = {algorithm}"))
+    service = Service(config_file, db_url)
+    try:
+        for user, password in PASSWORDS.items():
+            service.context.accounts.set_password(user, password, service.clock.now())
+        verifier, challenge = pkce()
+        query = login_and_get_code(Browser(service), authorize_url(challenge=challenge))
+        reply = exchange(service, query["code"][0], verifier)
+        assert reply.status == 200, reply.body
+        jwks = KeySet.import_key_set(service.get("/jwks").body)
+        token = jwt.decode(reply.body["id_token"], jwks, algorithms=[algorithm])
+        assert token.header["alg"] == algorithm
+        digest = hashlib.new(hash_name, reply.body["access_token"].encode()).digest()
+        assert token.claims["at_hash"] == base64.urlsafe_b64encode(digest[:len(digest) // 2]).rstrip(b"=").decode()
+    finally:
+        service.stop()
 
 
 def test_portal_login_gives_code_then_tokens_with_id_token(service, accounts):

@@ -36,8 +36,14 @@ def user_claims(registry: Registry, membership: Membership, scope: str) -> dict[
     return claims
 
 
-def _half_hash(value: str) -> str:
-    digest = hashlib.sha256(value.encode("ascii")).digest()
+# The hash of an ID token's ``at_hash`` for each signing algorithm of ours (OpenID Connect Core §3.1.3.6;
+# for EdDSA, which names no hash, SHA-512 with an Ed25519 key: OpenID Connect Token Hash Algorithms 1.0).
+TOKEN_HASHES = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "EdDSA": hashlib.sha512}
+
+
+def token_hash(value: str, alg: str) -> str:
+    """The ``at_hash`` of *value* in an ID token signed with *alg*: the left half of its hash, base64url."""
+    digest = TOKEN_HASHES[alg](value.encode("ascii")).digest()
     return b64url(digest[: len(digest) // 2])
 
 
@@ -62,6 +68,7 @@ class GridOpenIDCode(OpenIDCode):
         now = self.server.clock.now()
         code = request.authorization_code.row if request.authorization_code else None
         user: GridUser = request.user
+        key = self.server.keyring.current  # the at_hash's hash follows the algorithm of the key that signs
         claims = {
             **self.generate_user_info(user, token["scope"]),
             "iss": registry.settings.issuer,
@@ -69,7 +76,7 @@ class GridOpenIDCode(OpenIDCode):
             "iat": now,
             "exp": now + (request.client.client.access_token_lifetime or registry.settings.lifetimes.access_token),
             "auth_time": user.auth_time,
-            "at_hash": _half_hash(token["access_token"]),
+            "at_hash": token_hash(token["access_token"], key.alg),
         }
         if code is not None and code.nonce:
             claims["nonce"] = code.nonce
@@ -78,4 +85,4 @@ class GridOpenIDCode(OpenIDCode):
             claims["wlcg.ver"] = WLCG_VERSION
             if granted.wlcg_groups:
                 claims["wlcg.groups"] = list(granted.wlcg_groups)
-        return self.server.keyring.sign(claims, typ="JWT")
+        return key.signer.sign(claims, "JWT")
