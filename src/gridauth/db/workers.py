@@ -19,7 +19,6 @@ import asyncio
 import collections
 import queue
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -60,15 +59,17 @@ class _Mailbox:
 
 
 class WorkerThreads:
-    """*count* threads named *name*_N that run blocking calls for coroutines (see the module's docstring)."""
+    """*count* threads named *name*_N that run blocking calls for coroutines (see the module's docstring).
+
+    The threads are daemons: the serving process shuts them down after its last connection closed
+    (:meth:`shutdown`, from ``Database.close``); a process that ends without that does not wait for them.
+    """
 
     def __init__(self, count: int, name: str) -> None:
         self.count = count
         self.name = name
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.Future[Any], _Mailbox] | None] = \
             queue.SimpleQueue()
-        self._mailboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Mailbox] = \
-            weakref.WeakKeyDictionary()
         self._last: _Mailbox | None = None  # the mailbox of the loop that called last (usually the only one)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -78,14 +79,17 @@ class WorkerThreads:
         """Run *call* on one of the threads and await what it returns (or raises)."""
         loop = asyncio.get_running_loop()
         mailbox = self._last
-        if mailbox is None or mailbox.loop is not loop or not self._threads:
+        if mailbox is None or mailbox.loop is not loop:
             mailbox = self._last = self._start(loop)
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((call, future, mailbox))
+        with self._lock:  # not queued behind the stop jobs of a shutdown
+            if self._closed:
+                raise RuntimeError("the database worker threads were shut down")
+            self._jobs.put((call, future, mailbox))
         return await future
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> _Mailbox:
-        """The mailbox of *loop*, and the threads when they are not running yet."""
+        """A mailbox for *loop*; the threads too, at the first call."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the database worker threads were shut down")
@@ -93,7 +97,7 @@ class WorkerThreads:
                 thread = threading.Thread(target=self._work, name=f"{self.name}_{number}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
-            return self._mailboxes.setdefault(loop, _Mailbox(loop))
+        return _Mailbox(loop)
 
     def _work(self) -> None:
         """A thread's loop: take a call, run it, post its outcome; end at the stop job."""
@@ -107,14 +111,14 @@ class WorkerThreads:
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task, as an executor does
                 outcome = (False, exc)
             mailbox.post(future, *outcome)
-            del job, call, future, outcome
+            del job, call, future, outcome  # no reference to a finished call's objects while waiting
 
     def shutdown(self) -> None:
         """Let the threads finish the calls already queued, then end them; later calls are refused."""
         with self._lock:
             self._closed = True
             threads, self._threads, self._last = self._threads, [], None
-        for _ in threads:
-            self._jobs.put(_STOP)
+            for _ in threads:
+                self._jobs.put(_STOP)
         for thread in threads:
             thread.join()
