@@ -50,11 +50,18 @@ def test_results_finished_while_the_loop_is_busy_come_with_one_wake_up() -> None
             wake_ups.append(threading.current_thread().name)
             return plain(*args, **kwargs)  # type: ignore[arg-type]
         loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
-        started = threading.Event()
-        calls = [asyncio.ensure_future(workers.run(lambda n=n: (started.set(), n)[1])) for n in range(40)]
+        finished, lock, all_run = [], threading.Lock(), threading.Event()
+
+        def call(n: int) -> int:
+            with lock:
+                finished.append(n)
+                if len(finished) == 40:
+                    all_run.set()
+            return n
+        calls = [asyncio.ensure_future(workers.run(lambda n=n: call(n))) for n in range(40)]
         await asyncio.sleep(0)  # the calls are queued to the threads
-        started.wait(5)
-        time.sleep(0.3)  # the loop is busy while the threads finish all forty
+        assert all_run.wait(10)  # the loop is busy (blocked here) while the threads run all forty
+        time.sleep(0.05)  # and while they post the outcomes
         return await asyncio.gather(*calls)
 
     try:
