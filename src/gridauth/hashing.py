@@ -35,6 +35,13 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def half_hash(value: bytes, hash_name: str) -> str:
+    """The left half of *value*'s hash *hash_name* (``hashlib``'s name), base64url: an ID token's ``at_hash``
+    (OpenID Connect Core §3.1.3.6), as gridauth writes it and as it checks a provider's."""
+    digest = hashlib.new(hash_name, value).digest()
+    return b64url(digest[: len(digest) // 2])
+
+
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 

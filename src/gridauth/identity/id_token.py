@@ -16,12 +16,11 @@ Rules:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from ..hashing import b64url
+from ..hashing import half_hash
 from .http import IdentityError
 from .jwks import ALGORITHMS
 
@@ -74,6 +73,6 @@ def check_at_hash(claims: Mapping[str, Any], alg: str, access_token: str | None,
     """Raise :class:`IdentityError` when the ID token's ``at_hash`` does not match *access_token*."""
     if "at_hash" not in claims or not access_token:
         return
-    digest = hashlib.new(ALGORITHMS[alg][1], access_token.encode("ascii", "replace")).digest()
-    if not hmac.compare_digest(str(claims["at_hash"]), b64url(digest[: len(digest) // 2])):
+    if not hmac.compare_digest(str(claims["at_hash"]),
+                               half_hash(access_token.encode("ascii", "replace"), ALGORITHMS[alg][1])):
         raise IdentityError(f"the ID token of {provider} does not match its access token (at_hash)")

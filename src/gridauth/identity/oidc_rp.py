@@ -44,9 +44,10 @@ from tornado.httpclient import AsyncHTTPClient
 from ..clock import Clock
 from ..config.builder import check_url
 from ..config.model import IdProvider
+from ..hashing import b64url
 from .claims import ExternalIdentity
 from .http import TIMEOUT, IdentityError, ProviderHTTP, one_line
-from .id_token import audience_ok, b64url, check_at_hash, check_id_claims
+from .id_token import audience_ok, check_at_hash, check_id_claims
 from .jwks import ALGORITHMS, REFETCH_INTERVAL, Key, KeyCache, verify
 
 DEFAULT_SCOPE = ("openid", "profile", "email")

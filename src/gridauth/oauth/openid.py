@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from authlib.oidc.core import OpenIDCode
 
 from ..config.registry import Registry
-from ..hashing import b64url
+from ..hashing import half_hash
 from .models import GridUser
 from .scopes import Membership
 from .services import GrantServices
@@ -38,13 +37,7 @@ def user_claims(registry: Registry, membership: Membership, scope: str) -> dict[
 
 # The hash of an ID token's ``at_hash`` for each signing algorithm of ours (OpenID Connect Core §3.1.3.6;
 # for EdDSA, which names no hash, SHA-512 with an Ed25519 key: OpenID Connect Token Hash Algorithms 1.0).
-TOKEN_HASHES = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "EdDSA": hashlib.sha512}
-
-
-def token_hash(value: str, alg: str) -> str:
-    """The ``at_hash`` of *value* in an ID token signed with *alg*: the left half of its hash, base64url."""
-    digest = TOKEN_HASHES[alg](value.encode("ascii")).digest()
-    return b64url(digest[: len(digest) // 2])
+TOKEN_HASHES = {"RS256": "sha256", "ES256": "sha256", "EdDSA": "sha512"}
 
 
 class GridOpenIDCode(OpenIDCode):
@@ -76,7 +69,7 @@ class GridOpenIDCode(OpenIDCode):
             "iat": now,
             "exp": now + (request.client.client.access_token_lifetime or registry.settings.lifetimes.access_token),
             "auth_time": user.auth_time,
-            "at_hash": token_hash(token["access_token"], key.alg),
+            "at_hash": half_hash(token["access_token"].encode("ascii"), TOKEN_HASHES[key.alg]),
         }
         if code is not None and code.nonce:
             claims["nonce"] = code.nonce
