@@ -80,24 +80,18 @@ class WorkerThreads:
         loop = asyncio.get_running_loop()
         mailbox = self._last
         if mailbox is None or mailbox.loop is not loop:
-            mailbox = self._last = self._start(loop)
+            mailbox = self._last = _Mailbox(loop)
         future: asyncio.Future[T] = loop.create_future()
-        with self._lock:  # not queued behind the stop jobs of a shutdown
+        with self._lock:  # not queued behind the stop jobs of a shutdown, nor threads started after it
             if self._closed:
                 raise RuntimeError("the database worker threads were shut down")
+            if not self._threads:  # the first call
+                self._threads = [threading.Thread(target=self._work, name=f"{self.name}_{number}", daemon=True)
+                                 for number in range(self.count)]
+                for thread in self._threads:
+                    thread.start()
             self._jobs.put((call, future, mailbox))
         return await future
-
-    def _start(self, loop: asyncio.AbstractEventLoop) -> _Mailbox:
-        """A mailbox for *loop*; the threads too, at the first call."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the database worker threads were shut down")
-            for number in range(len(self._threads), self.count):
-                thread = threading.Thread(target=self._work, name=f"{self.name}_{number}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
-        return _Mailbox(loop)
 
     def _work(self) -> None:
         """A thread's loop: take a call, run it, post its outcome; end at the stop job."""
