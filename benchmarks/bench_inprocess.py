@@ -2,9 +2,10 @@
 
 Run: python benchmarks/bench_inprocess.py [--seconds 2] [--db URL] [--algs RS256,ES256,EdDSA]
 Builds the service on a copy of the example configuration and a scratch database (SQLite, or a fresh
-MariaDB database on the server of --db), stores one live grant, and calls the authorization server
+MariaDB database on the server of --db), stores two live grants, and calls the authorization server
 as the token endpoint does (``create_token_response``) on the calling thread: client credentials,
-then refreshes of that grant, then each database step of a refresh alone. Prints the CPU time per
+then refreshes of that grant (its refresh token carrying the grant, as the server issues them, then
+a plain one, as issued before), then each database step of a refresh alone. Prints the CPU time per
 request (the median of 5 rounds). CPU time of one thread is far steadier than requests per second
 on a shared machine, and it shows what the authorization server costs apart from Tornado and the
 database worker threads that ``benchmarks/run.py`` measures with them.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import re
 import secrets
 import shutil
@@ -25,7 +27,8 @@ from sqlalchemy import create_engine, text
 
 from gridauth.config.reload import RegistryHolder
 from gridauth.db.engine import Database
-from gridauth.db.tokens import NewGrant
+from gridauth.db.tokens import NewGrant, new_grant_id
+from gridauth.oauth.carried import carrying_token
 from gridauth.service import ServiceContext
 from gridauth.web.oauth_request import TornadoOAuth2Request
 
@@ -64,12 +67,17 @@ def measure(alg: str, db: str | None, seconds: float) -> None:
     try:
         context.prepare_storage()
         now = context.clock.now()
-        grant = NewGrant(client_id="example-portal", username="alice", group="dteam_user", vo="dteam", scope=SCOPE,
-                         auth_time=now, issued_at=now, expires_at=now + 43200)
-        context.tokens.create_grant(grant, "bench-refresh-token")
+        # As the server issues them: a refresh token that carries its grant (oauth/carried.py), and a
+        # plain one, as issued before that (decided on the grant read first).
+        carried = NewGrant(client_id="example-portal", username="alice", group="dteam_user", vo="dteam", scope=SCOPE,
+                           auth_time=now, issued_at=now, expires_at=now + 43200, id=new_grant_id())
+        carried_token = carrying_token(carried, "bench-refresh-token-2")
+        context.tokens.create_grant(carried, carried_token)
+        context.tokens.create_grant(dataclasses.replace(carried, id=None), "bench-refresh-token")
         server, tokens = context.server, context.tokens
         cc = token_request({"grant_type": "client_credentials"}, SERVICE)
-        refresh = {"grant_type": "refresh_token", "refresh_token": "bench-refresh-token"}
+        refresh = {"grant_type": "refresh_token", "refresh_token": carried_token}
+        plain = {"grant_type": "refresh_token", "refresh_token": "bench-refresh-token"}
 
         def answer(request: TornadoOAuth2Request) -> None:
             status = server.create_token_response(request)[0]
@@ -81,8 +89,9 @@ def measure(alg: str, db: str | None, seconds: float) -> None:
         paths = {
             "client credentials": lambda: answer(cc),
             "refresh": lambda: answer(token_request(refresh, PORTAL)),
+            "refresh, plain token": lambda: answer(token_request(plain, PORTAL)),
             "  its grant lookup": lambda: tokens.grant_by_refresh_token("bench-refresh-token"),
-            "  its renewal (one UPDATE)": lambda: tokens.refresh(row, now, now + 1200),
+            "  its renewal (one UPDATE)": lambda: tokens.refresh(row, "bench-refresh-token", now, now + 1200),
         }
         backend = url.split(":")[0]
         with server.bound(context.registry):

@@ -71,18 +71,24 @@ def service(config_file: Path, db_url: str) -> Iterator[Service]:
 
 
 def issue_grant(service: Service, username: str = "alice", scope: str = "openid profile group:dteam_user",
-                client_id: str = "example-portal", idp: str = "local") -> str:
-    """Test-only: create a grant as a login flow would (same storage API) and return its refresh token."""
+                client_id: str = "example-portal", idp: str = "local", carried: bool = True) -> str:
+    """Test-only: create a grant as a login flow would (same storage API) and return its refresh token.
+
+    Not *carried*: a plain refresh token (256 random bits), as issued before refresh tokens carried their grant.
+    """
     server = service.context.server
     registry = service.context.registry
     with server.bound(registry):
         asked = ScopeRequest.parse(scope)
         membership = resolve(registry, username, asked)
         client = OAuthClient(registry.client(client_id))
+        user = GridUser(membership, auth_time=service.clock.now(), idp=idp)
+        scope = canonical(asked.plain, membership, asked.properties)
+        if carried:
+            return server.create_grant(client, user, scope, refresh_token_value())
         token = refresh_token_value()
-        server.create_grant(client, GridUser(membership, auth_time=service.clock.now(), idp=idp),
-                            canonical(asked.plain, membership, asked.properties), token)
-    return token
+        server.tokens.create_grant(server.new_grant(client, user, scope), token)
+        return token
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from gridauth.db.models import GrantRow
 from gridauth.db.schema import upgrade
 from gridauth.db.tokens import NewGrant, TokenStore, _renew
 from gridauth.errors import DatabaseUnavailable, SchemaMismatch
+from gridauth.hashing import token_digest
 
 NOW = 1_800_000_000
 CONNECTION_ID = select(func.connection_id())
@@ -52,7 +53,8 @@ def test_a_missing_table_is_a_schema_mismatch_and_the_gate_stays_open(db: Databa
 def test_a_hot_write_is_committed_by_itself_and_a_failed_one_leaves_nothing(db: Database) -> None:
     grant_id = _grant(db)
     tokens = TokenStore(db)
-    params = {"grant_id": grant_id, "now": NOW, "until": NOW + 600, "address": "192.0.2.1"}
+    params = {"grant_id": grant_id, "digest": token_digest("rt"), "now": NOW, "until": NOW + 600,
+              "address": "192.0.2.1"}
     assert _renew(db, params) == 1
     # Seen at once by a connection of the other pool: no COMMIT was needed.
     with db.engine.connect() as conn:
@@ -118,9 +120,9 @@ def test_a_killed_connection_is_replaced(db: Database) -> None:
         conn.execute(text(f"KILL {int(victim):d}"))
     killer.dispose()
     try:
-        renewed = tokens.refresh(tokens.grant(grant_id), NOW, NOW + 600)  # type: ignore[arg-type]
+        renewed = tokens.refresh(tokens.grant(grant_id), "rt", NOW, NOW + 600)  # type: ignore[arg-type]
     except DatabaseUnavailable:  # the dead connection's request fails; the pool opens a new one
-        renewed = tokens.refresh(tokens.grant(grant_id), NOW, NOW + 600)  # type: ignore[arg-type]
+        renewed = tokens.refresh(tokens.grant(grant_id), "rt", NOW, NOW + 600)  # type: ignore[arg-type]
     assert renewed is not None and renewed.generation == 1
     assert db.hot_read(lambda connection: connection.first(CONNECTION_ID, {}))[0] != victim  # type: ignore[index]
 

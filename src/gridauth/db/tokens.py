@@ -93,16 +93,19 @@ _ONE_ROW = select(literal(1).label("one")).subquery()
 _TOKEN_STATE = (select(_DENIED.scalar_subquery().label("denied"), *_GRANT_COLUMNS)
                 .select_from(_ONE_ROW.outerjoin(GrantRow, GrantRow.id == bindparam("grant_id"))))
 _LIVE = (GrantRow.id == bindparam("grant_id"), GrantRow.revoked_at.is_(None), GrantRow.expires_at > bindparam("now"))
+# A refresh renews the grant only by the token presented: for a token that carries its grant's fields
+# (oauth/carried.py), this is what makes those fields trustworthy.
+_HOLDING = GrantRow.refresh_token_hash == bindparam("digest")
 _LATER_PURGE = case((GrantRow.purge_at < bindparam("until"), bindparam("until")), else_=GrantRow.purge_at)
 # The refresh's one statement, which also hands back the new generation: SQLite returns it
 # (``RETURNING``); MySQL/MariaDB, which cannot return from an UPDATE, remembers it as the
 # connection's LAST_INSERT_ID, which the driver reads with the statement's result (no round trip).
 # The same statement records the grant's last use (time and address) for the administrators' listing.
 _LAST_USE: dict[str, Any] = {"last_used_at": bindparam("now"), "last_address": bindparam("address")}
-_RENEW_RETURNING = (update(GrantRow).where(*_LIVE)
+_RENEW_RETURNING = (update(GrantRow).where(*_LIVE, _HOLDING)
                     .values(generation=GrantRow.generation + 1, purge_at=_LATER_PURGE, **_LAST_USE)
                     .returning(GrantRow.generation))
-_RENEW_MYSQL = (update(GrantRow).where(*_LIVE)
+_RENEW_MYSQL = (update(GrantRow).where(*_LIVE, _HOLDING)
                 .values(generation=func.last_insert_id(GrantRow.generation + 1), purge_at=_LATER_PURGE, **_LAST_USE))
 ADDRESS_LENGTH = 64  # the width of the address columns: a longer (forwarded) address is cut
 
@@ -261,23 +264,24 @@ class TokenStore:
         """The grant with id *grant_id*, or None."""
         return self.db.hot_read(lambda connection: _one_grant(connection, _GRANT_BY_ID, {"grant_id": grant_id}))
 
-    def refresh(self, grant: Grant, now: int, token_expires_at: int, address: str | None = None) -> Grant | None:
-        """Renew *grant* (as read by its refresh token's hash) for one more access token: one statement, committed.
+    def refresh(self, grant: Grant, refresh_token: str, now: int, token_expires_at: int,
+                address: str | None = None) -> Grant | None:
+        """Renew *grant*, presented as *refresh_token*, for one more access token: one statement, committed.
 
-        The UPDATE bumps the generation only where the grant is neither revoked nor expired, so the
-        check and the change are one statement under the row's write lock (on SQLite as on MariaDB
-        and Galera, where a conflicting commit on another node fails certification and the
-        transaction is run again), which also gives the new generation back. Bumping the
-        generation ends every access token issued from the grant before; the row keeps until the
-        new access token expires. Returns the grant at its new generation; or, when it was revoked
-        or expired since it was read, nothing is renewed and it is returned as it is now (None:
-        gone), to say why. The same statement records the use: *now* and the client's *address*.
+        The UPDATE bumps the generation only where the grant (by id) holds the hash of
+        *refresh_token* and is neither revoked nor expired, so the check and the change are one
+        statement under the row's write lock (on SQLite as on MariaDB and Galera, where a
+        conflicting commit on another node fails certification and the transaction is run again),
+        which also gives the new generation back. Bumping the generation ends every access token
+        issued from the grant before; the row keeps until the new access token expires. Returns
+        the grant at its new generation, or None when nothing was renewed: no such grant holds the
+        token, or it is revoked or expired. The same statement records the use: *now* and the
+        client's *address*.
         """
-        params = {"grant_id": grant.id, "now": now, "until": token_expires_at, "address": stored_address(address)}
+        params = {"grant_id": grant.id, "digest": token_digest(refresh_token), "now": now, "until": token_expires_at,
+                  "address": stored_address(address)}
         generation = _renew(self.db, params)
-        if generation is None:
-            return self.grant(grant.id)
-        return replace(grant, generation=generation)
+        return replace(grant, generation=generation) if generation is not None else None
 
     def revoke_grant(self, grant_id: str, now: int) -> None:
         """End a grant: its refresh token and every access token issued from it become inactive."""

@@ -55,7 +55,7 @@ def grant_of(jti: str) -> tuple[str, int] | None:
 
 
 def refresh_token_value(**_: Any) -> str:
-    """An opaque refresh token: 256 bits of randomness."""
+    """A refresh token's secret: 256 bits of randomness (the grant's fields are put before it, see ``carried.py``)."""
     return secrets.token_urlsafe(32)
 
 

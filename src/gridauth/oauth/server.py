@@ -21,10 +21,10 @@ from .. import audit
 from ..clock import Clock
 from ..config.registry import Registry
 from ..db.flows import FlowStore
-from ..db.models import GrantRow
 from ..db.proofs import ProofStore
 from ..db.registered import RegisteredClientStore
 from ..db.tokens import NewGrant, TokenStore
+from .carried import carrying_token
 from .client_auth import authenticate_secret_basic, authenticate_secret_post, basic_credentials, uniform
 from .dpop import DPoPGuard, proof_of
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
@@ -164,6 +164,8 @@ class GridAuthorizationServer(AuthorizationServer):
         grant = self.new_grant(request.client, user, token["scope"], tokens_until=until,
                                dpop_jkt=self.dpop.refresh_binding(request.client.client, proof_of(request)),
                                address=getattr(request, "client_address", None))
+        if refresh_token:
+            refresh_token = token["refresh_token"] = carrying_token(grant, refresh_token)
         if request.authorization_code is not None:
             row = self.tokens.create_grant_from_code(request.authorization_code.row.code_hash, grant, refresh_token)
             if row is None:
@@ -192,9 +194,13 @@ class GridAuthorizationServer(AuthorizationServer):
                         idp=user.idp, id=user.grant_id, tokens_until=tokens_until + PURGE_MARGIN, dpop_jkt=dpop_jkt,
                         address=address)
 
-    def create_grant(self, client: OAuthClient, user: GridUser, scope: str, refresh_token: str | None) -> GrantRow:
-        """Store a new grant (with *refresh_token* if any), valid for the client's or the default refresh lifetime."""
-        return self.tokens.create_grant(self.new_grant(client, user, scope), refresh_token)
+    def create_grant(self, client: OAuthClient, user: GridUser, scope: str, secret: str) -> str:
+        """Store a new grant, valid for the client's or the default refresh lifetime; its refresh token, made of
+        *secret* as a login's is (carrying the grant)."""
+        grant = self.new_grant(client, user, scope)
+        refresh_token = carrying_token(grant, secret)
+        self.tokens.create_grant(grant, refresh_token)
+        return refresh_token
 
     def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
         """The web layer already built authlib's request."""

@@ -4,7 +4,7 @@
   moment it was issued; refreshing does not extend it.
 - A refresh does not return a new refresh token: the client keeps the one it has.
 - A refresh revokes the old credentials: it is one conditional UPDATE that locks the grant, checks
-  under the lock that it is neither revoked nor expired nor moved on since it was read, and bumps
+  under the lock that it holds the token presented and is neither revoked nor expired, and bumps
   its generation (``TokenStore.refresh``); the access tokens
   issued earlier from the grant (of older generations) are inactive from that commit on, and the new
   one, signed after it, carries the new generation. A revocation landing at any moment leaves no
@@ -25,6 +25,9 @@
   possible theft (``oauth/theft.py``), which may revoke the user's other grants from the client;
   but not that of an exchanged grant revoked with the grant it was exchanged from (the service
   learns that the user's grant ended).
+- A refresh token that carries its grant's fields (``oauth/carried.py``) is checked on them, with no
+  effects, and then that UPDATE is the refresh's only statement; any refusal on them is decided on
+  the stored grant instead, read by the token's hash, as for a plain token (which is read first).
 - A grant made by a token exchange (``token_exchange.py``) is refreshed only while the client's
   exchange policy still allows it refresh tokens for the group; its access tokens carry the grant's
   ``act`` and expire with the grant at the latest.
@@ -33,6 +36,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import NoReturn
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
@@ -45,9 +49,10 @@ from authlib.oauth2.rfc6749.errors import (
 from ...db.tokens import Grant
 from ..audience import TargetedGrant
 from ..capabilities import covered
+from ..carried import MAX_REFRESH_TOKEN_LENGTH, carried_grant
 from ..dpop import BindsAccessToken, InvalidDPoPProof, proof_of
 from ..models import GridUser, OAuthClient, TokenRef
-from ..scopes import GrantsScope, ScopeRequest, decide
+from ..scopes import GrantsScope, Membership, ScopeRequest, decide
 from ..services import GrantServices
 from ..theft import suspected_theft
 from .exchange_rules import policy_refusal, stored_actor
@@ -64,6 +69,9 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     server: GrantServices
     _scopes: tuple[ScopeRequest, ScopeRequest] | None = None
+    # The token presented, and the user the checks on the fields it carries found (None: a stored grant's).
+    _presented: str = ""
+    _carried_user: GridUser | None = None
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRef:
         """Find the grant by the token's hash; refuse it when unknown, revoked or past its lifetime.
@@ -71,7 +79,7 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
         This read only decides the answer to a request that cannot succeed; :meth:`issue_token`
         checks again, under the grant's lock, in the transaction that renews it.
         """
-        if len(refresh_token) > 512:
+        if len(refresh_token) > MAX_REFRESH_TOKEN_LENGTH:
             raise InvalidGrantError("unknown refresh token")
         now = self.server.clock.now()
         row = self.server.tokens.grant_by_refresh_token(refresh_token)
@@ -111,13 +119,46 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
         value = self.request.form.get("refresh_token")
         if value is None:
             raise InvalidRequestError("missing 'refresh_token'")
-        token = self.authenticate_refresh_token(value)
-        if not token.check_client(client):
-            raise InvalidGrantError()
-        self.check_binding(token, client)
-        self.check_scope(token)
+        self._presented = value
+        token = self.carried_token(value, client)
+        if token is None:
+            token = self.authenticate_refresh_token(value)
+            if not token.check_client(client):
+                raise InvalidGrantError()
+            self.check_binding(token, client)
+            self.check_scope(token)
         self.request.client = client
         self.request.refresh_token = token
+
+    def carried_token(self, value: str, client: OAuthClient) -> TokenRef | None:
+        """The grant *value* carries, when every check of a refresh passes on its fields; else None.
+
+        Checked as :meth:`validate_token_request`, :meth:`authenticate_user` and :meth:`issue_token`
+        check a stored grant (the registry's decision on its scope included), but with no effects (no
+        suspected theft, no revocation): the fields are the client's word until the renewal matches
+        the token's hash. None (decide on the stored grant) for a plain token, a scope asked (rare:
+        checked on the stored grant), and every refusal.
+        """
+        grant = carried_grant(value)
+        now = self.server.clock.now()
+        if (grant is None or self.request.payload.scope or not grant.live(now)
+                or grant.client_id != client.get_client_id()):
+            return None
+        proof = proof_of(self.request)
+        token = TokenRef("refresh_token", grant.client_id, grant, now)
+        try:
+            self.server.dpop.check_binding(grant.dpop_jkt, proof, "refresh token")
+            self.server.dpop.require(client.client, proof)
+            granted, _ = self.scopes(token)
+            membership = current_membership(self.server.registry(), grant.username, grant.group_name, grant.vo,
+                                            granted.properties, grant.idp)
+            user = self.grid_user(token, client, membership)
+            self.granted = decide(self.server.registry(), client.client, granted, membership, granted.properties)
+        except (InvalidDPoPProof, InvalidGrantError, InvalidScopeError):
+            self._scopes = None
+            return None
+        self._carried_user = user
+        return token
 
     def check_binding(self, token: TokenRef, client: OAuthClient) -> None:
         """A bound refresh token needs a proof by its key; one presented otherwise is recorded as a possible theft.
@@ -153,7 +194,9 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
 
     def authenticate_user(self, token: TokenRef) -> GridUser:
         """The grant's user in the grant's group, as the registry says now; else refuse (and revoke, past the grace,
-        unless the user is only suspended)."""
+        unless the user is only suspended). A carried grant's was found by :meth:`carried_token`."""
+        if self._carried_user is not None:
+            return self._carried_user
         grant = token.row
         granted, asked = self.scopes(token)
         try:
@@ -164,8 +207,14 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
                 raise
             self.server.tokens.revoke_grant(grant.id, token.now)
             raise InvalidGrantError(f"{error.description}; the refresh token was revoked") from None
-        if grant.parent_id is not None and (refusal := policy_refusal(self.request.client.client, grant.group_name,
-                                                                      refresh=True)):
+        return self.grid_user(token, self.request.client, membership)
+
+    @staticmethod
+    def grid_user(token: TokenRef, client: OAuthClient, membership: Membership) -> GridUser:
+        """The user of grant *token* in *membership*; ``invalid_grant`` when the client's exchange policy no longer
+        lets an exchanged grant be refreshed."""
+        grant = token.row
+        if grant.parent_id is not None and (refusal := policy_refusal(client.client, grant.group_name, refresh=True)):
             raise InvalidGrantError(refusal)
         return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp,
                         actor=stored_actor(grant.actor))
@@ -174,20 +223,35 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
         """Renew the grant (one transaction), then sign an access token of its new generation; no refresh token."""
         granted, asked = self.scopes(refresh_token)
         client = self.request.client
-        self.granted = decide(self.server.registry(), client.client, asked, user.membership,
-                             asked.properties or granted.properties)
+        if self._carried_user is None:  # a carried grant's was decided with its checks
+            self.granted = decide(self.server.registry(), client.client, asked, user.membership,
+                                 asked.properties or granted.properties)
         now = self.server.clock.now()
-        after = self.server.tokens.refresh(refresh_token.row, now,
+        grant = self.server.tokens.refresh(refresh_token.row, self._presented, now,
                                            now + self.server.issuer.lifetime(client, self.GRANT_TYPE) + PURGE_MARGIN,
                                            getattr(self.request, "client_address", None))
-        # Not renewed only when revoked or expired since it was read: refused as such, nothing issued.
-        grant = live_grant(after, now)
+        if grant is None:
+            self.refuse_renewal(refresh_token, now)
         refresh_token.row = grant
         user = dataclasses.replace(user, generation=grant.generation)
         # An exchanged grant's tokens never outlive it (its end is that of the user's grant, or before);
         # the issuer keeps the shorter of this and the granted lifetime.
         expires_in = grant.expires_at - now if grant.parent_id is not None else None
         return self.generate_token(user=user, expires_in=expires_in, include_refresh_token=False)
+
+    def refuse_renewal(self, token: TokenRef, now: int) -> NoReturn:
+        """Why the renewal found nothing to renew: the stored grant's answer; nothing is issued.
+
+        A stored grant was read a moment before: it was revoked or expired since (or is gone). A
+        carried grant is only what the client sent: the grant is read by the token's hash and
+        decided as a plain token's, a suspected theft recorded for a revoked one; a grant found live
+        (the fields were changed, and the token is not the one that grant holds) is refused as unknown.
+        """
+        if self._carried_user is None:
+            live_grant(self.server.tokens.grant(token.row.id), now)
+        else:
+            self.authenticate_refresh_token(self._presented)
+        raise InvalidGrantError("unknown refresh token")
 
     def revoke_old_credential(self, refresh_token: TokenRef) -> None:
         """Nothing left to do: :meth:`issue_token` moved the grant to a new generation, which ended the older tokens."""

@@ -54,6 +54,7 @@ from ... import audit
 from ...config.model import TOKEN_EXCHANGE_GRANT, Client
 from ...db.tokens import Grant, NewGrant, new_grant_id
 from ..audience import TargetedGrant
+from ..carried import carrying_token
 from ..dpop import BindsAccessToken, proof_of
 from ..endpoints import MAX_TOKEN_LENGTH, active_access_token
 from ..issuer import grant_of
@@ -246,6 +247,7 @@ class TokenExchangeGrant(TargetedGrant, BindsAccessToken, grants.BaseGrant, gran
                          tokens_until=now + expires_in + PURGE_MARGIN,
                          dpop_jkt=self.server.dpop.refresh_binding(client.client, proof_of(self.request)),
                          parent_id=parent.id, actor=json.dumps(user.actor) if user.actor else None)
+        token["refresh_token"] = carrying_token(grant, token["refresh_token"])
         if self.server.tokens.create_exchanged_grant(grant, token["refresh_token"], now) is None:
             raise InvalidRequestError("the subject token's grant is over")
         token["refresh_expires_in"] = expires_at - now
