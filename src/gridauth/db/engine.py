@@ -1,6 +1,7 @@
 """The database engine: URL resolution, connection pooling, error translation, and a worker pool.
 
-Every query runs on the :class:`Database` thread pool, never on the IOLoop thread; transactions
+Every query runs on the :class:`Database` thread pool, never on the IOLoop thread (a refresh's renewal
+on MySQL/MariaDB is sent from the IOLoop and awaited without blocking it: ``awaited.py``); transactions
 are short (one request's work) and connections are pooled, and pinged after an idle second, so a
 database that went away and came back is used again without a restart. The schema itself is
 Alembic's (``db/schema.py``).
@@ -264,6 +265,7 @@ class Database:
     def __init__(self, url: str, workers: int | None = None, create: bool = True,
                  query_timeout: int | None = QUERY_TIMEOUT) -> None:
         self.url = url
+        self.query_timeout = query_timeout
         self.engine = make_engine(url, create, query_timeout)
         # The hot statements' own pool, in autocommit: each is one statement, its own transaction.
         self.hot_engine = make_engine(url, create, query_timeout, autocommit=True)
@@ -277,6 +279,7 @@ class Database:
         self._pinger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridauth-ping")
         self._ping: asyncio.Future[bool] | None = None
         self._hot: dict[Executable, HotStatement] = {}
+        self._closing: list[Callable[[], None]] = []
 
     @property
     def safe_url(self) -> str:
@@ -440,9 +443,15 @@ class Database:
         """Run blocking *func* (which may query) on the worker threads and await its result."""
         return await self.workers.run(functools.partial(func, *args) if args else func)
 
+    def on_close(self, step: Callable[[], None]) -> None:
+        """Have :meth:`close` run *step* too (after the workers stopped): a store's own connections."""
+        self._closing.append(step)
+
     def close(self) -> None:
         """Stop the workers and close pooled connections."""
         self.workers.shutdown()
+        for step in self._closing:
+            step()
         self._pinger.shutdown(wait=True)
         self.engine.dispose()
         self.hot_engine.dispose()

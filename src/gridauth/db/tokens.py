@@ -23,8 +23,9 @@ from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, case, fun
 from sqlalchemy.orm import Session
 
 from ..hashing import token_digest
+from .awaited import AwaitedWrites
 from .batches import PURGE_BATCH, LeaseLost, StillOurs, purge_range
-from .engine import Database, HotConnection
+from .engine import Database, HotConnection, HotResult
 from .models import AuthorizationCodeRow, DeviceFlowRow, GrantRow, LegacyTokenRow, RevokedTokenRow
 from .results import rowcount
 
@@ -162,10 +163,21 @@ def revoke_grants(session: Session, which: ColumnElement[bool], now: int) -> int
 def _renew(db: Database, params: dict[str, object]) -> int | None:
     """The refresh's one statement: bump the live grant's generation, giving the new one (None: not live)."""
     if db.hot_engine.dialect.name == "mysql":
-        result = db.hot_write(_RENEW_MYSQL, params)
-        return int(result.lastrowid) if result.rowcount == 1 and result.lastrowid is not None else None
+        return _mysql_generation(db.hot_write(_RENEW_MYSQL, params))
     rows = db.hot_write(_RENEW_RETURNING, params).rows
     return int(rows[0][0]) if rows else None
+
+
+def _renewal(grant: Grant, refresh_token: str, now: int, token_expires_at: int,
+             address: str | None) -> dict[str, object]:
+    """The renewal statement's parameters (see :meth:`TokenStore.refresh`)."""
+    return {"grant_id": grant.id, "digest": token_digest(refresh_token), "now": now, "until": token_expires_at,
+            "address": stored_address(address)}
+
+
+def _mysql_generation(result: HotResult) -> int | None:
+    """The new generation MySQL's renewal left in ``LAST_INSERT_ID()``; None when it matched no live grant."""
+    return int(result.lastrowid) if result.rowcount == 1 and result.lastrowid is not None else None
 
 
 class TokenStore:
@@ -173,6 +185,8 @@ class TokenStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # On MySQL/MariaDB the renewal may be awaited on the IOLoop (:meth:`refresh_awaited`).
+        self.awaited = AwaitedWrites(db) if db.hot_engine.dialect.name == "mysql" else None
 
     # -- grants ----------------------------------------------------------------------------------
     @staticmethod
@@ -278,9 +292,19 @@ class TokenStore:
         token, or it is revoked or expired. The same statement records the use: *now* and the
         client's *address*.
         """
-        params = {"grant_id": grant.id, "digest": token_digest(refresh_token), "now": now, "until": token_expires_at,
-                  "address": stored_address(address)}
-        generation = _renew(self.db, params)
+        generation = _renew(self.db, _renewal(grant, refresh_token, now, token_expires_at, address))
+        return replace(grant, generation=generation) if generation is not None else None
+
+    async def refresh_awaited(self, grant: Grant, refresh_token: str, now: int, token_expires_at: int,
+                              address: str | None = None) -> Grant | None:
+        """:meth:`refresh`, its statement sent from the IOLoop and its answer awaited there (MySQL/MariaDB only).
+
+        No thread waits on the server's round trip (``awaited.py``); the statement, and so the outcome, are
+        :meth:`refresh`'s.
+        """
+        assert self.awaited is not None, "only MySQL/MariaDB renewals are awaited on the loop"
+        params = _renewal(grant, refresh_token, now, token_expires_at, address)
+        generation = _mysql_generation(await self.awaited.write(_RENEW_MYSQL, params))
         return replace(grant, generation=generation) if generation is not None else None
 
     def revoke_grant(self, grant_id: str, now: int) -> None:

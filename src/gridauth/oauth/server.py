@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
@@ -23,7 +24,7 @@ from ..config.registry import Registry
 from ..db.flows import FlowStore
 from ..db.proofs import ProofStore
 from ..db.registered import RegisteredClientStore
-from ..db.tokens import NewGrant, TokenStore
+from ..db.tokens import Grant, NewGrant, TokenStore
 from .carried import carrying_token
 from .client_auth import authenticate_secret_basic, authenticate_secret_post, basic_credentials, uniform
 from .dpop import DPoPGuard, proof_of
@@ -32,7 +33,7 @@ from .grants.authorization_code import REPLAYED_CODE, AuthorizationCodeGrant, S2
 from .grants.client_credentials import ClientCredentialsGrant
 from .grants.device_code import USED_DEVICE_CODE, DeviceAuthorizationEndpoint, DeviceCodeGrant, DeviceCredential
 from .grants.password import PasswordGrant, SignIn
-from .grants.refresh_token import PURGE_MARGIN, RefreshTokenGrant
+from .grants.refresh_token import PURGE_MARGIN, RefreshTokenGrant, Renewal
 from .grants.token_exchange import TokenExchangeGrant
 from .issuer import AccessTokenIssuer
 from .keys import KeyRing
@@ -41,6 +42,14 @@ from .openid import GridOpenIDCode
 from .registration import ClientConfigurationEndpoint, ClientRegistrationEndpoint, RegisteredClients
 
 Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A refresh stopped before its renewal (:meth:`GridAuthorizationServer.begin_token_response`)."""
+
+    grant: RefreshTokenGrant
+    renewal: Renewal
 
 
 def authenticate_public_client(query_client: Callable[[str], Any], request: OAuth2Request) -> Any:
@@ -136,6 +145,31 @@ class GridAuthorizationServer(AuthorizationServer):
             return self.handle_response(*grant.create_token_response())
         except OAuth2Error as error:
             return self.handle_error_response(grant.request, error)
+
+    # -- a refresh whose renewal is awaited apart (``grants/refresh_token.py``, ``db/awaited.py``) -----------
+    def begin_token_response(self, request: OAuth2Request) -> Response | Pending:
+        """``create_token_response``, except for a refresh whose renewal is to be awaited on the IOLoop: its grant,
+        validated, and that renewal, for :meth:`finish_token_response` once the caller has run it."""
+        try:
+            grant = self.get_token_grant(request)
+        except UnsupportedGrantTypeError as error:
+            return self.handle_error_response(request, error)
+        try:
+            grant.validate_token_request()
+            renewal = grant.renewal_to_await() if isinstance(grant, RefreshTokenGrant) else None
+            if renewal is not None:
+                return Pending(grant, renewal)
+            return self.handle_response(*grant.create_token_response())
+        except OAuth2Error as error:
+            return self.handle_error_response(request, error)
+
+    def finish_token_response(self, pending: Pending, renewed: Grant | None) -> Response:
+        """The token answer of *pending*'s refresh once its renewal gave *renewed* (None: nothing was renewed)."""
+        try:
+            pending.grant.renewed(renewed)
+            return self.handle_response(*pending.grant.create_token_response())
+        except OAuth2Error as error:
+            return self.handle_error_response(pending.grant.request, error)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Record what a login issued: the grant that holds the refresh token and ties its access tokens.

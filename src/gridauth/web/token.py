@@ -13,10 +13,13 @@ from .. import audit, metrics
 from ..config.model import PASSWORD_GRANT
 from ..hashing import PasswordChecksBusy
 from ..oauth.grants.authorization_code import REPLAYED_CODE
+from ..oauth.server import Pending
 from .base import BaseHandler
 from .lean import LeanEndpoint
 from .oauth_handler import NO_STORE, Response, claimed_client
 from .oauth_request import TornadoOAuth2Request
+
+REFRESH_GRANT = "refresh_token"
 
 
 class TokenEndpoint(LeanEndpoint):
@@ -25,9 +28,24 @@ class TokenEndpoint(LeanEndpoint):
     route = "/token"
 
     async def post(self) -> None:  # noqa: D102 - tornado verb
-        if self._grant_type() == PASSWORD_GRANT:
+        grant_type = self._grant_type()
+        if grant_type == PASSWORD_GRANT:
             return await self.answer(self._password)
+        if grant_type == REFRESH_GRANT and self.context.tokens.awaited is not None:
+            return await self.answer(self._refresh)
         await self.run_endpoint(self.context.server.create_token_response)
+
+    async def _refresh(self, oauth_request: TornadoOAuth2Request) -> Response:
+        """A refresh on MySQL/MariaDB: checks on a worker, the renewal awaited on the IOLoop (``db/awaited.py``),
+        the token made on a worker; any other refresh (a plain token, a refusal) entirely on the first worker."""
+        server = self.context.server
+        begun = await self.on_worker(server.begin_token_response, oauth_request)
+        if not isinstance(begun, Pending):
+            return begun
+        renewal = begun.renewal
+        renewed = await self.context.tokens.refresh_awaited(renewal.grant, renewal.refresh_token, renewal.now,
+                                                            renewal.token_expires_at, renewal.address)
+        return await self.on_worker(lambda _: server.finish_token_response(begun, renewed), oauth_request)
 
     def _grant_type(self) -> str:
         sent = self.request.body_arguments.get("grant_type", [])

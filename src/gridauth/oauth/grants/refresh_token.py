@@ -28,6 +28,9 @@
 - A refresh token that carries its grant's fields (``oauth/carried.py``) is checked on them, with no
   effects, and then that UPDATE is the refresh's only statement; any refusal on them is decided on
   the stored grant instead, read by the token's hash, as for a plain token (which is read first).
+- On MySQL/MariaDB, a carried token's renewal may be run apart from the grant (:meth:`renewal_to_await`): the
+  token endpoint sends it from the IOLoop and awaits the answer there, so no worker thread waits on the
+  round trip (``db/awaited.py``), then hands the outcome back (:meth:`renewed`); the rules are the same.
 - A grant made by a token exchange (``token_exchange.py``) is refreshed only while the client's
   exchange policy still allows it refresh tokens for the group; its access tokens carry the grant's
   ``act`` and expire with the grant at the latest.
@@ -36,6 +39,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import NoReturn
 
 from authlib.oauth2.rfc6749 import grants
@@ -62,6 +66,18 @@ from .membership import UserSuspended, current_membership, revoke_refused_grant
 PURGE_MARGIN = 60
 
 
+@dataclass(frozen=True)
+class Renewal:
+    """A carried grant's renewal, as :meth:`RefreshTokenGrant.issue_token` would run it (``TokenStore.refresh``'s
+    arguments)."""
+
+    grant: Grant
+    refresh_token: str
+    now: int
+    token_expires_at: int
+    address: str | None
+
+
 class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.RefreshTokenGrant):
     """authlib's refresh grant with the rules above."""
 
@@ -72,6 +88,9 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
     # The token presented, and the user the checks on the fields it carries found (None: a stored grant's).
     _presented: str = ""
     _carried_user: GridUser | None = None
+    # A renewal run apart (:meth:`renewal_to_await`) and what it gave (:meth:`renewed`).
+    _apart: Renewal | None = None
+    _renewed: Grant | None = None
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRef:
         """Find the grant by the token's hash; refuse it when unknown, revoked or past its lifetime.
@@ -219,6 +238,30 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
         return GridUser(membership, auth_time=grant.auth_time, grant_id=grant.id, idp=grant.idp,
                         actor=stored_actor(grant.actor))
 
+    def renewal_to_await(self) -> Renewal | None:
+        """After :meth:`validate_token_request`: the renewal of a carried token, when the token store awaits
+        renewals on the IOLoop (MySQL/MariaDB); None to renew in :meth:`issue_token` as usual.
+
+        The caller runs it (``TokenStore.refresh_awaited``), gives the outcome to :meth:`renewed`, then
+        finishes with ``create_token_response``. Only a carried token's checks have no effects, so
+        only its renewal may be run apart from them.
+        """
+        if self._carried_user is None or self.server.tokens.awaited is None:
+            return None
+        token: TokenRef = self.request.refresh_token
+        now = self.server.clock.now()
+        self._apart = Renewal(token.row, self._presented, now, self.renewal_end(now),
+                              getattr(self.request, "client_address", None))
+        return self._apart
+
+    def renewed(self, grant: Grant | None) -> None:
+        """The outcome of :meth:`renewal_to_await`'s renewal: the grant at its new generation, or None."""
+        self._renewed = grant
+
+    def renewal_end(self, now: int) -> int:
+        """Until when the renewed grant's row is kept: its new access token's expiry, and a margin."""
+        return now + self.server.issuer.lifetime(self.request.client, self.GRANT_TYPE) + PURGE_MARGIN
+
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:
         """Renew the grant (one transaction), then sign an access token of its new generation; no refresh token."""
         granted, asked = self.scopes(refresh_token)
@@ -226,10 +269,12 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
         if self._carried_user is None:  # a carried grant's was decided with its checks
             self.granted = decide(self.server.registry(), client.client, asked, user.membership,
                                  asked.properties or granted.properties)
-        now = self.server.clock.now()
-        grant = self.server.tokens.refresh(refresh_token.row, self._presented, now,
-                                           now + self.server.issuer.lifetime(client, self.GRANT_TYPE) + PURGE_MARGIN,
-                                           getattr(self.request, "client_address", None))
+        if self._apart is not None:  # renewed already, apart (renewal_to_await)
+            now, grant = self._apart.now, self._renewed
+        else:
+            now = self.server.clock.now()
+            grant = self.server.tokens.refresh(refresh_token.row, self._presented, now, self.renewal_end(now),
+                                               getattr(self.request, "client_address", None))
         if grant is None:
             self.refuse_renewal(refresh_token, now)
         refresh_token.row = grant
