@@ -31,12 +31,21 @@ import socket
 import time
 from collections.abc import Mapping
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.base import Executable
 
 from ..errors import DatabaseUnavailable
-from .engine import CONFLICT_ATTEMPTS, PING_AFTER_IDLE, QUERY_TIMEOUT, Database, HotResult, conflict, make_engine
+from .engine import (
+    CONFLICT_ATTEMPTS,
+    PING_AFTER_IDLE,
+    QUERY_TIMEOUT,
+    Database,
+    HotResult,
+    conflict,
+    driver_error,
+    make_engine,
+    raw_checkout,
+)
 
 # Statements of one process out at once, and so connections kept (requests beyond wait on the loop).
 IN_FLIGHT = 8
@@ -76,8 +85,6 @@ class AwaitedWrites:
         raw = await self._connection()
         connection = raw.dbapi_connection
         assert connection is not None
-        dialect = self.engine.dialect
-        dbapi_error = dialect.loaded_dbapi.Error
         try:
             # The statement listeners see it as they see a hot statement (no cursor: it is sent without one).
             for listener in self.db.engine.dispatch.before_cursor_execute:
@@ -86,14 +93,11 @@ class AwaitedWrites:
             await self._answer(connection.fileno())
             connection.read_query_result()
             result = HotResult((), connection.affected_rows(), connection.insert_id())
-        except dbapi_error as exc:
-            dead = dialect.is_disconnect(exc, connection, None)
-            if dead:
-                raw.invalidate(exc)
-            else:
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            error = driver_error(self.engine, raw, exc)
+            if not error.connection_invalidated:
                 self._keep(raw)
-            raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=dead,
-                                      dialect=dialect) from exc
+            raise error from exc
         except BaseException:  # cancelled while the answer was still out: this connection is not usable again
             _hang_up(connection.fileno())
             raw.invalidate()
@@ -129,14 +133,7 @@ class AwaitedWrites:
                 return raw
             except self.engine.dialect.loaded_dbapi.Error as exc:
                 raw.invalidate(exc)
-        return await self.db.run(self._checkout)
-
-    def _checkout(self) -> PoolProxiedConnection:
-        dialect = self.engine.dialect
-        try:
-            return self.engine.raw_connection()
-        except dialect.loaded_dbapi.Error as exc:  # no connection: what Engine.connect() would raise
-            raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+        return await self.db.run(raw_checkout, self.engine)
 
     def _keep(self, raw: PoolProxiedConnection) -> None:
         self._idle.append((raw, time.monotonic()))

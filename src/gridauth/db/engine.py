@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
@@ -370,19 +370,11 @@ class Database:
         is invalidated, so the pool opens a new one for the next checkout.
         """
         engine = self.hot_engine
-        dbapi_error = engine.dialect.loaded_dbapi.Error
-        try:
-            raw = engine.raw_connection()  # the pool's checkout: its events (the idle ping) run
-        except dbapi_error as exc:  # no connection: what Engine.connect() would raise
-            raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+        raw = raw_checkout(engine)
         try:
             yield HotConnection(self, raw)
-        except dbapi_error as exc:
-            dead = engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
-            if dead:
-                raw.invalidate(exc)
-            raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=dead,
-                                      dialect=engine.dialect) from exc
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise driver_error(engine, raw, exc) from exc
         finally:
             raw.close()  # back to the pool (or, invalidated, closed)
 
@@ -455,6 +447,26 @@ class Database:
         self._pinger.shutdown(wait=True)
         self.engine.dispose()
         self.hot_engine.dispose()
+
+
+def raw_checkout(engine: Engine) -> PoolProxiedConnection:
+    """A DBAPI connection of *engine*'s pool (its checkout events, the idle ping, run); no connection is raised as
+    SQLAlchemy's :class:`DBAPIError`, as ``Engine.connect()`` raises it."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    try:
+        return engine.raw_connection()
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+
+
+def driver_error(engine: Engine, raw: PoolProxiedConnection, exc: Any) -> DBAPIError:
+    """The driver error *exc* of *raw* as SQLAlchemy's :class:`DBAPIError`; *raw* invalidated when it says the
+    connection is dead (so that the pool opens a new one)."""
+    dead = engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
+    if dead:
+        raw.invalidate(exc)
+    return cast(DBAPIError, DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error,
+                                                connection_invalidated=dead, dialect=engine.dialect))
 
 
 def mysql_error_number(exc: BaseException | None) -> int | None:
