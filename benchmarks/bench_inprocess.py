@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, text
 
 from gridauth.config.reload import RegistryHolder
 from gridauth.db.engine import Database
-from gridauth.db.tokens import NewGrant, new_grant_id
+from gridauth.db.tokens import NewGrant, Renewal, new_grant_id
 from gridauth.oauth.carried import carrying_token
 from gridauth.service import ServiceContext
 from gridauth.web.oauth_request import TornadoOAuth2Request
@@ -91,7 +91,7 @@ def measure(alg: str, db: str | None, seconds: float) -> None:
             "refresh": lambda: answer(token_request(refresh, PORTAL)),
             "refresh, plain token": lambda: answer(token_request(plain, PORTAL)),
             "  its grant lookup": lambda: tokens.grant_by_refresh_token("bench-refresh-token"),
-            "  its renewal (one UPDATE)": lambda: tokens.refresh(row, "bench-refresh-token", now, now + 1200),
+            "  its renewal (one UPDATE)": lambda: tokens.refresh(Renewal(row, "bench-refresh-token", now, now + 1200)),
         }
         backend = url.split(":")[0]
         with server.bound(context.registry):

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from gridauth.db.engine import OUTAGE_HOLD, Database
 from gridauth.db.schema import upgrade
-from gridauth.db.tokens import NewGrant, TokenStore
+from gridauth.db.tokens import NewGrant, Renewal, TokenStore
 from gridauth.errors import DatabaseUnavailable
 
 from .conftest import issue_grant
@@ -122,17 +122,17 @@ def test_no_answer_within_the_query_timeout_is_an_outage_and_the_connection_is_d
             conn.execute(text("SELECT id FROM grants WHERE id = :id FOR UPDATE"), {"id": grant.id})  # holds the lock
             started = time.monotonic()
             with pytest.raises(DatabaseUnavailable):
-                asyncio.run(tokens.refresh_awaited(row, "rt", NOW, NOW + 600))
+                asyncio.run(tokens.refresh_awaited(Renewal(row, "rt", NOW, NOW + 600)))
             assert time.monotonic() - started < 4
             conn.rollback()
         blocker.dispose()
         time.sleep(OUTAGE_HOLD + 0.2)  # the outage gate's hold after a slow failure; the next call probes
 
         async def renew_twice() -> list[int | None]:
-            renewed = [await tokens.refresh_awaited(row, "rt", NOW, NOW + 600) for _ in range(2)]
+            renewed = [await tokens.refresh_awaited(Renewal(row, "rt", NOW, NOW + 600)) for _ in range(2)]
             return [r.generation if r else None for r in renewed]
         first, second = asyncio.run(renew_twice())
         assert first is not None and second == first + 1  # a new connection; the grant renewed in turn
-        assert asyncio.run(tokens.refresh_awaited(row, "not-its-token", NOW, NOW + 600)) is None
+        assert asyncio.run(tokens.refresh_awaited(Renewal(row, "not-its-token", NOW, NOW + 600))) is None
     finally:
         db.close()

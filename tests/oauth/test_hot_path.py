@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from gridauth.db.engine import Database
 from gridauth.db.models import GrantRow
 from gridauth.db.schema import upgrade
-from gridauth.db.tokens import NewGrant, TokenStore, _renew
+from gridauth.db.tokens import NewGrant, Renewal, TokenStore, _renew
 from gridauth.errors import DatabaseUnavailable, SchemaMismatch
 from gridauth.hashing import token_digest
 
@@ -120,9 +120,9 @@ def test_a_killed_connection_is_replaced(db: Database) -> None:
         conn.execute(text(f"KILL {int(victim):d}"))
     killer.dispose()
     try:
-        renewed = tokens.refresh(tokens.grant(grant_id), "rt", NOW, NOW + 600)  # type: ignore[arg-type]
+        renewed = tokens.refresh(Renewal(tokens.grant(grant_id), "rt", NOW, NOW + 600))  # type: ignore[arg-type]
     except DatabaseUnavailable:  # the dead connection's request fails; the pool opens a new one
-        renewed = tokens.refresh(tokens.grant(grant_id), "rt", NOW, NOW + 600)  # type: ignore[arg-type]
+        renewed = tokens.refresh(Renewal(tokens.grant(grant_id), "rt", NOW, NOW + 600))  # type: ignore[arg-type]
     assert renewed is not None and renewed.generation == 1
     assert db.hot_read(lambda connection: connection.first(CONNECTION_ID, {}))[0] != victim  # type: ignore[index]
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import socket
 import time
 from collections.abc import Mapping
@@ -41,9 +40,9 @@ from .engine import (
     QUERY_TIMEOUT,
     Database,
     HotResult,
-    conflict,
     driver_error,
     make_engine,
+    pause_before_retry,
     raw_checkout,
 )
 
@@ -76,9 +75,8 @@ class AwaitedWrites:
                     with self.db.translated():
                         return await self._once(hot.sql, arguments)
                 except DatabaseUnavailable as error:
-                    if attempt == attempts or not conflict(error.__cause__):
-                        raise
-                await asyncio.sleep(random.uniform(0.001, 0.01) * attempt)
+                    pause = pause_before_retry(error, attempt, attempts)
+                await asyncio.sleep(pause)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _once(self, sql: str, arguments: tuple[object, ...]) -> HotResult:

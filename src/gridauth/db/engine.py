@@ -385,10 +385,8 @@ class Database:
                 with self.translated(), begin() as handle:
                     return work(handle)
             except DatabaseUnavailable as error:
-                if attempt == attempts or not conflict(error.__cause__):
-                    raise
-                log.info("transaction conflict (attempt %d of %d), running it again", attempt, attempts)
-                time.sleep(random.uniform(0.001, 0.01) * attempt)
+                pause = pause_before_retry(error, attempt, attempts)
+            time.sleep(pause)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     @contextlib.contextmanager
@@ -478,6 +476,20 @@ def mysql_error_number(exc: BaseException | None) -> int | None:
 def conflict(exc: BaseException | None) -> bool:
     """Whether *exc* is a transaction that lost a race with another one (worth running again)."""
     return mysql_error_number(exc) in MYSQL_CONFLICT_ERRORS
+
+
+def pause_before_retry(error: DatabaseUnavailable, attempt: int, attempts: int) -> float:
+    """Seconds to pause before running a transaction again after *error* on its *attempt* (of *attempts*).
+
+    Only a conflict is run again (:func:`conflict`), after a short random pause that grows with each
+    attempt, so that the transactions that collided do not collide again; any other error, or the last
+    attempt's, is raised again here. :meth:`Database._retrying` and the awaited writes (``awaited.py``)
+    follow this one rule, the first pausing its thread, the second the coroutine.
+    """
+    if attempt == attempts or not conflict(error.__cause__):
+        raise error
+    log.info("transaction conflict (attempt %d of %d), running it again", attempt, attempts)
+    return random.uniform(0.001, 0.01) * attempt
 
 
 def schema_problem(exc: DBAPIError) -> str | None:

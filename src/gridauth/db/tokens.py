@@ -83,6 +83,29 @@ class Grant:
         return self.revoked_at is None and self.expires_at > now
 
 
+@dataclass(frozen=True)
+class Renewal:
+    """A refresh's renewal of *grant* by the *refresh_token* presented, at *now* (:meth:`TokenStore.refresh`).
+
+    The row is kept until *token_expires_at*, when the new access token expires; *address* is the client's.
+    """
+
+    grant: Grant
+    refresh_token: str
+    now: int
+    token_expires_at: int
+    address: str | None = None
+
+    def params(self) -> dict[str, object]:
+        """The renewal statement's parameters."""
+        return {"grant_id": self.grant.id, "digest": token_digest(self.refresh_token), "now": self.now,
+                "until": self.token_expires_at, "address": stored_address(self.address)}
+
+    def renewed(self, generation: int | None) -> Grant | None:
+        """The grant at its new *generation*, or None when the statement renewed nothing."""
+        return replace(self.grant, generation=generation) if generation is not None else None
+
+
 _GRANT_COLUMNS = [GrantRow.__table__.c[field.name] for field in fields(Grant)]
 _GRANT_BY_HASH = select(*_GRANT_COLUMNS).where(GrantRow.refresh_token_hash == bindparam("digest"))
 _GRANT_BY_ID = select(*_GRANT_COLUMNS).where(GrantRow.id == bindparam("grant_id"))
@@ -166,13 +189,6 @@ def _renew(db: Database, params: dict[str, object]) -> int | None:
         return _mysql_generation(db.hot_write(_RENEW_MYSQL, params))
     rows = db.hot_write(_RENEW_RETURNING, params).rows
     return int(rows[0][0]) if rows else None
-
-
-def _renewal(grant: Grant, refresh_token: str, now: int, token_expires_at: int,
-             address: str | None) -> dict[str, object]:
-    """The renewal statement's parameters (see :meth:`TokenStore.refresh`)."""
-    return {"grant_id": grant.id, "digest": token_digest(refresh_token), "now": now, "until": token_expires_at,
-            "address": stored_address(address)}
 
 
 def _mysql_generation(result: HotResult) -> int | None:
@@ -278,34 +294,30 @@ class TokenStore:
         """The grant with id *grant_id*, or None."""
         return self.db.hot_read(lambda connection: _one_grant(connection, _GRANT_BY_ID, {"grant_id": grant_id}))
 
-    def refresh(self, grant: Grant, refresh_token: str, now: int, token_expires_at: int,
-                address: str | None = None) -> Grant | None:
-        """Renew *grant*, presented as *refresh_token*, for one more access token: one statement, committed.
+    def refresh(self, renewal: Renewal) -> Grant | None:
+        """Renew *renewal*'s grant, presented with its refresh token, for one more access token: one statement,
+        committed.
 
-        The UPDATE bumps the generation only where the grant (by id) holds the hash of
-        *refresh_token* and is neither revoked nor expired, so the check and the change are one
+        The UPDATE bumps the generation only where the grant (by id) holds the hash of the refresh
+        token presented and is neither revoked nor expired, so the check and the change are one
         statement under the row's write lock (on SQLite as on MariaDB and Galera, where a
         conflicting commit on another node fails certification and the transaction is run again),
         which also gives the new generation back. Bumping the generation ends every access token
         issued from the grant before; the row keeps until the new access token expires. Returns
         the grant at its new generation, or None when nothing was renewed: no such grant holds the
-        token, or it is revoked or expired. The same statement records the use: *now* and the
-        client's *address*.
+        token, or it is revoked or expired. The same statement records the use: the renewal's time
+        and the client's address.
         """
-        generation = _renew(self.db, _renewal(grant, refresh_token, now, token_expires_at, address))
-        return replace(grant, generation=generation) if generation is not None else None
+        return renewal.renewed(_renew(self.db, renewal.params()))
 
-    async def refresh_awaited(self, grant: Grant, refresh_token: str, now: int, token_expires_at: int,
-                              address: str | None = None) -> Grant | None:
+    async def refresh_awaited(self, renewal: Renewal) -> Grant | None:
         """:meth:`refresh`, its statement sent from the IOLoop and its answer awaited there (MySQL/MariaDB only).
 
         No thread waits on the server's round trip (``awaited.py``); the statement, and so the outcome, are
         :meth:`refresh`'s.
         """
         assert self.awaited is not None, "only MySQL/MariaDB renewals are awaited on the loop"
-        params = _renewal(grant, refresh_token, now, token_expires_at, address)
-        generation = _mysql_generation(await self.awaited.write(_RENEW_MYSQL, params))
-        return replace(grant, generation=generation) if generation is not None else None
+        return renewal.renewed(_mysql_generation(await self.awaited.write(_RENEW_MYSQL, renewal.params())))
 
     def revoke_grant(self, grant_id: str, now: int) -> None:
         """End a grant: its refresh token and every access token issued from it become inactive."""

@@ -24,7 +24,7 @@ from ..config.registry import Registry
 from ..db.flows import FlowStore
 from ..db.proofs import ProofStore
 from ..db.registered import RegisteredClientStore
-from ..db.tokens import Grant, NewGrant, TokenStore
+from ..db.tokens import Grant, NewGrant, Renewal, TokenStore
 from .carried import carrying_token
 from .client_auth import authenticate_secret_basic, authenticate_secret_post, basic_credentials, uniform
 from .dpop import DPoPGuard, proof_of
@@ -33,7 +33,7 @@ from .grants.authorization_code import REPLAYED_CODE, AuthorizationCodeGrant, S2
 from .grants.client_credentials import ClientCredentialsGrant
 from .grants.device_code import USED_DEVICE_CODE, DeviceAuthorizationEndpoint, DeviceCodeGrant, DeviceCredential
 from .grants.password import PasswordGrant, SignIn
-from .grants.refresh_token import PURGE_MARGIN, RefreshTokenGrant, Renewal
+from .grants.refresh_token import PURGE_MARGIN, RefreshTokenGrant
 from .grants.token_exchange import TokenExchangeGrant
 from .issuer import AccessTokenIssuer
 from .keys import KeyRing

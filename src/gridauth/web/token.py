@@ -42,9 +42,7 @@ class TokenEndpoint(LeanEndpoint):
         begun = await self.on_worker(server.begin_token_response, oauth_request)
         if not isinstance(begun, Pending):
             return begun
-        renewal = begun.renewal
-        renewed = await self.context.tokens.refresh_awaited(renewal.grant, renewal.refresh_token, renewal.now,
-                                                            renewal.token_expires_at, renewal.address)
+        renewed = await self.context.tokens.refresh_awaited(begun.renewal)
         return await self.on_worker(lambda _: server.finish_token_response(begun, renewed), oauth_request)
 
     def _grant_type(self) -> str:

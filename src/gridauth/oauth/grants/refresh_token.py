@@ -39,7 +39,6 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import NoReturn
 
 from authlib.oauth2.rfc6749 import grants
@@ -50,7 +49,7 @@ from authlib.oauth2.rfc6749.errors import (
     UnauthorizedClientError,
 )
 
-from ...db.tokens import Grant
+from ...db.tokens import Grant, Renewal
 from ..audience import TargetedGrant
 from ..capabilities import covered
 from ..carried import MAX_REFRESH_TOKEN_LENGTH, carried_grant
@@ -65,17 +64,6 @@ from .membership import UserSuspended, current_membership, revoke_refused_grant
 # A grant row stays this long past the expiry of its newest access token (clocks read a moment apart).
 PURGE_MARGIN = 60
 
-
-@dataclass(frozen=True)
-class Renewal:
-    """A carried grant's renewal, as :meth:`RefreshTokenGrant.issue_token` would run it (``TokenStore.refresh``'s
-    arguments)."""
-
-    grant: Grant
-    refresh_token: str
-    now: int
-    token_expires_at: int
-    address: str | None
 
 
 class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.RefreshTokenGrant):
@@ -248,19 +236,19 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
         """
         if self._carried_user is None or self.server.tokens.awaited is None:
             return None
-        token: TokenRef = self.request.refresh_token
-        now = self.server.clock.now()
-        self._apart = Renewal(token.row, self._presented, now, self.renewal_end(now),
-                              getattr(self.request, "client_address", None))
+        self._apart = self.renewal(self.request.refresh_token)
         return self._apart
 
     def renewed(self, grant: Grant | None) -> None:
         """The outcome of :meth:`renewal_to_await`'s renewal: the grant at its new generation, or None."""
         self._renewed = grant
 
-    def renewal_end(self, now: int) -> int:
-        """Until when the renewed grant's row is kept: its new access token's expiry, and a margin."""
-        return now + self.server.issuer.lifetime(self.request.client, self.GRANT_TYPE) + PURGE_MARGIN
+    def renewal(self, token: TokenRef) -> Renewal:
+        """The renewal of *token*'s grant by the token presented, now; its row is kept until the new access token
+        expires, and a margin."""
+        now = self.server.clock.now()
+        until = now + self.server.issuer.lifetime(self.request.client, self.GRANT_TYPE) + PURGE_MARGIN
+        return Renewal(token.row, self._presented, now, until, getattr(self.request, "client_address", None))
 
     def issue_token(self, user: GridUser, refresh_token: TokenRef) -> dict:
         """Renew the grant (one transaction), then sign an access token of its new generation; no refresh token."""
@@ -270,11 +258,11 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
             self.granted = decide(self.server.registry(), client.client, asked, user.membership,
                                  asked.properties or granted.properties)
         if self._apart is not None:  # renewed already, apart (renewal_to_await)
-            now, grant = self._apart.now, self._renewed
+            renewal, grant = self._apart, self._renewed
         else:
-            now = self.server.clock.now()
-            grant = self.server.tokens.refresh(refresh_token.row, self._presented, now, self.renewal_end(now),
-                                               getattr(self.request, "client_address", None))
+            renewal = self.renewal(refresh_token)
+            grant = self.server.tokens.refresh(renewal)
+        now = renewal.now
         if grant is None:
             self.refuse_renewal(refresh_token, now)
         refresh_token.row = grant
