@@ -72,3 +72,33 @@ def test_bad_options_and_a_missing_wrk_are_one_line_errors(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "run.py: error: wrk not found (Debian: apt-get install wrk)"
     assert not (tmp_path / "b.md").exists()
+
+
+INTERLEAVE = ROOT / "benchmarks" / "interleave.py"
+
+
+def interleave(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(INTERLEAVE), *args], capture_output=True, text=True, timeout=240,
+                          cwd=ROOT)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
+def test_interleave_measures_a_revision_against_the_checkout_pair_by_pair():
+    result = interleave("HEAD", "--rounds", "2", "--duration", "1", "--warmup", "0", "--connections", "2",
+                        "--target", "cc", "--alg", "RS256")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    runs = [line.split()[2] for line in lines if line.startswith("round ")]
+    assert runs == ["baseline", "candidate", "candidate", "baseline"]  # each round starts with the other one
+    assert all("errors 0" in line for line in lines if line.startswith("round "))
+    assert re.search(r"^candidate / baseline, req/cpu-s: median \d\.\d{3}, pairs \d\.\d{3}–\d\.\d{3} ", lines[-1])
+
+
+def test_interleave_refuses_what_it_cannot_compare(tmp_path):
+    result = interleave("no-such-revision-anywhere", "--rounds", "1")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("interleave.py: error: 'no-such-revision-anywhere' is neither a directory")
+    result = interleave(str(tmp_path), "--rounds", "1")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"interleave.py: error: {tmp_path}: no gridauth package in this directory " \
+                                    "(give a src tree or a revision)"
