@@ -37,7 +37,7 @@ import fixtures
 import loadgen
 import servers
 from loadgen import Measure
-from run import ALGS, DATABASES, TARGETS
+from run import ALGS, DATABASES, TARGETS, positive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,16 +94,8 @@ def measure(side: Version, args: argparse.Namespace, workdir: Path, pin: bool) -
     """One server of *side*: fixtures, warm-up, one measured run of the load; the server stopped after."""
     target = next(t for t in TARGETS if t.key == args.target)
     password = secrets.token_urlsafe(16)
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(side.src)  # start_gridauth's commands and server inherit it
-    try:
-        server = servers.start_gridauth("1" if pin else None, workdir, args.database, args.mysql_url,
-                                        args.processes, args.alg, password)
-    finally:
-        if previous is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = previous
+    server = servers.start_gridauth("1" if pin else None, workdir, args.database, args.mysql_url, args.processes,
+                                    args.alg, password, side.src)
     wrk_cpu = "0" if pin else None
     try:
         load = target.load(fixtures.make_fixtures(server.url, password, args.connections))
@@ -140,16 +132,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--alg", default="ES256", choices=ALGS)
     parser.add_argument("--database", default="sqlite", choices=list(DATABASES))
     parser.add_argument("--processes", type=int, default=1, choices=(1, 2, 3, 4))
-    parser.add_argument("--rounds", type=int, default=5, help="pairs of runs (default 5)")
-    parser.add_argument("--duration", type=int, default=4, help="whole seconds per measured run (default 4)")
+    parser.add_argument("--rounds", type=positive(int), default=5, help="pairs of runs (default 5)")
+    parser.add_argument("--duration", type=positive(int), default=4, help="whole seconds per measured run (default 4)")
     parser.add_argument("--warmup", type=int, default=1, help="whole seconds of unmeasured load first (default 1)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--connections", type=positive(int), default=16, help="wrk connections (default 16)")
     parser.add_argument("--mysql-url", default=os.environ.get("GRIDAUTH_TEST_MYSQL", "mysql+mysqldb://root@127.0.0.1"))
     parser.add_argument("--no-pin", action="store_true", help="do not pin wrk and the servers to CPUs")
     args = parser.parse_args(argv)
-    for name in ("rounds", "duration", "connections"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be 1 or more")
     if args.warmup < 0:
         parser.error("--warmup must be 0 or more")
     return args

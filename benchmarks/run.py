@@ -98,7 +98,7 @@ def _list(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
     return parse
 
 
-def _positive(kind: type) -> Callable[[str], float]:
+def positive(kind: type) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = kind(text)
@@ -121,9 +121,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """The options; --quick changes the defaults of those not given."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=_positive(int), help="whole seconds of load per run (default 10)")
-    parser.add_argument("--connections", type=_positive(int), help="wrk connections, one thread each (default 16)")
-    parser.add_argument("--repeat", type=_positive(int), help="runs per target; the table shows medians (default 1)")
+    parser.add_argument("--duration", type=positive(int), help="whole seconds of load per run (default 10)")
+    parser.add_argument("--connections", type=positive(int), help="wrk connections, one thread each (default 16)")
+    parser.add_argument("--repeat", type=positive(int), help="runs per target; the table shows medians (default 1)")
     parser.add_argument("--warmup", type=int, help="whole seconds of unmeasured load before each target (default 1)")
     parser.add_argument("--databases", type=_list(tuple(DATABASES)), help="sqlite,mariadb (default both)")
     parser.add_argument("--processes", type=lambda t: [int(x) for x in _list(("1", "2", "3", "4"))(t)],

@@ -171,7 +171,7 @@ def _mariadb_database(base_url: str) -> tuple[str, object]:
 
 
 def start_gridauth(cpu: str | None, workdir: Path, database: str, mysql_url: str, processes: int, alg: str,
-                   password: str) -> Server:
+                   password: str, src: Path | None = None) -> Server:
     """``gridauth serve`` on a copy of the example configuration signing with *alg*, on a fresh database.
 
     *database* is "sqlite" or "mariadb" (a new database on *mysql_url*); alice's password is *password*.
@@ -190,6 +190,8 @@ def start_gridauth(cpu: str | None, workdir: Path, database: str, mysql_url: str
         db_url, drop = _mariadb_database(mysql_url)
         cleanup.append(drop)
     env = {**os.environ, "GRIDAUTH_STATE_DIR": str(home), "GRIDAUTH_CONFIG": str(config), "GRIDAUTH_DB": db_url}
+    if src is not None:  # another version of gridauth (benchmarks/interleave.py): its commands and its server
+        env["PYTHONPATH"] = str(src)
     try:
         _gridauth(["db", "init"], env)
         _gridauth(["admin", "passwd", "alice"], env, stdin=password + "\n")

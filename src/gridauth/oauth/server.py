@@ -140,11 +140,7 @@ class GridAuthorizationServer(AuthorizationServer):
 
     def finish_password_grant(self, grant: PasswordGrant, outcome: SignIn) -> Response:
         """The token answer once the password check came out as *outcome* (a refusal as RFC 6749 JSON)."""
-        try:
-            grant.signed_in(outcome)
-            return self.handle_response(*grant.create_token_response())
-        except OAuth2Error as error:
-            return self.handle_error_response(grant.request, error)
+        return self._finished(grant, lambda: grant.signed_in(outcome))
 
     # -- a refresh whose renewal is awaited apart (``grants/refresh_token.py``, ``db/awaited.py``) -----------
     def begin_token_response(self, request: OAuth2Request) -> Response | Pending:
@@ -165,11 +161,16 @@ class GridAuthorizationServer(AuthorizationServer):
 
     def finish_token_response(self, pending: Pending, renewed: Grant | None) -> Response:
         """The token answer of *pending*'s refresh once its renewal gave *renewed* (None: nothing was renewed)."""
+        return self._finished(pending.grant, lambda: pending.grant.renewed(renewed))
+
+    def _finished(self, grant: PasswordGrant | RefreshTokenGrant, outcome: Callable[[], None]) -> Response:
+        """The token answer of *grant*, validated and stopped half-way, once *outcome* gave it what it waited for
+        (authlib's ``create_token_response`` from there on: a refusal as RFC 6749 JSON)."""
         try:
-            pending.grant.renewed(renewed)
-            return self.handle_response(*pending.grant.create_token_response())
+            outcome()
+            return self.handle_response(*grant.create_token_response())
         except OAuth2Error as error:
-            return self.handle_error_response(pending.grant.request, error)
+            return self.handle_error_response(grant.request, error)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Record what a login issued: the grant that holds the refresh token and ties its access tokens.

@@ -13,13 +13,12 @@ from .. import audit, metrics
 from ..config.model import PASSWORD_GRANT
 from ..hashing import PasswordChecksBusy
 from ..oauth.grants.authorization_code import REPLAYED_CODE
+from ..oauth.grants.refresh_token import RefreshTokenGrant
 from ..oauth.server import Pending
 from .base import BaseHandler
 from .lean import LeanEndpoint
 from .oauth_handler import NO_STORE, Response, claimed_client
 from .oauth_request import TornadoOAuth2Request
-
-REFRESH_GRANT = "refresh_token"
 
 
 class TokenEndpoint(LeanEndpoint):
@@ -31,7 +30,7 @@ class TokenEndpoint(LeanEndpoint):
         grant_type = self._grant_type()
         if grant_type == PASSWORD_GRANT:
             return await self.answer(self._password)
-        if grant_type == REFRESH_GRANT and self.context.tokens.awaited is not None:
+        if grant_type == RefreshTokenGrant.GRANT_TYPE and self.context.tokens.awaited is not None:
             return await self.answer(self._refresh)
         await self.run_endpoint(self.context.server.create_token_response)
 

@@ -65,7 +65,6 @@ from .membership import UserSuspended, current_membership, revoke_refused_grant
 PURGE_MARGIN = 60
 
 
-
 class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.RefreshTokenGrant):
     """authlib's refresh grant with the rules above."""
 
