@@ -90,10 +90,11 @@ def record(event: str, outcome: str = "success", *, user: str | None = None, cli
             entry[name] = _clean(value)
     # The record made directly: ``log.log`` would walk the stack for the caller's file and line, which
     # no format of gridauth's shows, and which took half of this function's time (issue 12).
-    log.handle(log.makeRecord(LOGGER, level, __file__, 0, json.dumps(entry, ensure_ascii=False), (), None))
+    log.handle(log.makeRecord(LOGGER, level, __file__, 0, _encode(entry), (), None))
 
 
 _NOTHING_KNOWN: dict[str, str | None] = {}
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # made once: json.dumps with an option makes one per call
 _second: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted, shared by every thread
 
 

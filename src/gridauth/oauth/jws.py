@@ -44,6 +44,8 @@ TYPS = ("at+jwt", "JWT")
 ES256_HALF = 32  # bytes of r and of s in an ES256 signature (P-256)
 
 RawSign = Callable[[bytes], bytes]  # the signature of a JWS signing input
+# Made once: json.dumps with options makes an encoder per call (a token's claims, compact, as UTF-8).
+_encode_claims = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def header_segment(alg: str, kid: str, typ: str) -> str:
@@ -104,5 +106,5 @@ class Signer:
             return jwt.encode({"alg": self.alg, "kid": self.kid, "typ": typ}, claims, self._key,
                               algorithms=[self.alg])
         header = self._headers.get(typ) or header_segment(self.alg, self.kid, typ)
-        signing_input = f"{header}.{b64url(json.dumps(claims, ensure_ascii=False, separators=(',', ':')).encode())}"
+        signing_input = f"{header}.{b64url(_encode_claims(claims).encode())}"
         return f"{signing_input}.{b64url(self._raw(signing_input.encode('ascii')))}"
