@@ -34,6 +34,9 @@ class Row:
     measures: list[Measure] = field(default_factory=list)
     # The ceiling's and node's runs just before and after this row's server (run.py's Suite.baselines).
     baselines: dict[str, list[Measure]] = field(default_factory=dict)
+    # For a row with a target: the run of its baseline ("ceiling" or "node") made beside each of its runs,
+    # in the same order as its measures (run.py's Suite.measure).
+    paired: dict[str, list[Measure]] = field(default_factory=dict)
 
     def baseline(self, kind: str, row: Row | None) -> float | None:
         """Requests per CPU-second of *kind* ("ceiling" or "node") to compare this row with: those measured
@@ -42,6 +45,20 @@ class Row:
         if adjacent:
             return statistics.median(m.per_cpu_second for m in adjacent)
         return row.median("per_cpu_second") if row is not None and row.measures else None
+
+    def ratio(self, kind: str, row: Row | None) -> float | None:
+        """This row's requests per CPU-second as a ratio to *kind* ("ceiling" or "node"; *row* is that kind's row).
+
+        With a run of *kind* beside each of this row's runs, the median of the runs' ratios, pair by
+        pair: a shared machine's speed drifts within the minute its server's rows take, and each pair
+        was measured within seconds. Otherwise the row's median against :meth:`baseline`.
+        """
+        pairs = self.paired.get(kind)
+        if pairs:
+            return statistics.median(m.per_cpu_second / b.per_cpu_second
+                                     for m, b in zip(self.measures, pairs, strict=True))
+        base = self.baseline(kind, row)
+        return self.median("per_cpu_second") / base if base else None
 
     def median(self, attr: str) -> float:
         """The median over the repetitions of a Measure attribute or property."""
@@ -59,22 +76,29 @@ class Row:
         return statistics.median(values) if values else None
 
 
+def target_kind(key: str, alg: str | None, database: str, processes: int | None) -> str | None:
+    """What issue 12 compares a row with: "node" (client credentials RS256), "ceiling", or None (no target)."""
+    if key == "cc" and alg == "RS256":
+        return "node"
+    if (key, alg) in CEILING_TARGETS and (key == "cc" or database == "SQLite" or processes == 2):
+        return "ceiling"
+    return None
+
+
 def verdict(row: Row, ceiling: Row | None, node: Row | None, connections: int) -> str:
     """"met", "not met: why", or "—" when issue 12 sets no target for this row."""
     checks: list[tuple[bool, str]] = []
-    per_cpu = row.median("per_cpu_second")
-    if row.key == "cc" and row.alg == "RS256":
-        node_per_cpu = row.baseline("node", node)
-        if node_per_cpu is None:
+    kind = target_kind(row.key, row.alg, row.database, row.processes)
+    if kind == "node":
+        ratio = row.ratio("node", node)
+        if ratio is None:
             return "n/a (node oidc-provider not run)"
-        ratio = per_cpu / node_per_cpu
         checks.append((ratio >= NODE_TARGET, f"{ratio:.2f} × node < {NODE_TARGET:.1f}"))
-    elif (row.key, row.alg) in CEILING_TARGETS and (row.key == "cc" or row.database == "SQLite" or row.processes == 2):
-        ceiling_per_cpu = row.baseline("ceiling", ceiling)
-        if ceiling_per_cpu is None:
+    elif kind == "ceiling":
+        ratio = row.ratio("ceiling", ceiling)
+        if ratio is None:
             return "n/a (no ceiling)"
         wanted = CEILING_TARGETS[(row.key, row.alg or "")]
-        ratio = per_cpu / ceiling_per_cpu
         checks.append((ratio >= wanted, f"{ratio:.2f} × ceiling < {wanted:g}"))
     else:
         return "—"
@@ -99,10 +123,8 @@ def table(rows: list[Row], connections: int) -> str:
              "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for row in rows:
         per_cpu = row.median("per_cpu_second")
-        ceiling_per_cpu = row.baseline("ceiling", ceiling)
-        vs_ceiling = f"{per_cpu / ceiling_per_cpu:.3f}" if ceiling_per_cpu else ""
-        node_per_cpu = row.baseline("node", node)
-        vs_node = f"{per_cpu / node_per_cpu:.2f}" if node_per_cpu and row.key in ("cc", "node") else ""
+        vs_ceiling = f"{ratio:.3f}" if (ratio := row.ratio("ceiling", ceiling)) is not None else ""
+        vs_node = f"{ratio:.2f}" if (ratio := row.ratio("node", node)) is not None and row.key in ("cc", "node") else ""
         db_ms = row.db_ms_per_request()
         lines.append(" | ".join([
             f"| {row.label}", row.database, str(row.processes or 1), _num(per_cpu), _num(row.median("per_second")),

@@ -15,7 +15,9 @@ with two CPUs or more.
 
 The figure that matters is requests per CPU-second of the server's processes: it survives a busy
 machine better than requests per second. The targets of issue 12 are ratios of it to the ceiling (or
-to node oidc-provider) measured in the same run, and a p99 under 50 ms at 16 connections.
+to node oidc-provider) measured in the same run, and a p99 under 50 ms at 16 connections. Each run of
+a row with a target is paired with a run of its baseline made just before or after it, and the row's
+ratio is the median of the pairs' ratios (``Suite.measure``, ``report.Row.ratio``).
 """
 
 from __future__ import annotations
@@ -170,18 +172,43 @@ class Suite:
         self.node_server: servers.Server | None = None
 
     def measure(self, row: Row, server: servers.Server, load: Load, db_pid: int | None = None) -> None:
-        """Warm up, then run the load --repeat times against *server*; the row gets the measures."""
+        """Warm up, then run the load --repeat times against *server*; the row gets the measures.
+
+        A row with a target of issue 12 gets a run of what it is compared with (the ceiling, or node
+        oidc-provider) beside each of its runs, before it and after it in turns (``Row.paired``).
+        """
         args = self.args
+        beside = self._compared_with(row)
         if args.warmup > 0:
             loadgen.run_wrk(server.url, load, args.warmup, args.connections, server.pid, self.wrk_cpu)
-        for _ in range(args.repeat):
+        for repetition in range(args.repeat):
+            if beside and repetition % 2:
+                self._pair_run(row, *beside)
             m = loadgen.run_wrk(server.url, load, args.duration, args.connections, server.pid, self.wrk_cpu, db_pid)
             row.measures.append(m)
             self.wrk_busy = max(self.wrk_busy, m.wrk_cpu_seconds / m.seconds)
             if m.example:
                 self.notes.append(f"{row.label} ({row.database}, {row.processes or 1} process): unexpected answer "
                                   f"`{m.example[:160]}`")
+            if beside and not repetition % 2:
+                self._pair_run(row, *beside)
         self.rows.append(row)
+
+    def _compared_with(self, row: Row) -> tuple[str, Row, servers.Server, Load] | None:
+        """The baseline of *row*'s target (kind, its row, its server, its load), None without a target or server."""
+        kind = report.target_kind(row.key, row.alg, row.database, row.processes)
+        if kind == "ceiling" and self.ceiling_server is not None:
+            return kind, self.ceiling_row, self.ceiling_server, CEILING_LOAD
+        if kind == "node" and self.node_row is not None and self.node_server is not None:
+            return kind, self.node_row, self.node_server, NODE_LOAD
+        return None
+
+    def _pair_run(self, row: Row, kind: str, baseline_row: Row, server: servers.Server, load: Load) -> None:
+        """One run of a baseline beside one of *row*'s runs; it counts in the baseline's own row too."""
+        args = self.args
+        m = loadgen.run_wrk(server.url, load, args.duration, args.connections, server.pid, self.wrk_cpu)
+        row.paired.setdefault(kind, []).append(m)
+        baseline_row.measures.append(m)
         print(f"  {row.label:40} {row.database:8} {row.processes or 1}p  {row.median('per_cpu_second'):8.0f} req/cpu-s"
               f"  {row.median('per_second'):7.0f} req/s  p50 {row.median('p50_ms'):6.1f} ms"
               f"  p99 {row.median('p99_ms'):7.1f} ms  errors {row.errors}", file=sys.stderr, flush=True)
@@ -346,10 +373,13 @@ def section(suite: Suite, started: float, seconds: float, argv: list[str]) -> st
         "expected (200 with a token, `\"active\": true/false`, the document; 400 `authorization_pending` or "
         "`slow_down` for device polling).",
         "- req/cpu-s: requests answered per CPU-second (user + system, from /proc) of the server's process and "
-        "all its children during the run. × ceiling and × node are its ratios to the ceiling and node "
-        "oidc-provider measured just before and just after its server's runs (one run each side, with the "
-        "same settings): a shared machine's speed drifts over the minutes of a run. The ceiling and node rows "
-        "show the median of all their runs, those at the start and those around each server. "
+        "all its children during the run. A shared machine's speed drifts over the minutes of a run, so "
+        "ratios compare runs made close together. A row with a target of issue 12 has a run of what it is "
+        "compared with (the ceiling, or node oidc-provider for client credentials RS256) beside each of its "
+        "runs, before and after in turns, with the same settings: its × ceiling (or × node) is the median of "
+        "the ratios pair by pair. Any other row is compared with the ceiling and node measured just before "
+        "and just after its server's runs (one run each side). The ceiling and node rows show the median of "
+        "all their runs. "
         "DB CPU ms/req: MariaDB's own CPU per request (not in req/cpu-s; it includes anything else that "
         "server did meanwhile).",
         f"- The load generator used at most {suite.wrk_busy:.0%} of a CPU in any run, so it outran every server.",

@@ -60,9 +60,37 @@ def test_tiny_run_writes_every_row_and_keeps_the_hand_written_text(tmp_path):
         assert float(cells[3].replace(",", "")) > 0, cells  # req/cpu-s measured
         assert cells[7] == "0", cells  # every answer was the expected one (a token, active false, pending)
     assert table[expected[0]][8] == "1.000"
-    assert "measured just before and just after its server's runs" in text  # the ratios' baselines
+    assert "the median of the ratios pair by pair" in text  # how a target row is compared
     assert re.fullmatch(r"met|not met: .*", table["refresh, RS256 / SQLite / 1"][11])
     assert table["device polling (pending) / SQLite / 1"][11] == "—"  # issue 12 sets it no target
+
+
+def test_a_target_row_is_judged_pair_by_pair_against_the_runs_beside_its_own():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import report
+        from loadgen import Measure
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+    def measure(per_cpu_second: int) -> Measure:
+        return Measure(requests=per_cpu_second, seconds=1.0, cpu_seconds=1.0, errors=0, p50_ms=5.0, p99_ms=20.0,
+                       wrk_cpu_seconds=0.1)
+
+    # The machine ran at half speed during the first pair: the row's median against the ceiling's would
+    # say 1,500 / 5,000 = 0.30; pair by pair it is 0.40, 0.30 and 0.40.
+    beside = [measure(2500), measure(5000), measure(5000)]
+    ceiling = report.Row("ceiling", "bare Tornado", measures=[measure(5000), *beside])
+    refresh = report.Row("refresh", "refresh, ES256", "SQLite", 2, "ES256",
+                         measures=[measure(1000), measure(1500), measure(2000)], paired={"ceiling": beside})
+    assert refresh.ratio("ceiling", ceiling) == pytest.approx(0.40)
+    assert report.verdict(refresh, ceiling, None, 16) == "met"
+    # A row without runs beside its own keeps the runs around its server (or the ceiling's median).
+    refresh.paired = {}
+    refresh.baselines = {"ceiling": [measure(5000), measure(5000)]}
+    assert report.verdict(refresh, ceiling, None, 16) == "not met: 0.30 × ceiling < 0.35"
+    assert report.target_kind("refresh", "ES256", "MariaDB", 1) is None  # issue 12 sets this row no target
+    assert report.target_kind("cc", "RS256", "MariaDB", 1) == "node"
 
 
 def test_bad_options_and_a_missing_wrk_are_one_line_errors(tmp_path):
