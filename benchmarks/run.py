@@ -193,6 +193,11 @@ class Suite:
             if beside and not repetition % 2:
                 self._pair_run(row, *beside)
         self.rows.append(row)
+        print(f"  {row.label:40} {row.database:8} {row.processes or 1}p  {row.median('per_cpu_second'):8.0f} req/cpu-s"
+              f"  {row.median('per_second'):7.0f} req/s  p50 {row.median('p50_ms'):6.1f} ms"
+              f"  p99 {row.median('p99_ms'):7.1f} ms  errors {row.errors}"
+              + "".join(f"  × {kind} {row.ratio(kind, None):.3f} pair by pair" for kind in row.paired),
+              file=sys.stderr, flush=True)
 
     def _compared_with(self, row: Row) -> tuple[str, Row, servers.Server, Load] | None:
         """The baseline of *row*'s target (kind, its row, its server, its load), None without a target or server."""
@@ -209,9 +214,6 @@ class Suite:
         m = loadgen.run_wrk(server.url, load, args.duration, args.connections, server.pid, self.wrk_cpu)
         row.paired.setdefault(kind, []).append(m)
         baseline_row.measures.append(m)
-        print(f"  {row.label:40} {row.database:8} {row.processes or 1}p  {row.median('per_cpu_second'):8.0f} req/cpu-s"
-              f"  {row.median('per_second'):7.0f} req/s  p50 {row.median('p50_ms'):6.1f} ms"
-              f"  p99 {row.median('p99_ms'):7.1f} ms  errors {row.errors}", file=sys.stderr, flush=True)
 
     def ceiling(self) -> None:
         """The bare Tornado handler; its server stays up for the bracketing runs (:meth:`baselines`)."""
