@@ -242,8 +242,9 @@ class Suite:
         """One run of the ceiling (and of node oidc-provider, *with_node*), now: what a server's rows compare with.
 
         The machine is shared: its speed drifts over the minutes a run takes, so each gridauth server's
-        rows are compared with the ceiling (and node) measured just before and just after them, not
-        only at the start. These runs count in the ceiling's and node's rows too.
+        rows without a target are compared with the ceiling (and node) measured just before and just
+        after them, not only at the start (a row with a target has runs beside its own, :meth:`measure`).
+        These runs count in the ceiling's and node's rows too.
         """
         args = self.args
         found: dict[str, list[Measure]] = {}
