@@ -53,10 +53,10 @@ class Row:
         pair: a shared machine's speed drifts within the minute its server's rows take, and each pair
         was measured within seconds. Otherwise the row's median against :meth:`baseline`.
         """
-        pairs = self.paired.get(kind)
-        if pairs:
-            return statistics.median(m.per_cpu_second / b.per_cpu_second
-                                     for m, b in zip(self.measures, pairs, strict=True))
+        ratios = [m.per_cpu_second / b.per_cpu_second
+                  for m, b in zip(self.measures, self.paired.get(kind, ()), strict=False) if b.per_cpu_second > 0]
+        if ratios:
+            return statistics.median(ratios)
         base = self.baseline(kind, row)
         return self.median("per_cpu_second") / base if base else None
 

@@ -85,6 +85,8 @@ def test_a_target_row_is_judged_pair_by_pair_against_the_runs_beside_its_own():
                          measures=[measure(1000), measure(1500), measure(2000)], paired={"ceiling": beside})
     assert refresh.ratio("ceiling", ceiling) == pytest.approx(0.40)
     assert report.verdict(refresh, ceiling, None, 16) == "met"
+    refresh.paired = {"ceiling": [measure(0), *beside[1:]]}  # a baseline run that measured no CPU is left out
+    assert refresh.ratio("ceiling", ceiling) == pytest.approx(0.35)
     # A row without runs beside its own keeps the runs around its server (or the ceiling's median).
     refresh.paired = {}
     refresh.baselines = {"ceiling": [measure(5000), measure(5000)]}
