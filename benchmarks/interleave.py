@@ -90,13 +90,13 @@ def check_imports(side: Version) -> None:
                       f"not from {side.src}")
 
 
-def measure(side: Version, args: argparse.Namespace, workdir: Path, pin: bool) -> Measure:
+def measure(side: Version, args: argparse.Namespace, workdir: Path) -> Measure:
     """One server of *side*: fixtures, warm-up, one measured run of the load; the server stopped after."""
     target = next(t for t in TARGETS if t.key == args.target)
     password = secrets.token_urlsafe(16)
-    server = servers.start_gridauth("1" if pin else None, workdir, args.database, args.mysql_url, args.processes,
+    wrk_cpu, server_cpu = loadgen.pinned_cpus(args.no_pin)
+    server = servers.start_gridauth(server_cpu, workdir, args.database, args.mysql_url, args.processes,
                                     args.alg, password, side.src)
-    wrk_cpu = "0" if pin else None
     try:
         load = target.load(fixtures.make_fixtures(server.url, password, args.connections))
         if args.warmup > 0:
@@ -108,7 +108,7 @@ def measure(side: Version, args: argparse.Namespace, workdir: Path, pin: bool) -
 
 def summary(pairs: list[tuple[Measure, Measure]]) -> list[str]:
     """The lines that say what the pairs show: each side's median, and the ratios candidate / baseline."""
-    ratios = [c.per_cpu_second / b.per_cpu_second for b, c in pairs if b.per_cpu_second > 0]
+    ratios = loadgen.ratios((c, b) for b, c in pairs)
     base = [b for b, _ in pairs]
     cand = [c for _, c in pairs]
     lines = []
@@ -150,7 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("interleave.py: error: wrk not found (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
-    pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     print(f"{args.target}, {args.alg}, {DATABASES[args.database]}, {args.processes} process(es), {args.rounds} "
           f"pairs of {args.duration} s at {args.connections} connections", flush=True)
     with tempfile.TemporaryDirectory(prefix="gridauth-interleave-") as tmp:
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                     side = sides[index]
                     workdir = scratch / f"round-{round_}-{index}"
                     workdir.mkdir()
-                    got[index] = m = measure(side, args, workdir, pin)
+                    got[index] = m = measure(side, args, workdir)
                     role = "candidate" if index else "baseline "
                     print(f"round {round_ + 1}  {role}  {m.per_cpu_second:8.0f} req/cpu-s  {m.per_second:8.0f} req/s"
                           f"  p99 {m.p99_ms:6.1f} ms  errors {m.errors}", flush=True)

@@ -13,6 +13,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +101,19 @@ def find_process(*names: str) -> int | None:
             except OSError:
                 continue
     return None
+
+
+def pinned_cpus(no_pin: bool) -> tuple[str | None, str | None]:
+    """The CPUs of wrk and of the servers ("0", "1"), or (None, None) when not pinned: *no_pin* asked, fewer
+    than two CPUs, or no taskset."""
+    pin = not no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+    return ("0", "1") if pin else (None, None)
+
+
+def ratios(pairs: Iterable[tuple[Measure, Measure]]) -> list[float]:
+    """Each (measure, baseline) pair's ratio of requests per CPU-second; a baseline that measured no CPU is
+    left out."""
+    return [m.per_cpu_second / b.per_cpu_second for m, b in pairs if b.per_cpu_second > 0]
 
 
 def wrk_version() -> str:

@@ -10,6 +10,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import loadgen
 from loadgen import Measure
 
 BEGIN = "<!-- benchmarks/run.py writes from here: edit the text outside the markers only -->"
@@ -53,10 +54,9 @@ class Row:
         pair: a shared machine's speed drifts within the minute its server's rows take, and each pair
         was measured within seconds. Otherwise the row's median against :meth:`baseline`.
         """
-        ratios = [m.per_cpu_second / b.per_cpu_second
-                  for m, b in zip(self.measures, self.paired.get(kind, ()), strict=False) if b.per_cpu_second > 0]
-        if ratios:
-            return statistics.median(ratios)
+        paired = loadgen.ratios(zip(self.measures, self.paired.get(kind, ()), strict=False))
+        if paired:
+            return statistics.median(paired)
         base = self.baseline(kind, row)
         return self.median("per_cpu_second") / base if base else None
 

@@ -159,8 +159,7 @@ class Suite:
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args
         self.workdir = workdir
-        pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-        self.wrk_cpu, self.server_cpu = ("0", "1") if pin else (None, None)
+        self.wrk_cpu, self.server_cpu = loadgen.pinned_cpus(args.no_pin)
         self.rows: list[Row] = []
         self.notes: list[str] = []
         self.versions: dict[str, str] = {}
