@@ -38,7 +38,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NoReturn
 
 from authlib.oauth2.rfc6749 import grants
@@ -265,7 +264,7 @@ class RefreshTokenGrant(GrantsScope, TargetedGrant, BindsAccessToken, grants.Ref
         if grant is None:
             self.refuse_renewal(refresh_token, now)
         refresh_token.row = grant
-        user = dataclasses.replace(user, generation=grant.generation)
+        user = user.at_generation(grant.generation)
         # An exchanged grant's tokens never outlive it (its end is that of the user's grant, or before);
         # the issuer keeps the shorter of this and the granted lifetime.
         expires_in = grant.expires_at - now if grant.parent_id is not None else None
