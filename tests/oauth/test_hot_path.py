@@ -8,6 +8,7 @@ On a real SQLite file and, with GRIDAUTH_TEST_MYSQL, a real MariaDB database; no
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -155,3 +156,28 @@ def test_a_renewed_grant_and_its_user_keep_every_field_but_the_generation() -> N
     assert grant.at_generation(7) == dataclasses.replace(grant, generation=7)
     user = GridUser(**{f.name: f"{f.name}-value" for f in dataclasses.fields(GridUser)})
     assert user.at_generation(7) == dataclasses.replace(user, generation=7)
+
+
+def test_a_hot_statement_waiting_too_long_for_sqlites_one_hot_connection_is_an_outage(tmp_path) -> None:
+    """On SQLite the hot statements of a process take one connection in turn; a statement that waited for it
+    longer than the query timeout is a 503 outage (``DatabaseUnavailable``), never a pool error (a 500)."""
+    db = Database(f"sqlite:///{tmp_path / 'one.sqlite'}", query_timeout=1)
+    upgrade(db)
+    held, release = threading.Event(), threading.Event()
+
+    def hold(connection: object) -> None:
+        held.set()
+        release.wait(10)
+
+    holder = threading.Thread(target=db.hot_read, args=(hold,))
+    holder.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(DatabaseUnavailable):
+            db.hot_read(lambda connection: connection.first(select(func.count()).select_from(GrantRow), {}))
+    finally:
+        release.set()
+        holder.join()
+    db.gate.answered(True)  # as a successful /health ping does: the gate held after that slow failure
+    assert db.hot_read(lambda connection: connection.first(select(func.count()).select_from(GrantRow), {}))[0] == 0
+    db.close()

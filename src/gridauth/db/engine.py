@@ -18,8 +18,8 @@ The hottest statements (a refresh's lookup and renewal, an introspection's reads
 per-statement machinery: :meth:`Database.hot_read` and :meth:`Database.hot_write` run Core
 statements compiled once per dialect (:class:`HotStatement`) with a plain cursor on a pool of their
 own whose connections autocommit (each is one statement, its own transaction: no COMMIT or ROLLBACK
-round trip), with the same gate, error translation, invalidation of a dead connection and conflict
-retry as the rest.
+round trip; on SQLite, one connection per process taken in turn), with the same gate, error
+translation, invalidation of a dead connection and conflict retry as the rest.
 
 Errors are translated in one place (:func:`translate`): a missing table or column is a
 :class:`SchemaMismatch` (the code is newer than the database: run ``gridauth db upgrade``), any other
@@ -44,6 +44,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.base import Executable
@@ -119,6 +120,11 @@ SERVER_WORKERS = 8
 # MySQL/MariaDB connections per process: the transactions' pool, and the hot statements' (one per worker).
 MAIN_POOL: dict[str, object] = {"pool_size": 10, "max_overflow": 10, "isolation_level": "READ COMMITTED"}
 HOT_POOL: dict[str, object] = {"pool_size": SERVER_WORKERS, "max_overflow": 2, "isolation_level": "AUTOCOMMIT"}
+# SQLite's hot statements share one connection per process, taken in turn (a second worker waits for
+# it in the pool's queue rather than in SQLite's lock): a connection empties its page cache whenever
+# another connection wrote since its last statement, and a refresh's UPDATE cost 34 µs on a connection
+# used alone against 45-53 µs on connections taken in turn (issue 12).
+SQLITE_HOT_POOL: dict[str, object] = {"pool_size": 1, "max_overflow": 0}
 # Each autocommitted statement still reads as the transactions do (no gap locks, the latest commit).
 READ_COMMITTED = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
@@ -154,7 +160,9 @@ def make_engine(url: str, create: bool = True, query_timeout: int | None = QUERY
                 path.touch(mode=0o600)
         # No pre-ping: a file does not drop its connections, and a ping per checkout cost 9% of a refresh.
         wait = query_timeout or UNBOUNDED_WAIT
-        hot = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
+        hot: dict[str, object] = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
+        if autocommit and parsed.database and parsed.database != ":memory:":
+            hot.update(SQLITE_HOT_POOL, pool_timeout=wait)
         engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": wait}, **hot)
         event.listen(engine, "connect", _sqlite_pragmas(wait * 1000))
         return engine
@@ -474,12 +482,15 @@ class _HotCheckout:
 
 def raw_checkout(engine: Engine) -> PoolProxiedConnection:
     """A DBAPI connection of *engine*'s pool (its checkout events, the idle ping, run); no connection is raised as
-    SQLAlchemy's :class:`DBAPIError`, as ``Engine.connect()`` raises it."""
+    SQLAlchemy's :class:`DBAPIError`, as ``Engine.connect()`` raises it, and a pool that gave none within its
+    timeout (SQLite's one hot connection, held by a statement that waits on a lock) as an outage."""
     dbapi_error = engine.dialect.loaded_dbapi.Error
     try:
         return engine.raw_connection()
     except dbapi_error as exc:
         raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+    except PoolTimeout:
+        raise DatabaseUnavailable("database unavailable: no connection came free in time") from None
 
 
 def driver_error(engine: Engine, raw: PoolProxiedConnection, exc: Any) -> DBAPIError:
