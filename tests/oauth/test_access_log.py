@@ -7,7 +7,7 @@ import logging
 import re
 import time
 
-from gridauth.logfmt import JsonFormatter
+from gridauth.logfmt import TEXT_FORMAT, JsonFormatter, TextFormatter
 
 from .conftest import SERVICE
 
@@ -65,3 +65,13 @@ def test_a_level_that_is_off_leaves_no_line(service):
         logger.removeHandler(keep)
         logger.setLevel(before)
     assert [r.getMessage().split()[0] for r in records] == ["404"]
+
+
+def test_the_text_format_formats_its_time_once_a_second_and_writes_what_logging_writes():
+    """``TextFormatter`` keeps each second's text; every line is still exactly ``logging.Formatter``'s."""
+    ours, logging_own = TextFormatter(), logging.Formatter(TEXT_FORMAT)
+    start = time.time()
+    for created in (start, start + 0.0004, start + 0.999, start + 1.0, start + 1.5, start - 3600.25, start + 86400):
+        record = logging.LogRecord("gridauth.audit", logging.INFO, __file__, 0, "a line", (), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == logging_own.format(record)
