@@ -150,8 +150,9 @@ def make_engine(url: str, create: bool = True, query_timeout: int | None = QUERY
         raise GridauthError("not a database URL (e.g. sqlite:///path or mysql+mysqldb://user@host/db)") from None
     shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            path = Path(parsed.database)
+        on_file = bool(parsed.database) and parsed.database != ":memory:"
+        if on_file:
+            path = Path(str(parsed.database))
             if not create and not path.exists():
                 raise SchemaMismatch(f"{shown}: no such database file; create it with "
                                      f"`gridauth db init --db {shown}`")
@@ -161,7 +162,7 @@ def make_engine(url: str, create: bool = True, query_timeout: int | None = QUERY
         # No pre-ping: a file does not drop its connections, and a ping per checkout cost 9% of a refresh.
         wait = query_timeout or UNBOUNDED_WAIT
         hot: dict[str, object] = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
-        if autocommit and parsed.database and parsed.database != ":memory:":
+        if autocommit and on_file:
             hot.update(SQLITE_HOT_POOL, pool_timeout=wait)
         engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": wait}, **hot)
         event.listen(engine, "connect", _sqlite_pragmas(wait * 1000))
@@ -420,7 +421,6 @@ class Database:
         self.hot_engine.dispose()
 
 
-
 # The two blocks every database call passes through are classes rather than generators: a generator's
 # context manager costs a microsecond more to enter and leave, twice per hot statement.
 class _Translated:
@@ -475,10 +475,11 @@ class _HotCheckout:
     def __exit__(self, kind: type[BaseException] | None, raised: BaseException | None, trace: object) -> None:
         engine = self.db.hot_engine
         try:
-            if raised is not None and isinstance(raised, engine.dialect.loaded_dbapi.Error):
+            if isinstance(raised, engine.dialect.loaded_dbapi.Error):
                 raise driver_error(engine, self.raw, raised) from raised
         finally:
             self.raw.close()  # back to the pool (or, invalidated, closed)
+
 
 def raw_checkout(engine: Engine) -> PoolProxiedConnection:
     """A DBAPI connection of *engine*'s pool (its checkout events, the idle ping, run); no connection is raised as
